@@ -1,0 +1,209 @@
+/**
+ * Which codes make up each of the service's value sets, and where each one comes from.
+ *
+ * This file only *selects* codes; `build-valuesets.ts` looks every code up in the cited source
+ * (a VSAC expansion, `terminology/codes.md` or `docs/clinical-spec.md`) and refuses any code it
+ * cannot find there, so no code can enter the service from memory.
+ */
+
+export const SYSTEMS = {
+  snomed: 'http://snomed.info/sct',
+  icd10cm: 'http://hl7.org/fhir/sid/icd-10-cm',
+  rxnorm: 'http://www.nlm.nih.gov/research/umls/rxnorm',
+  loinc: 'http://loinc.org',
+  ndc: 'http://hl7.org/fhir/sid/ndc',
+  // FHIR R4 terminology pages: UNII https://hl7.org/fhir/R4/unii.html, ATC http://www.whocc.no/atc
+  unii: 'http://fdasis.nlm.nih.gov',
+  atc: 'http://www.whocc.no/atc',
+} as const;
+
+export type SystemKey = keyof typeof SYSTEMS;
+
+/** Codes taken from a VSAC expansion in `terminology/vsac/`; `match` keeps a subset (`K72.*` = prefix). */
+export interface VsacInclude {
+  vsac: string;
+  match?: string[];
+}
+
+/**
+ * Individual codes from a verified list. With `from: 'codes.md'` the display is read from the table
+ * row whose first cell is the code, unless `display` is given (rows that list several codes at once).
+ */
+export interface CodeListInclude {
+  from: 'codes.md' | 'clinical-spec.md';
+  system: SystemKey;
+  codes: Array<string | { code: string; display: string }>;
+  note?: string;
+}
+
+export type Include = VsacInclude | CodeListInclude;
+
+export interface ValueSetDefinition {
+  id: string;
+  title: string;
+  description: string;
+  include: Include[];
+}
+
+export const VALUE_SET_DEFINITIONS: ValueSetDefinition[] = [
+  {
+    id: 'glutamine-products',
+    title: 'Glutamine products',
+    description:
+      'Codes that identify an L-glutamine (or alanyl-glutamine) product on an order: RxNorm clinical and branded drugs, NDC packages, UNII substances, ATC classes and SNOMED CT substance.',
+    include: [
+      {
+        from: 'clinical-spec.md',
+        system: 'rxnorm',
+        note: 'Displays of the Sandbox catalogue products as the CDS Hooks Sandbox shows them; 1869684 and 1928941 as described by the openFDA NDC records (codes.md P1, P2).',
+        codes: [
+          { code: '1869684', display: 'glutamine 5 g oral powder (generic)' },
+          { code: '1928941', display: 'Endari (L-glutamine 5 g oral powder)' },
+          { code: '199153', display: 'Glutamine 500 MG Oral Tablet' },
+          { code: '199866', display: 'Glutamine 500 MG Oral Capsule' },
+          { code: '579958', display: 'Glutamine 750 MG Oral Capsule' },
+          { code: '282726', display: 'glutamine / tyrosine (combination product)' },
+          { code: '664831', display: 'glutamine / ginkgo (combination product)' },
+        ],
+      },
+      {
+        from: 'codes.md',
+        system: 'ndc',
+        codes: [
+          { code: '42457-420-60', display: 'Endari, 60 packets (L-glutamine 5 g per packet)' },
+          { code: '42457-420-01', display: 'Endari, single packet (L-glutamine 5 g)' },
+          { code: '31722-483-60', display: 'L-glutamine oral powder (Camber), 60 packets (5 g per packet)' },
+        ],
+      },
+      {
+        from: 'codes.md',
+        system: 'unii',
+        codes: [
+          { code: '0RH81L854J', display: 'GLUTAMINE' },
+          { code: 'U5JDO2770Z', display: 'alanyl glutamine' },
+        ],
+      },
+      {
+        from: 'codes.md',
+        system: 'atc',
+        codes: [
+          { code: 'A16AA03', display: 'glutamine' },
+          { code: 'B05XB02', display: 'alanyl glutamine' },
+        ],
+      },
+      { from: 'codes.md', system: 'snomed', codes: [{ code: '703391005', display: 'Alanylglutamine (substance)' }] },
+    ],
+  },
+  {
+    id: 'liver-disease-advanced',
+    title: 'Advanced liver disease',
+    description:
+      'Cirrhosis, hepatic failure, hepatic encephalopathy, portal hypertension, hepatorenal syndrome and oesophageal/gastric varices: VSAC "Liver Disease Moderate to Severe" plus the cirrhosis, hepatic failure and encephalopathy codes the clinical specification adds.',
+    include: [
+      { vsac: '2.16.840.1.113762.1.4.1248.137' },
+      { vsac: '2.16.840.1.113762.1.4.1047.42', match: ['K70.30', 'K70.31', 'K71.7', 'K72.*', 'K74.3', 'K74.4', 'K74.5', 'K74.6*'] },
+      { from: 'codes.md', system: 'icd10cm', codes: ['K76.82'] },
+      {
+        from: 'codes.md',
+        system: 'snomed',
+        codes: ['19943007', '420054005', '123717006', '59927004', '197270009', '235881000', '13920009', '34742003', '51292008'],
+      },
+    ],
+  },
+  {
+    id: 'liver-disease-chronic',
+    title: 'Chronic liver disease',
+    description:
+      'Other chronic liver disease (chronic hepatitis, alcoholic liver disease, fibrosis, fatty liver, autoimmune hepatitis …): VSAC "Liver Disease" and "Chronic Liver Disease".',
+    include: [{ vsac: '2.16.840.1.113762.1.4.1047.42' }, { vsac: '2.16.840.1.113883.3.464.1003.199.12.1035' }],
+  },
+  {
+    id: 'kidney-disease-severe',
+    title: 'CKD stage 5, end-stage renal disease or dialysis dependence',
+    description:
+      'VSAC "End Stage Renal Disease" and "Chronic Kidney Disease, Stage 5", the hypertensive CKD codes that state stage 5 or ESRD, and dialysis dependence.',
+    include: [
+      { vsac: '2.16.840.1.113883.3.526.3.353' },
+      { vsac: '2.16.840.1.113883.3.526.3.1002' },
+      { vsac: '2.16.840.1.113762.1.4.1029.335', match: ['I12.0', 'I13.11', 'I13.2'] },
+      { from: 'codes.md', system: 'icd10cm', codes: ['Z99.2'] },
+      { from: 'codes.md', system: 'snomed', codes: ['714152005', '105502003'] },
+    ],
+  },
+  {
+    id: 'kidney-disease-moderate',
+    title: 'CKD stage 3–4, unspecified CKD or kidney failure, hypertensive CKD, acute kidney injury',
+    description:
+      'Chronic kidney disease stages 3–4 or of unknown stage, unspecified kidney failure, hypertensive (heart and) CKD of stage 1–4 or unknown stage, and acute kidney injury.',
+    include: [
+      { vsac: '2.16.840.1.113762.1.4.1110.53', match: ['N17.*'] },
+      { vsac: '2.16.840.1.113762.1.4.1029.335', match: ['N18.3*', 'N18.4', 'N18.9', 'I12.9', 'I13.0', 'I13.10'] },
+      {
+        from: 'codes.md',
+        system: 'icd10cm',
+        codes: [
+          { code: 'N18.3', display: 'Chronic kidney disease, stage 3 (moderate)' },
+          'N19',
+        ],
+      },
+      {
+        from: 'codes.md',
+        system: 'snomed',
+        codes: [
+          '709044004',
+          '433144002',
+          { code: '700378005', display: 'Chronic kidney disease stage 3A (disorder)' },
+          { code: '700379002', display: 'Chronic kidney disease stage 3B (disorder)' },
+          '431857002',
+          '90688005',
+          '723190009',
+          '14669001',
+        ],
+      },
+    ],
+  },
+  {
+    id: 'ammonia-tests',
+    title: 'Plasma ammonia tests',
+    description: 'LOINC codes for plasma ammonia (molar and mass concentration) and ammonium ion.',
+    include: [
+      {
+        from: 'codes.md',
+        system: 'loinc',
+        codes: [
+          { code: '16362-6', display: 'Ammonia [Moles/volume] in Plasma' },
+          { code: '22763-7', display: 'Ammonia [Mass/volume] in Plasma' },
+          { code: '1845-7', display: 'Ammonium ion [Moles/volume] in Plasma' },
+        ],
+      },
+    ],
+  },
+  {
+    id: 'egfr-tests',
+    title: 'Estimated glomerular filtration rate tests',
+    description: 'VSAC "Estimated Glomerular Filtration Rate" plus the MDRD code Synthea emits (33914-3).',
+    include: [{ vsac: '2.16.840.1.113883.3.6929.3.1000' }, { from: 'codes.md', system: 'loinc', codes: ['33914-3'] }],
+  },
+  {
+    id: 'creatinine-tests',
+    title: 'Serum, plasma or blood creatinine tests',
+    description:
+      'The creatinine codes of the clinical specification (mass and molar, serum/plasma/blood), from VSAC "Creatinine Lab Test"; dialysis-timed and arterial codes are left out.',
+    include: [{ vsac: '2.16.840.1.113883.3.666.5.2363', match: ['2160-0', '38483-4', '14682-9', '59826-8', '77140-2'] }],
+  },
+  {
+    id: 'body-weight-tests',
+    title: 'Body weight',
+    description: 'LOINC body weight observation.',
+    include: [{ from: 'clinical-spec.md', system: 'loinc', codes: [{ code: '29463-7', display: 'Body weight' }] }],
+  },
+  {
+    id: 'lactulose',
+    title: 'Lactulose',
+    description: 'Lactulose as an RxNorm ingredient and a SNOMED CT substance (products are matched by name as well).',
+    include: [
+      { from: 'codes.md', system: 'rxnorm', codes: [{ code: '6218', display: 'Lactulose' }] },
+      { from: 'codes.md', system: 'snomed', codes: [{ code: '273945008', display: 'Lactulose' }] },
+    ],
+  },
+];
