@@ -1,0 +1,58 @@
+import { z } from 'zod';
+
+/**
+ * CDS Hooks 2.0 §CDS Service Response, as this service emits it. The types of the response come
+ * from here, and the tests validate every response against it (no nulls, no empty strings/arrays).
+ */
+const text = z.string().min(1);
+
+export const codingSchema = z.strictObject({ system: text, code: text, display: text.optional() });
+
+export const actionSchema = z.strictObject({
+  type: z.enum(['create', 'update', 'delete']),
+  description: text,
+  resourceId: text.optional(),
+  resource: z.record(z.string(), z.unknown()).optional(),
+});
+
+export const suggestionSchema = z.strictObject({
+  label: text,
+  uuid: z.uuid().optional(),
+  isRecommended: z.boolean().optional(),
+  actions: z.array(actionSchema).min(1).optional(),
+});
+
+export const linkSchema = z.strictObject({
+  label: text,
+  url: z.url(),
+  type: z.enum(['absolute', 'smart']),
+  appContext: text.optional(),
+});
+
+export const cardSchema = z
+  .strictObject({
+    uuid: z.uuid(),
+    summary: text.max(139),
+    detail: text.optional(),
+    indicator: z.enum(['info', 'warning', 'critical']),
+    source: z.strictObject({
+      label: text,
+      url: z.url().optional(),
+      icon: z.url().optional(),
+      topic: codingSchema.optional(),
+    }),
+    suggestions: z.array(suggestionSchema).min(1).optional(),
+    selectionBehavior: z.enum(['at-most-one', 'any']).optional(),
+    // Override reasons MUST carry a display (CDS Hooks 2.0 §Card attributes).
+    overrideReasons: z.array(codingSchema.extend({ display: text })).min(1).optional(),
+    links: z.array(linkSchema).min(1).optional(),
+  })
+  .refine((card) => card.suggestions === undefined || card.selectionBehavior !== undefined, {
+    message: 'selectionBehavior is required when suggestions are present',
+  });
+
+export const hookResponseSchema = z.strictObject({ cards: z.array(cardSchema) });
+
+export type Card = z.infer<typeof cardSchema>;
+export type Suggestion = z.infer<typeof suggestionSchema>;
+export type HookResponse = z.infer<typeof hookResponseSchema>;

@@ -1,0 +1,25 @@
+import type { Catalogue } from '../rules/load-catalogue.js';
+
+export interface DiscoveryService {
+  hook: string;
+  title: string;
+  description: string;
+  id: string;
+  prefetch: Record<string, string>;
+  usageRequirements?: string;
+}
+
+/** CDS Hooks 2.0 §Discovery: every service of cards/services.json, with the shared prefetch templates. */
+export function discoveryDocument(catalogue: Catalogue): { services: DiscoveryService[] } {
+  const prefetch = Object.fromEntries(catalogue.data.map((d) => [d.key, d.template]));
+  return {
+    services: catalogue.services.map((s) => ({
+      hook: s.hook,
+      title: s.title,
+      description: s.description,
+      id: s.id,
+      prefetch,
+      ...(s.usageRequirements ? { usageRequirements: s.usageRequirements } : {}),
+    })),
+  };
+}

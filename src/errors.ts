@@ -1,0 +1,55 @@
+/**
+ * One error family with stable codes. Code throws these; the HTTP error handler is the only place
+ * that turns them into responses (conventions §5). Messages are written for the caller and must
+ * never contain patient data.
+ */
+export const ERROR_STATUS = {
+  ERR_BAD_REQUEST: 400,
+  ERR_MALFORMED_JSON: 400,
+  ERR_HOOK_MISMATCH: 400,
+  ERR_NOT_FOUND: 404,
+  ERR_UNKNOWN_SERVICE: 404,
+  ERR_METHOD_NOT_ALLOWED: 405,
+  ERR_PREFETCH_UNAVAILABLE: 412,
+  ERR_PAYLOAD_TOO_LARGE: 413,
+  ERR_UNSUPPORTED_MEDIA_TYPE: 415,
+  ERR_INTERNAL: 500,
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_STATUS;
+
+export interface Problem {
+  /** Where the problem is, as a dotted path into the request body (`context.patientId`). */
+  path?: string;
+  message: string;
+}
+
+export class ServiceError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly problems: Problem[];
+
+  constructor(code: ErrorCode, message: string, problems: Problem[] = []) {
+    super(message);
+    this.name = 'ServiceError';
+    this.code = code;
+    this.status = ERROR_STATUS[code];
+    this.problems = problems;
+  }
+}
+
+/** A file in cards/ is missing or malformed; raised at start-up, names the file and field. */
+export class CatalogueError extends Error {
+  override readonly name = 'CatalogueError';
+}
+
+/** The environment holds a bad setting; raised at start-up, lists every problem. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  readonly problems: string[];
+
+  constructor(problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.problems = problems;
+  }
+}

@@ -1,0 +1,32 @@
+import { asArray, isRecord, isResource } from './tolerant.js';
+import type { AnyResource } from './tolerant.js';
+
+/**
+ * The resources of a Bundle, read leniently: `type` may be missing (CDS Hooks 2.0 examples),
+ * `entry` may be an object instead of an array, entries without a resource are skipped.
+ * A bare resource is treated as a one-entry bundle.
+ */
+export function bundleResources(value: unknown): AnyResource[] {
+  if (!isResource(value)) return [];
+  if (value.resourceType !== 'Bundle') return [value];
+  return asArray(value.entry)
+    .map((entry) => (isRecord(entry) ? entry.resource : undefined))
+    .filter(isResource);
+}
+
+/** `fullUrl` of each entry, so `Medication/abc` and `urn:uuid:…` references can be resolved. */
+export function bundleEntries(value: unknown): Array<{ fullUrl?: string; resource: AnyResource }> {
+  if (!isResource(value)) return [];
+  if (value.resourceType !== 'Bundle') return [{ resource: value }];
+  const entries: Array<{ fullUrl?: string; resource: AnyResource }> = [];
+  for (const entry of asArray(value.entry)) {
+    if (!isRecord(entry) || !isResource(entry.resource)) continue;
+    const fullUrl = typeof entry.fullUrl === 'string' ? entry.fullUrl : undefined;
+    entries.push(fullUrl ? { fullUrl, resource: entry.resource } : { resource: entry.resource });
+  }
+  return entries;
+}
+
+export function resourcesOfType<T>(resources: readonly AnyResource[], resourceType: string): T[] {
+  return resources.filter((r) => r.resourceType === resourceType) as T[];
+}

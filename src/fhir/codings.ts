@@ -1,0 +1,135 @@
+import type { CodeableConcept, Coding } from 'fhir/r4';
+import { asArray } from './tolerant.js';
+
+export const SYSTEM = {
+  snomed: 'http://snomed.info/sct',
+  icd10cm: 'http://hl7.org/fhir/sid/icd-10-cm',
+  rxnorm: 'http://www.nlm.nih.gov/research/umls/rxnorm',
+  loinc: 'http://loinc.org',
+  ndc: 'http://hl7.org/fhir/sid/ndc',
+  ucum: 'http://unitsofmeasure.org',
+  unii: 'http://fdasis.nlm.nih.gov',
+  atc: 'http://www.whocc.no/atc',
+} as const;
+
+/**
+ * System URIs EHRs send for the same code systems (terminology/README.md: the `urn:oid:` forms;
+ * HL7 OID registry for NDC 2.16.840.1.113883.6.69, UCUM 6.8, ATC 6.73, UNII 4.9).
+ */
+const SYSTEM_ALIASES: Record<string, string> = {
+  'urn:oid:2.16.840.1.113883.6.96': SYSTEM.snomed,
+  'urn:oid:2.16.840.1.113883.6.90': SYSTEM.icd10cm,
+  'urn:oid:2.16.840.1.113883.6.88': SYSTEM.rxnorm,
+  'urn:oid:2.16.840.1.113883.6.1': SYSTEM.loinc,
+  'urn:oid:2.16.840.1.113883.6.69': SYSTEM.ndc,
+  'urn:oid:2.16.840.1.113883.6.8': SYSTEM.ucum,
+  'urn:oid:2.16.840.1.113883.6.73': SYSTEM.atc,
+  'urn:oid:2.16.840.1.113883.4.9': SYSTEM.unii,
+  'http://hl7.org/fhir/sid/icd-10-us': SYSTEM.icd10cm,
+};
+
+const SYSTEM_NAMES: Record<string, string> = {
+  [SYSTEM.snomed]: 'SNOMED CT',
+  [SYSTEM.icd10cm]: 'ICD-10-CM',
+  [SYSTEM.rxnorm]: 'RxNorm',
+  [SYSTEM.loinc]: 'LOINC',
+  [SYSTEM.ndc]: 'NDC',
+  [SYSTEM.unii]: 'UNII',
+  [SYSTEM.atc]: 'ATC',
+};
+
+/** Canonical form of a system URI: lower-cased, no trailing slash, known aliases resolved. */
+export function canonicalSystem(system: string | undefined): string {
+  if (!system) return '';
+  const trimmed = system.trim().replace(/\/+$/, '');
+  const lower = trimmed.toLowerCase();
+  return SYSTEM_ALIASES[lower] ?? lower;
+}
+
+export function systemName(system: string | undefined): string {
+  const canonical = canonicalSystem(system);
+  return SYSTEM_NAMES[canonical] ?? (system ?? 'code');
+}
+
+/**
+ * Keys under which a code is indexed and looked up. ICD-10-CM codes match with or without the
+ * dot and in any case; NDCs match hyphenated, 10-digit and 11-digit (5-4-2) forms.
+ */
+export function codeKeys(system: string, code: string): string[] {
+  const trimmed = code.trim();
+  if (system === SYSTEM.icd10cm) return [trimmed.toUpperCase().replace('.', '')];
+  if (system === SYSTEM.ndc) return ndcKeys(trimmed);
+  return [trimmed];
+}
+
+function ndcKeys(code: string): string[] {
+  const parts = code.split('-');
+  if (parts.length === 3 && parts.every((p) => /^\d+$/.test(p))) {
+    const [labeler = '', product = '', pkg = ''] = parts;
+    return [parts.join(''), `${labeler.padStart(5, '0')}${product.padStart(4, '0')}${pkg.padStart(2, '0')}`];
+  }
+  return [code.replaceAll('-', '')];
+}
+
+export interface CodedConcept {
+  system: string;
+  code: string;
+  display?: string;
+}
+
+/** A set of codes (one value set) that answers "is this coding in the set?" in O(1). */
+export class CodeIndex {
+  private readonly byKey = new Map<string, CodedConcept>();
+
+  constructor(concepts: Iterable<CodedConcept>) {
+    for (const concept of concepts) {
+      const system = canonicalSystem(concept.system);
+      for (const key of codeKeys(system, concept.code)) this.byKey.set(`${system}|${key}`, concept);
+    }
+  }
+
+  get size(): number {
+    return this.byKey.size;
+  }
+
+  lookup(coding: Coding | undefined): CodedConcept | undefined {
+    if (!coding?.code || typeof coding.code !== 'string') return undefined;
+    const system = canonicalSystem(coding.system);
+    for (const key of codeKeys(system, coding.code)) {
+      const hit = this.byKey.get(`${system}|${key}`);
+      if (hit) return hit;
+    }
+    return undefined;
+  }
+
+  /** The first coding of the concept that is in the set. */
+  match(concept: CodeableConcept | undefined): Coding | undefined {
+    return asArray(concept?.coding).find((coding) => this.lookup(coding) !== undefined);
+  }
+}
+
+/** Every human-readable text of a concept: `text` and each `coding.display`. */
+export function conceptTexts(concept: CodeableConcept | undefined): string[] {
+  if (!concept) return [];
+  const texts = asArray(concept.coding).map((c) => c.display);
+  return [concept.text, ...texts].filter((t): t is string => typeof t === 'string' && t.trim() !== '');
+}
+
+/** Case-insensitive whole-word matcher: `glutamine` matches "L-Glutamine 5 g" but not "glutaminase". */
+export function wholeWordMatcher(words: readonly string[]): (text: string) => boolean {
+  if (words.length === 0) return () => false;
+  const escaped = words.map((w) => w.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
+  const pattern = new RegExp(`(?<![\\p{L}\\p{N}])(?:${escaped.join('|')})(?![\\p{L}\\p{N}])`, 'iu');
+  return (text) => pattern.test(text);
+}
+
+/** The best label for a concept: its text, else the first display, else system + code. */
+export function conceptLabel(concept: CodeableConcept | undefined): string | undefined {
+  if (!concept) return undefined;
+  if (typeof concept.text === 'string' && concept.text.trim() !== '') return concept.text.trim();
+  const codings = asArray(concept.coding);
+  const withDisplay = codings.find((c) => typeof c.display === 'string' && c.display.trim() !== '');
+  if (withDisplay?.display) return withDisplay.display.trim();
+  const first = codings.find((c) => typeof c.code === 'string');
+  return first?.code ? `${systemName(first.system)} ${first.code}` : undefined;
+}

@@ -1,0 +1,30 @@
+/**
+ * Tolerant readers for FHIR content from real clients.
+ *
+ * The CDS Hooks Sandbox and the spec's own examples send single objects where R4 has arrays
+ * (`reasonCode`, `category`, `doseAndRate`) — see CDS Hooks 2.0 order-select example. Every array
+ * read in this service goes through `asArray` so that such payloads are read, never rejected.
+ */
+export function asArray<T>(value: T | readonly T[] | null | undefined): T[] {
+  if (value === undefined || value === null) return [];
+  return Array.isArray(value) ? [...(value as readonly T[])] : [value as T];
+}
+
+export function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** A value that looks like a FHIR resource: an object with a string `resourceType`. */
+export interface AnyResource {
+  resourceType: string;
+  id?: string;
+  [key: string]: unknown;
+}
+
+export function isResource(value: unknown): value is AnyResource {
+  return isRecord(value) && typeof value.resourceType === 'string';
+}
+
+export function nonEmptyString(value: unknown): string | undefined {
+  return typeof value === 'string' && value.trim() !== '' ? value : undefined;
+}

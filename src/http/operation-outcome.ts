@@ -1,0 +1,34 @@
+import type { OperationOutcome, OperationOutcomeIssue } from 'fhir/r4';
+import type { ErrorCode, Problem } from '../errors.js';
+
+/** FHIR IssueType for each error code (https://hl7.org/fhir/R4/valueset-issue-type.html). */
+const ISSUE_TYPE: Record<ErrorCode, OperationOutcomeIssue['code']> = {
+  ERR_BAD_REQUEST: 'invalid',
+  ERR_MALFORMED_JSON: 'structure',
+  ERR_HOOK_MISMATCH: 'invalid',
+  ERR_NOT_FOUND: 'not-found',
+  ERR_UNKNOWN_SERVICE: 'not-found',
+  ERR_METHOD_NOT_ALLOWED: 'not-supported',
+  ERR_PREFETCH_UNAVAILABLE: 'incomplete',
+  ERR_PAYLOAD_TOO_LARGE: 'too-long',
+  ERR_UNSUPPORTED_MEDIA_TYPE: 'not-supported',
+  ERR_INTERNAL: 'exception',
+};
+
+/**
+ * Error bodies are FHIR OperationOutcomes (CDS Hooks 3.0 ballot §Returning OperationOutcome): one
+ * issue per problem, `expression` naming the field, `details.text` carrying the stable error code.
+ */
+export function operationOutcome(code: ErrorCode, message: string, problems: readonly Problem[] = []): OperationOutcome {
+  const issues = problems.length > 0 ? problems : [{ message }];
+  return {
+    resourceType: 'OperationOutcome',
+    issue: issues.map((p) => ({
+      severity: 'error',
+      code: ISSUE_TYPE[code],
+      details: { text: code },
+      diagnostics: p.message,
+      ...(p.path ? { expression: [p.path] } : {}),
+    })),
+  };
+}

@@ -1,0 +1,31 @@
+import type { RequestHandler } from 'express';
+import type { Logger } from '../logger.js';
+import { requestState } from './request-state.js';
+
+/** One structured line per request (conventions §12), with an id echoed in X-Request-Id. */
+export function requestLog(logger: Logger, newId: () => string): RequestHandler {
+  return (req, res, next) => {
+    const started = process.hrtime.bigint();
+    const state = requestState(res);
+    state.requestId = newId();
+    res.setHeader('X-Request-Id', state.requestId);
+    res.on('finish', () => {
+      const durationMs = Number(process.hrtime.bigint() - started) / 1e6;
+      logger.info(
+        {
+          requestId: state.requestId,
+          method: req.method,
+          path: req.path,
+          status: res.statusCode,
+          durationMs: Math.round(durationMs * 10) / 10,
+          ...(state.serviceId ? { serviceId: state.serviceId } : {}),
+          ...(state.hookInstance ? { hookInstance: state.hookInstance } : {}),
+          ...(state.ruleIds ? { ruleIds: state.ruleIds } : {}),
+          ...(state.errorCode ? { errorCode: state.errorCode } : {}),
+        },
+        'request',
+      );
+    });
+    next();
+  };
+}

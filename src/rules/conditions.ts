@@ -1,0 +1,63 @@
+import type { CodeableConcept, Condition } from 'fhir/r4';
+import { conceptLabel, systemName } from '../fhir/codings.js';
+import type { CodeIndex } from '../fhir/codings.js';
+import { displayDate } from '../fhir/dates.js';
+import { asArray } from '../fhir/tolerant.js';
+import type { ConditionEvidence } from './evidence.js';
+
+const ACTIVE = new Set(['active', 'recurrence', 'relapse']);
+const EXCLUDED_VERIFICATION = new Set(['refuted', 'entered-in-error']);
+const UNCONFIRMED = new Set(['unconfirmed', 'provisional', 'differential']);
+
+function statusCodes(concept: CodeableConcept | undefined): string[] {
+  return asArray(concept?.coding)
+    .map((c) => c.code)
+    .filter((c): c is string => typeof c === 'string');
+}
+
+function hasAbatement(condition: Condition): boolean {
+  return ['abatementDateTime', 'abatementAge', 'abatementPeriod', 'abatementRange', 'abatementString', 'abatementBoolean'].some(
+    (field) => {
+      const value = (condition as unknown as Record<string, unknown>)[field];
+      return value !== undefined && value !== null && value !== false;
+    },
+  );
+}
+
+/**
+ * glutamine-rules.md §Patient data: a condition counts when clinicalStatus is active, recurrence or
+ * relapse (or absent with no abatement), and verificationStatus is not refuted or entered-in-error.
+ */
+export function conditionCounts(condition: Condition): boolean {
+  const verification = statusCodes(condition.verificationStatus);
+  if (verification.some((code) => EXCLUDED_VERIFICATION.has(code))) return false;
+  const clinical = statusCodes(condition.clinicalStatus);
+  if (clinical.length === 0) return !hasAbatement(condition);
+  return clinical.some((code) => ACTIVE.has(code));
+}
+
+export function isUnconfirmed(condition: Condition): boolean {
+  return statusCodes(condition.verificationStatus).some((code) => UNCONFIRMED.has(code));
+}
+
+/** The counting conditions with a coding in the value set, as evidence (one item per condition). */
+export function findConditions(conditions: readonly Condition[], valueSet: CodeIndex): ConditionEvidence[] {
+  const found: ConditionEvidence[] = [];
+  for (const condition of conditions) {
+    if (!conditionCounts(condition)) continue;
+    const coding = valueSet.match(condition.code);
+    if (!coding?.code) continue;
+    const recorded = displayDate(condition.recordedDate);
+    const onset = displayDate(condition.onsetDateTime ?? condition.onsetPeriod?.start);
+    const display = coding.display ?? conceptLabel(condition.code) ?? valueSet.lookup(coding)?.display ?? coding.code;
+    found.push({
+      kind: 'condition',
+      display,
+      system: systemName(coding.system),
+      code: coding.code,
+      ...(onset ? { date: onset, dateLabel: 'onset' as const } : recorded ? { date: recorded, dateLabel: 'recorded' as const } : {}),
+      unconfirmed: isUnconfirmed(condition),
+    });
+  }
+  return found;
+}

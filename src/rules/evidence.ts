@@ -1,0 +1,68 @@
+import type { Indicator } from './catalogue-schema.js';
+
+/** The patient's own data behind a finding, structured so cards can render it and tests can assert it. */
+export type Evidence = ConditionEvidence | LabEvidence | MedicationEvidence;
+
+export interface ConditionEvidence {
+  kind: 'condition';
+  display: string;
+  system: string;
+  code: string;
+  /** Recorded or onset date as the record gives it (YYYY-MM-DD). */
+  date?: string;
+  dateLabel?: 'recorded' | 'onset';
+  unconfirmed: boolean;
+}
+
+export interface LabEvidence {
+  kind: 'lab';
+  analyte: string;
+  label: string;
+  /** The value as reported, e.g. `>60` or `150`. */
+  reported: string;
+  reportedUnit?: string;
+  /** The value in the analyte's canonical unit when it had to be converted. */
+  converted?: { value: string; unit: string; basis?: string };
+  unit: string;
+  limit?: { value: string; unit: string; from: 'report' | 'default' };
+  /** Interpretation flag when the decision rests on it (no value). */
+  interpretation?: string;
+  date?: string;
+}
+
+export interface MedicationEvidence {
+  kind: 'medication';
+  name: string;
+  status?: string;
+  origin: 'medication-request' | 'medication-statement' | 'draft-order';
+}
+
+/** A rule that fired for one glutamine order. */
+export interface Finding {
+  ruleId: string;
+  indicator: Indicator;
+  /** Index of the tier that fired (the most urgent one that matched). */
+  tier: number;
+  orderReference: string;
+  evidence: Evidence[];
+}
+
+/** Something a rule needed and could not have. */
+export interface DataGap {
+  /** The data requirement key (`conditions`, `ammonia` …) or `medication-reference` / `lab-unit`. */
+  key: string;
+  description: string;
+  /** Rule ids that could not be (fully) checked because of it. */
+  rules: string[];
+}
+
+export function evidenceKey(e: Evidence): string {
+  switch (e.kind) {
+    case 'condition':
+      return `c|${e.system}|${e.code}|${e.date ?? ''}`;
+    case 'lab':
+      return `l|${e.analyte}|${e.reported}|${e.date ?? ''}`;
+    case 'medication':
+      return `m|${e.name}|${e.origin}`;
+  }
+}

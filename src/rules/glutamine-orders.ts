@@ -1,0 +1,68 @@
+import type { MedicationRequest, NutritionOrder } from 'fhir/r4';
+import type { AnyResource } from '../fhir/tolerant.js';
+import type { Catalogue } from './load-catalogue.js';
+import type { MedicationLookup } from './medication-lookup.js';
+import { medicationProduct, nutritionProduct } from './medication-product.js';
+import type { Product } from './medication-product.js';
+import { productMatches } from './medications.js';
+
+export interface GlutamineOrder {
+  resource: AnyResource;
+  resourceType: 'MedicationRequest' | 'NutritionOrder';
+  id?: string;
+  /** `MedicationRequest/<id>`: the form `selections` and delete suggestions use. */
+  reference?: string;
+  product: Product;
+  /** A name for the card when several glutamine orders are checked at once. */
+  name: string;
+}
+
+export function orderReference(resource: AnyResource): string | undefined {
+  return typeof resource.id === 'string' && resource.id !== '' ? `${resource.resourceType}/${resource.id}` : undefined;
+}
+
+/**
+ * CDS Hooks order-select: "decision support should focus on the selected orders". A selection is
+ * `Type/id`; a bare id or an absolute URL ending in `Type/id` is tolerated.
+ */
+export function isSelected(resource: AnyResource, selections: readonly string[]): boolean {
+  const reference = orderReference(resource);
+  if (!reference) return false;
+  return selections.some((s) => s === reference || s === resource.id || s.endsWith(`/${reference}`));
+}
+
+function productOf(resource: AnyResource, lookup: MedicationLookup): Product | undefined {
+  if (resource.resourceType === 'MedicationRequest') return medicationProduct(resource as unknown as MedicationRequest, lookup);
+  if (resource.resourceType === 'NutritionOrder') return nutritionProduct(resource as unknown as NutritionOrder);
+  return undefined;
+}
+
+/**
+ * glutamine-rules.md §What counts as a glutamine order: a MedicationRequest (any status) or
+ * NutritionOrder whose product is glutamine by code or by whole-word name. With `selections`
+ * (order-select) only the selected drafts are candidates; otherwise (order-sign) all of them are.
+ */
+export function findGlutamineOrders(
+  drafts: readonly AnyResource[],
+  selections: readonly string[] | undefined,
+  catalogue: Catalogue,
+  lookup: MedicationLookup,
+): GlutamineOrder[] {
+  const orders: GlutamineOrder[] = [];
+  for (const resource of drafts) {
+    if (selections && !isSelected(resource, selections)) continue;
+    const product = productOf(resource, lookup);
+    if (!product) continue;
+    if (!productMatches(product, catalogue.glutamineOrder.codes, catalogue.glutamineOrder.matchesName)) continue;
+    const reference = orderReference(resource);
+    orders.push({
+      resource,
+      resourceType: resource.resourceType as GlutamineOrder['resourceType'],
+      ...(typeof resource.id === 'string' && resource.id !== '' ? { id: resource.id } : {}),
+      ...(reference ? { reference } : {}),
+      product,
+      name: product.name ?? reference ?? 'glutamine order',
+    });
+  }
+  return orders;
+}

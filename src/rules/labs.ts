@@ -1,0 +1,176 @@
+import type { Observation, Quantity } from 'fhir/r4';
+import { conceptLabel, conceptTexts } from '../fhir/codings.js';
+import type { CodeIndex } from '../fhir/codings.js';
+import { DAY_MS, displayDate, parseFhirDate } from '../fhir/dates.js';
+import { asComparator, parseMeasuredText, quantityUnits, unitKey } from '../fhir/quantities.js';
+import type { Measured } from '../fhir/quantities.js';
+import { asArray } from '../fhir/tolerant.js';
+import type { Analyte } from './catalogue-schema.js';
+
+/** glutamine-rules.md §Labs: only final, amended or corrected results count. */
+const COUNTING_STATUS = new Set(['final', 'amended', 'corrected']);
+
+export interface LabReading {
+  date?: string;
+  label: string;
+  /** Value in the analyte's canonical unit; absent when only an interpretation flag was reported. */
+  measured?: Measured;
+  reported?: string;
+  reportedUnit?: string;
+  /** Set when the value was converted from another unit. */
+  conversion?: { basis?: string };
+  upperLimit?: { value: number; from: 'report' | 'default' };
+  interpretations: string[];
+}
+
+export interface UnreadableLab {
+  date?: string;
+  label: string;
+  unit?: string;
+}
+
+export interface LatestLab {
+  reading?: LabReading;
+  /** Results more recent than the deciding one whose unit cannot be converted (not guessed at). */
+  unreadable: UnreadableLab[];
+}
+
+/** The effective date: effectiveDateTime, effectiveInstant, effectivePeriod.end (or start), else issued. */
+export function observationDate(observation: Observation): string | undefined {
+  return (
+    observation.effectiveDateTime ??
+    observation.effectiveInstant ??
+    observation.effectivePeriod?.end ??
+    observation.effectivePeriod?.start ??
+    observation.issued
+  );
+}
+
+const NITROGEN_MARKERS = [/\bas N\b/, /NH3-N/i, /nitrogen/i];
+
+type Conversion = Analyte['conversions'][number];
+
+function findConversion(analyte: Analyte, units: readonly string[]): Conversion | undefined {
+  for (const unit of units) {
+    const key = unitKey(unit);
+    const hit = analyte.conversions.find((c) => c.units.some((u) => unitKey(u) === key));
+    if (hit) return hit;
+  }
+  return undefined;
+}
+
+/** Factor and basis for a conversion, switching to the nitrogen basis when the unit or test says so. */
+function conversionFactor(conversion: Conversion, texts: readonly string[]): { factor: number; basis?: string } {
+  if (conversion.nitrogen && texts.some((t) => NITROGEN_MARKERS.some((m) => m.test(t)))) {
+    return { factor: conversion.nitrogen.factor, basis: conversion.nitrogen.basis };
+  }
+  return conversion.basis ? { factor: conversion.factor, basis: conversion.basis } : { factor: conversion.factor };
+}
+
+function convertQuantity(
+  quantity: Quantity,
+  analyte: Analyte,
+  contextTexts: readonly string[],
+): { value: number; basis?: string; converted: boolean } | undefined {
+  if (typeof quantity.value !== 'number' || !Number.isFinite(quantity.value)) return undefined;
+  const units = quantityUnits(quantity);
+  const conversion = findConversion(analyte, units);
+  if (!conversion) return undefined;
+  const { factor, basis } = conversionFactor(conversion, [...units, ...contextTexts]);
+  return { value: quantity.value * factor, ...(basis ? { basis } : {}), converted: factor !== 1 };
+}
+
+function upperLimit(observation: Observation, analyte: Analyte, valueUnits: Quantity | undefined, texts: readonly string[]): LabReading['upperLimit'] {
+  for (const range of asArray(observation.referenceRange)) {
+    const high = range.high;
+    if (typeof high?.value !== 'number') continue;
+    // A reference limit without its own unit is in the unit of the result it belongs to.
+    const withUnit = quantityUnits(high).length > 0 ? high : { ...high, code: valueUnits?.code, unit: valueUnits?.unit };
+    const converted = convertQuantity(withUnit, analyte, texts);
+    if (converted) return { value: converted.value, from: 'report' };
+  }
+  return analyte.defaultUpperLimit !== undefined ? { value: analyte.defaultUpperLimit, from: 'default' } : undefined;
+}
+
+function interpretationCodes(observation: Observation): string[] {
+  return asArray(observation.interpretation)
+    .flatMap((concept) => asArray(concept.coding))
+    .map((coding) => coding.code)
+    .filter((code): code is string => typeof code === 'string');
+}
+
+type Read = { reading: LabReading } | { unreadable: UnreadableLab } | undefined;
+
+function readObservation(observation: Observation, analyte: Analyte): Read {
+  const rawDate = observationDate(observation);
+  const date = displayDate(rawDate);
+  const label = conceptLabel(observation.code) ?? analyte.label;
+  const texts = conceptTexts(observation.code);
+  const base = { ...(date ? { date } : {}), label };
+  const interpretations = interpretationCodes(observation);
+
+  const quantity = observation.valueQuantity;
+  if (quantity && typeof quantity.value === 'number') {
+    const converted = convertQuantity(quantity, analyte, texts);
+    const reportedUnit = quantityUnits(quantity)[0];
+    if (!converted) return { unreadable: { ...base, ...(reportedUnit ? { unit: reportedUnit } : {}) } };
+    const comparator = asComparator(quantity.comparator);
+    return {
+      reading: {
+        ...base,
+        measured: comparator ? { value: converted.value, comparator } : { value: converted.value },
+        reported: `${comparator ?? ''}${quantity.value}`,
+        ...(reportedUnit ? { reportedUnit } : {}),
+        ...(converted.converted ? { conversion: converted.basis ? { basis: converted.basis } : {} } : {}),
+        ...optionalLimit(upperLimit(observation, analyte, quantity, texts)),
+        interpretations,
+      },
+    };
+  }
+  if (typeof observation.valueString === 'string') {
+    const parsed = analyte.textValuesInCanonicalUnit ? parseMeasuredText(observation.valueString) : undefined;
+    if (!parsed) return { unreadable: { ...base, unit: 'text value' } };
+    return {
+      reading: {
+        ...base,
+        measured: parsed,
+        reported: `${parsed.comparator ?? ''}${parsed.value}`,
+        ...optionalLimit(upperLimit(observation, analyte, undefined, texts)),
+        interpretations,
+      },
+    };
+  }
+  // No value (e.g. dataAbsentReason): only an interpretation flag can still say something.
+  if (interpretations.length > 0) return { reading: { ...base, interpretations } };
+  return undefined;
+}
+
+function optionalLimit(limit: LabReading['upperLimit']): { upperLimit?: NonNullable<LabReading['upperLimit']> } {
+  return limit ? { upperLimit: limit } : {};
+}
+
+/**
+ * glutamine-rules.md §Labs: the most recent counting result inside the look-back window decides.
+ * Results whose unit cannot be converted are skipped, not guessed at, and reported.
+ */
+export function latestLab(observations: readonly Observation[], analyte: Analyte, valueSet: CodeIndex, now: number): LatestLab {
+  const since = now - analyte.lookbackDays * DAY_MS;
+  const candidates = observations
+    .filter((o) => typeof o.status === 'string' && COUNTING_STATUS.has(o.status))
+    .filter((o) => valueSet.match(o.code) !== undefined)
+    .map((o) => ({ o, time: parseFhirDate(observationDate(o)) }))
+    .filter((c): c is { o: Observation; time: number } => c.time !== undefined && c.time >= since)
+    .sort((a, b) => b.time - a.time);
+
+  const unreadable: UnreadableLab[] = [];
+  for (const { o } of candidates) {
+    const read = readObservation(o, analyte);
+    if (!read) continue;
+    if ('unreadable' in read) {
+      unreadable.push(read.unreadable);
+      continue;
+    }
+    return { reading: read.reading, unreadable };
+  }
+  return { unreadable };
+}

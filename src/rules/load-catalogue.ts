@@ -1,0 +1,218 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { z } from 'zod';
+import { expandTemplate } from '../cds/prefetch-templates.js';
+import { CodeIndex, wholeWordMatcher } from '../fhir/codings.js';
+import { CatalogueError } from '../errors.js';
+import {
+  analytesFileSchema,
+  catalogueFileSchema,
+  ruleFileSchema,
+  servicesFileSchema,
+  valueSetFileSchema,
+} from './catalogue-schema.js';
+import type { Analyte, Criterion, Indicator, RuleDefinition } from './catalogue-schema.js';
+
+export interface LoadedValueSet {
+  id: string;
+  url: string;
+  title: string;
+  description?: string;
+  codes: CodeIndex;
+  concepts: Array<{ system: string; code: string; display?: string }>;
+}
+
+export interface ServiceDefinition {
+  id: string;
+  hook: 'order-select' | 'order-sign';
+  title: string;
+  description: string;
+  usageRequirements?: string;
+}
+
+export interface DataRequirement {
+  key: string;
+  label: string;
+  resourceType: 'Patient' | 'Condition' | 'Observation' | 'MedicationRequest' | 'MedicationStatement';
+  analyte?: string;
+  /** The prefetch template as discovery publishes it (macros expanded). */
+  template: string;
+}
+
+/** Everything in cards/, validated and indexed: the service's knowledge. */
+export interface Catalogue {
+  ruleCodeSystem: string;
+  overrideReasonSystem: string;
+  sources: Record<string, { label: string; url?: string }>;
+  overrideReasons: Record<string, string>;
+  glutamineOrder: { codes: CodeIndex; matchesName: (text: string) => boolean };
+  removeOrderSuggestion: { label: string; actionDescription: string };
+  services: ServiceDefinition[];
+  data: DataRequirement[];
+  analytes: Map<string, Analyte>;
+  valueSets: Map<string, LoadedValueSet>;
+  rules: RuleDefinition[];
+}
+
+const INDICATOR_RANK: Record<Indicator, number> = { critical: 3, warning: 2, info: 1 };
+
+function readJson(dir: string, file: string): unknown {
+  const path = join(dir, file);
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch {
+    throw new CatalogueError(`cards/${file}: cannot be read`);
+  }
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (error) {
+    throw new CatalogueError(`cards/${file}: is not valid JSON (${(error as Error).message})`);
+  }
+}
+
+function parse<T extends z.ZodType>(schema: T, value: unknown, file: string): z.infer<T> {
+  const result = schema.safeParse(value);
+  if (!result.success) {
+    const problems = result.error.issues.map((issue) => `${issue.path.join('.') || '(root)'}: ${issue.message}`);
+    throw new CatalogueError(`cards/${file}: ${problems.join('; ')}`);
+  }
+  return result.data;
+}
+
+function loadValueSet(dir: string, id: string): LoadedValueSet {
+  const file = `valuesets/${id}.json`;
+  const vs = parse(valueSetFileSchema, readJson(dir, file), file);
+  if (vs.id !== id) throw new CatalogueError(`cards/${file}: id '${vs.id}' does not match the file name`);
+  return {
+    id,
+    url: vs.url,
+    title: vs.title,
+    ...(vs.description ? { description: vs.description } : {}),
+    codes: new CodeIndex(vs.expansion.contains),
+    concepts: vs.expansion.contains,
+  };
+}
+
+function criterionValueSets(criterion: Criterion): string[] {
+  if ('condition' in criterion) return [criterion.condition.valueSet];
+  if ('medication' in criterion) return [criterion.medication.valueSet];
+  return [];
+}
+
+/** Loads and cross-checks cards/. Throws CatalogueError naming the file and field at the first bad file. */
+export function loadCatalogue(dir: string): Catalogue {
+  const catalogue = parse(catalogueFileSchema, readJson(dir, 'catalogue.json'), 'catalogue.json');
+  const servicesFile = parse(servicesFileSchema, readJson(dir, 'services.json'), 'services.json');
+  const analytesFile = parse(analytesFileSchema, readJson(dir, 'analytes.json'), 'analytes.json');
+
+  const valueSets = new Map<string, LoadedValueSet>();
+  const useValueSet = (id: string, where: string): LoadedValueSet => {
+    const cached = valueSets.get(id);
+    if (cached) return cached;
+    try {
+      const loaded = loadValueSet(dir, id);
+      valueSets.set(id, loaded);
+      return loaded;
+    } catch (error) {
+      if (error instanceof CatalogueError && error.message.endsWith('cannot be read')) {
+        throw new CatalogueError(`${where}: unknown value set '${id}' (no cards/valuesets/${id}.json)`);
+      }
+      throw error;
+    }
+  };
+
+  const glutamineOrder = {
+    codes: useValueSet(catalogue.glutamineOrder.valueSet, 'cards/catalogue.json: glutamineOrder.valueSet').codes,
+    matchesName: wholeWordMatcher(catalogue.glutamineOrder.names),
+  };
+
+  const analytes = new Map<string, Analyte>();
+  for (const [id, analyte] of Object.entries(analytesFile)) {
+    useValueSet(analyte.valueSet, `cards/analytes.json: ${id}.valueSet`);
+    analytes.set(id, { ...analyte, id });
+  }
+
+  const serviceIds = new Set<string>();
+  for (const [i, service] of servicesFile.services.entries()) {
+    if (serviceIds.has(service.id)) throw new CatalogueError(`cards/services.json: services.${i}.id: duplicate id '${service.id}'`);
+    serviceIds.add(service.id);
+  }
+
+  const dataKeys = new Set<string>();
+  const data: DataRequirement[] = servicesFile.data.map((entry, i) => {
+    const where = `cards/services.json: data.${i}`;
+    if (dataKeys.has(entry.key)) throw new CatalogueError(`${where}.key: duplicate key '${entry.key}'`);
+    dataKeys.add(entry.key);
+    if (entry.analyte !== undefined && !analytes.has(entry.analyte)) {
+      throw new CatalogueError(`${where}.analyte: unknown analyte '${entry.analyte}'`);
+    }
+    if ((entry.resourceType === 'Observation') !== (entry.analyte !== undefined)) {
+      throw new CatalogueError(`${where}.analyte: Observation data needs an analyte, and only Observation data may have one`);
+    }
+    const expanded = expandTemplate(entry.template, (id) => useValueSet(id, `${where}.template`).concepts);
+    if ('problems' in expanded) throw new CatalogueError(`${where}.template: ${expanded.problems.join('; ')}`);
+    return { ...entry, template: expanded.template };
+  });
+
+  const rules = catalogue.rules.map((ruleId) => {
+    const file = `rules/${ruleId}.json`;
+    const rule = parse(ruleFileSchema, readJson(dir, file), file);
+    checkRule(rule, file, { catalogue, analytes, data, useValueSet });
+    return rule;
+  });
+
+  return {
+    ruleCodeSystem: catalogue.ruleCodeSystem,
+    overrideReasonSystem: catalogue.overrideReasonSystem,
+    sources: catalogue.sources,
+    overrideReasons: catalogue.overrideReasons,
+    glutamineOrder,
+    removeOrderSuggestion: catalogue.removeOrderSuggestion,
+    services: servicesFile.services,
+    data,
+    analytes,
+    valueSets,
+    rules,
+  };
+}
+
+function checkRule(
+  rule: RuleDefinition,
+  file: string,
+  ctx: {
+    catalogue: z.infer<typeof catalogueFileSchema>;
+    analytes: Map<string, Analyte>;
+    data: DataRequirement[];
+    useValueSet: (id: string, where: string) => LoadedValueSet;
+  },
+): void {
+  const where = `cards/${file}`;
+  if (`rules/${rule.id}.json` !== file) throw new CatalogueError(`${where}: id: '${rule.id}' does not match the file name`);
+  if (!(rule.source in ctx.catalogue.sources)) throw new CatalogueError(`${where}: source: unknown source '${rule.source}'`);
+  for (const [i, reason] of rule.overrideReasons.entries()) {
+    if (!(reason in ctx.catalogue.overrideReasons)) {
+      throw new CatalogueError(`${where}: overrideReasons.${i}: unknown override reason '${reason}'`);
+    }
+  }
+  rule.tiers.forEach((tier, t) => {
+    const previous = rule.tiers[t - 1];
+    if (previous && INDICATOR_RANK[previous.indicator] <= INDICATOR_RANK[tier.indicator]) {
+      throw new CatalogueError(`${where}: tiers.${t}.indicator: tiers must be listed from most to least urgent`);
+    }
+    if (tier.when === 'data-unavailable') return;
+    tier.when.forEach((criterion, c) => {
+      const at = `${where}: tiers.${t}.when.${c}`;
+      for (const vs of criterionValueSets(criterion)) ctx.useValueSet(vs, at);
+      if ('lab' in criterion) {
+        if (!ctx.analytes.has(criterion.lab.analyte)) throw new CatalogueError(`${at}.lab.analyte: unknown analyte '${criterion.lab.analyte}'`);
+        if (!ctx.data.some((d) => d.analyte === criterion.lab.analyte)) {
+          throw new CatalogueError(`${at}.lab.analyte: no entry of cards/services.json data fetches '${criterion.lab.analyte}'`);
+        }
+        if (typeof criterion.lab.threshold !== 'number' && ctx.analytes.get(criterion.lab.analyte)?.defaultUpperLimit === undefined) {
+          throw new CatalogueError(`${at}.lab.threshold: analyte '${criterion.lab.analyte}' has no defaultUpperLimit`);
+        }
+      }
+    });
+  });
+}

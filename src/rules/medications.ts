@@ -1,0 +1,60 @@
+import type { MedicationRequest, MedicationStatement } from 'fhir/r4';
+import type { CodeIndex } from '../fhir/codings.js';
+import type { AnyResource } from '../fhir/tolerant.js';
+import type { MedicationEvidence } from './evidence.js';
+import type { MedicationLookup } from './medication-lookup.js';
+import { medicationProduct } from './medication-product.js';
+import type { Product } from './medication-product.js';
+import type { PatientRecord } from './patient-record.js';
+
+/** glutamine-rules.md §Medications: what counts as a current medication. */
+const CURRENT_REQUEST_STATUS = new Set(['active', 'on-hold']);
+const CURRENT_STATEMENT_STATUS = new Set(['active']);
+/** Other draft orders count whatever their status, except those withdrawn or recorded in error. */
+const WITHDRAWN_STATUS = new Set(['cancelled', 'entered-in-error', 'stopped']);
+
+export interface CurrentMedication {
+  product: Product;
+  status?: string;
+  origin: MedicationEvidence['origin'];
+}
+
+/** Current medications of the patient plus the other draft orders of this request. */
+export function currentMedications(record: PatientRecord, otherDraftOrders: readonly AnyResource[], lookup: MedicationLookup): CurrentMedication[] {
+  const list: CurrentMedication[] = [];
+  const push = (resource: MedicationRequest | MedicationStatement, origin: CurrentMedication['origin']): void => {
+    list.push({ product: medicationProduct(resource, lookup), ...(resource.status ? { status: resource.status } : {}), origin });
+  };
+  for (const request of record.medicationRequests) {
+    if (CURRENT_REQUEST_STATUS.has(request.status)) push(request, 'medication-request');
+  }
+  for (const statement of record.medicationStatements) {
+    if (CURRENT_STATEMENT_STATUS.has(statement.status)) push(statement, 'medication-statement');
+  }
+  for (const resource of otherDraftOrders) {
+    if (resource.resourceType !== 'MedicationRequest') continue;
+    const request = resource as unknown as MedicationRequest;
+    if (typeof request.status === 'string' && WITHDRAWN_STATUS.has(request.status)) continue;
+    push(request, 'draft-order');
+  }
+  return list;
+}
+
+export function productMatches(product: Product, codes: CodeIndex, matchesName: (text: string) => boolean): boolean {
+  return product.concepts.some((c) => codes.match(c) !== undefined) || product.texts.some(matchesName);
+}
+
+export function findMedications(
+  medications: readonly CurrentMedication[],
+  codes: CodeIndex,
+  matchesName: (text: string) => boolean,
+): MedicationEvidence[] {
+  return medications
+    .filter((m) => productMatches(m.product, codes, matchesName))
+    .map((m) => ({
+      kind: 'medication' as const,
+      name: m.product.name ?? 'unnamed medication',
+      ...(m.status ? { status: m.status } : {}),
+      origin: m.origin,
+    }));
+}
