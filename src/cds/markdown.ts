@@ -1,11 +1,12 @@
 /**
  * Escapes text taken from the patient record before it goes into card markdown (GitHub Flavored
- * Markdown, CDS Hooks 2.0 §Card detail): a display like "Hepatitis *C*" or "<b>" must stay text.
+ * Markdown, CDS Hooks 2.0 §Card detail): a display like "Hepatitis *C*", "[x](y)" or "<b>" must stay text.
+ * Only characters that can start markup mid-line are escaped, so the raw text stays readable.
  */
 export function escapeMarkdown(text: string): string {
   return text
     .replace(/[\r\n]+/g, ' ')
-    .replace(/[\\`*_{}[\]()#+!|<>~]/g, (ch) => `\\${ch}`)
+    .replace(/[\\`*_[\]|<>~]/g, (ch) => `\\${ch}`)
     .trim();
 }
 

@@ -39,16 +39,16 @@ const SYSTEM_NAMES: Record<string, string> = {
 };
 
 /** Canonical form of a system URI: lower-cased, no trailing slash, known aliases resolved. */
-export function canonicalSystem(system: string | undefined): string {
-  if (!system) return '';
+export function canonicalSystem(system: unknown): string {
+  if (typeof system !== 'string' || system === '') return '';
   const trimmed = system.trim().replace(/\/+$/, '');
   const lower = trimmed.toLowerCase();
   return SYSTEM_ALIASES[lower] ?? lower;
 }
 
-export function systemName(system: string | undefined): string {
+export function systemName(system: unknown): string {
   const canonical = canonicalSystem(system);
-  return SYSTEM_NAMES[canonical] ?? (system ?? 'code');
+  return SYSTEM_NAMES[canonical] ?? (typeof system === 'string' && system !== '' ? system : 'code');
 }
 
 /**

@@ -14,8 +14,8 @@ export function parseFhirDate(value: unknown): number | undefined {
 }
 
 /** The calendar date part of a FHIR date/dateTime, for display (`2024-05-01`). */
-export function displayDate(value: string | undefined): string | undefined {
-  if (!value) return undefined;
+export function displayDate(value: unknown): string | undefined {
+  if (typeof value !== 'string' || value === '') return undefined;
   return value.slice(0, 10);
 }
 

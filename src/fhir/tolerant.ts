@@ -7,7 +7,9 @@
  */
 export function asArray<T>(value: T | readonly T[] | null | undefined): T[] {
   if (value === undefined || value === null) return [];
-  return Array.isArray(value) ? [...(value as readonly T[])] : [value as T];
+  // Null items (`"coding": [null]`) are dropped so that readers can use every item as an object.
+  const items = Array.isArray(value) ? (value as readonly (T | null | undefined)[]) : [value as T];
+  return items.filter((item): item is T => item !== null && item !== undefined);
 }
 
 export function isRecord(value: unknown): value is Record<string, unknown> {

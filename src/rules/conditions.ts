@@ -2,7 +2,7 @@ import type { CodeableConcept, Condition } from 'fhir/r4';
 import { conceptLabel, systemName } from '../fhir/codings.js';
 import type { CodeIndex } from '../fhir/codings.js';
 import { displayDate } from '../fhir/dates.js';
-import { asArray } from '../fhir/tolerant.js';
+import { asArray, nonEmptyString } from '../fhir/tolerant.js';
 import type { ConditionEvidence } from './evidence.js';
 
 const ACTIVE = new Set(['active', 'recurrence', 'relapse']);
@@ -49,7 +49,7 @@ export function findConditions(conditions: readonly Condition[], valueSet: CodeI
     if (!coding?.code) continue;
     const recorded = displayDate(condition.recordedDate);
     const onset = displayDate(condition.onsetDateTime ?? condition.onsetPeriod?.start);
-    const display = coding.display ?? conceptLabel(condition.code) ?? valueSet.lookup(coding)?.display ?? coding.code;
+    const display = nonEmptyString(coding.display) ?? conceptLabel(condition.code) ?? valueSet.lookup(coding)?.display ?? coding.code;
     found.push({
       kind: 'condition',
       display,

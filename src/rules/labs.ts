@@ -112,7 +112,8 @@ function readObservation(observation: Observation, analyte: Analyte): Read {
   const quantity = observation.valueQuantity;
   if (quantity && typeof quantity.value === 'number') {
     const converted = convertQuantity(quantity, analyte, texts);
-    const reportedUnit = quantityUnits(quantity)[0];
+    // People read the human unit (`mL/min/1.73m2`) more easily than the UCUM code (`mL/min/{1.73_m2}`).
+    const reportedUnit = [quantity.unit, ...quantityUnits(quantity)].find((u): u is string => typeof u === 'string' && u.trim() !== '');
     if (!converted) return { unreadable: { ...base, ...(reportedUnit ? { unit: reportedUnit } : {}) } };
     const comparator = asComparator(quantity.comparator);
     return {

@@ -1,0 +1,50 @@
+import { Writable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+import { createApp } from '../src/app.js';
+import type { AppDeps } from '../src/app.js';
+import { createLogger } from '../src/logger.js';
+import { loadCatalogue } from '../src/rules/load-catalogue.js';
+import type { Catalogue } from '../src/rules/load-catalogue.js';
+
+export const CARDS_DIR = fileURLToPath(new URL('../cards/', import.meta.url));
+export const FIXTURES_DIR = fileURLToPath(new URL('../fixtures/', import.meta.url));
+/** The fixed "now" of every test and fixture: look-back windows are measured from here. */
+export const NOW = new Date('2026-11-26T12:00:00Z');
+export const PUBLIC_URL = 'https://cds.example.org';
+
+let catalogue: Catalogue | undefined;
+export function testCatalogue(): Catalogue {
+  catalogue ??= loadCatalogue(CARDS_DIR);
+  return catalogue;
+}
+
+/** Deterministic, valid v4 UUIDs: 00000000-0000-4000-8000-000000000001, …002, … */
+export function sequentialIds(): () => string {
+  let n = 0;
+  return () => `00000000-0000-4000-8000-${String(++n).padStart(12, '0')}`;
+}
+
+/** Captures log lines so tests can assert what is (and is not) logged. */
+export function captureLogs(): { lines: string[]; stream: Writable } {
+  const lines: string[] = [];
+  const stream = new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      lines.push(...chunk.toString('utf8').split('\n').filter((l) => l !== ''));
+      callback();
+    },
+  });
+  return { lines, stream };
+}
+
+export function testApp(overrides: Partial<AppDeps> = {}) {
+  const logs = captureLogs();
+  const app = createApp({
+    config: { publicUrl: PUBLIC_URL, maxBodyBytes: 10 * 1024 * 1024 },
+    catalogue: testCatalogue(),
+    logger: createLogger('info', logs.stream),
+    now: () => NOW,
+    newId: sequentialIds(),
+    ...overrides,
+  });
+  return { app, logs: logs.lines };
+}

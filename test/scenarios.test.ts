@@ -1,0 +1,55 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import request from 'supertest';
+import { describe, expect, it } from 'vitest';
+import { hookResponseSchema } from '../src/cds/card-schema.js';
+import { FIXTURES_DIR, testApp } from './helpers.js';
+
+/** fixtures/scenarios/<name>.json is a complete hook request; <name>.expected.json what must come back. */
+interface Expected {
+  description: string;
+  service: string;
+  status: number;
+  cards: Array<{
+    rule: string;
+    indicator: string;
+    actions?: Array<{ type: string; resourceId: string }>;
+    detailIncludes?: string[];
+    summaryIncludes?: string;
+  }>;
+}
+
+const dir = join(FIXTURES_DIR, 'scenarios');
+const names = readdirSync(dir)
+  .filter((f) => f.endsWith('.json') && !f.endsWith('.expected.json'))
+  .map((f) => f.replace(/\.json$/, ''));
+
+describe('scenario fixtures', () => {
+  it('has at least 15 scenarios, each with an expected file', () => {
+    expect(names.length).toBeGreaterThanOrEqual(15);
+    for (const name of names) expect(readdirSync(dir)).toContain(`${name}.expected.json`);
+  });
+
+  it.each(names)('%s', async (name) => {
+    const body = JSON.parse(readFileSync(join(dir, `${name}.json`), 'utf8')) as unknown;
+    const expected = JSON.parse(readFileSync(join(dir, `${name}.expected.json`), 'utf8')) as Expected;
+    const { app } = testApp();
+    const res = await request(app).post(`/cds-services/${expected.service}`).send(body as object);
+
+    expect(res.status, JSON.stringify(res.body)).toBe(expected.status);
+    if (expected.status !== 200) {
+      expect(res.body).toMatchObject({ resourceType: 'OperationOutcome' });
+      return;
+    }
+    const response = hookResponseSchema.parse(res.body);
+    expect(response.cards.map((c) => [c.source.topic?.code, c.indicator])).toEqual(expected.cards.map((c) => [c.rule, c.indicator]));
+    response.cards.forEach((card, i) => {
+      const want = expected.cards[i];
+      if (!want) return;
+      const actions = card.suggestions?.flatMap((s) => s.actions ?? []).map((a) => ({ type: a.type, resourceId: a.resourceId }));
+      expect(actions, `${want.rule} suggestion actions`).toEqual(want.actions);
+      for (const text of want.detailIncludes ?? []) expect(card.detail).toContain(text);
+      if (want.summaryIncludes) expect(card.summary).toContain(want.summaryIncludes);
+    });
+  });
+});
