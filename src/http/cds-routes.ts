@@ -1,9 +1,15 @@
 import { Router, json } from 'express';
+import type { Request } from 'express';
 import { discoveryDocument } from '../cds/discovery.js';
 import { callHook } from '../cds/hook-call.js';
 import type { HookCallDeps } from '../cds/hook-call.js';
 import { methodNotAllowed } from './error-handler.js';
 import { requestState } from './request-state.js';
+
+/** Whether the request carried a body at all (the test type-is uses). */
+function hasBody(req: Request): boolean {
+  return req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0');
+}
 
 export interface CdsRoutesDeps extends HookCallDeps {
   maxBodyBytes: number;
@@ -29,7 +35,8 @@ export function cdsRoutes(deps: CdsRoutesDeps): Router {
     .post(body, (req, res) => {
       const state = requestState(res);
       state.serviceId = req.params.serviceId;
-      const result = callHook(req.params.serviceId, req.body, deps);
+      // body-parser turns an empty body into {}; report it as missing rather than as three missing fields.
+      const result = callHook(req.params.serviceId, hasBody(req) ? req.body : undefined, deps);
       state.hookInstance = result.hookInstance;
       state.ruleIds = result.ruleIds;
       // Cards carry patient data: never cache them.
