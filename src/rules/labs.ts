@@ -50,8 +50,13 @@ const NITROGEN_MARKERS = [/\bas N\b/, /NH3-N/i, /nitrogen/i];
 
 type Conversion = Analyte['conversions'][number];
 
+/** "µg/dL as N", "ug/dL (NH3-N)": the unit proper, without the basis note (which conversionFactor reads). */
+function withoutBasisNote(unit: string): string {
+  return unit.replace(/\s*\(?\s*(?:as\s+(?:N|NH3-N|nitrogen)|NH3-N|nitrogen)\s*\)?\s*$/i, '');
+}
+
 function findConversion(analyte: Analyte, units: readonly string[]): Conversion | undefined {
-  for (const unit of units) {
+  for (const unit of units.flatMap((u) => [u, withoutBasisNote(u)])) {
     const key = unitKey(unit);
     const hit = analyte.conversions.find((c) => c.units.some((u) => unitKey(u) === key));
     if (hit) return hit;

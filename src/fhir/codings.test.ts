@@ -1,0 +1,72 @@
+import { describe, expect, it } from 'vitest';
+import { CodeIndex, SYSTEM, canonicalSystem, conceptLabel, wholeWordMatcher } from './codings.js';
+
+describe('canonicalSystem', () => {
+  it.each([
+    ['urn:oid:2.16.840.1.113883.6.96', SYSTEM.snomed],
+    ['urn:oid:2.16.840.1.113883.6.90', SYSTEM.icd10cm],
+    ['urn:oid:2.16.840.1.113883.6.88', SYSTEM.rxnorm],
+    ['urn:oid:2.16.840.1.113883.6.1', SYSTEM.loinc],
+    ['http://snomed.info/sct/', SYSTEM.snomed],
+    ['HTTP://LOINC.ORG', SYSTEM.loinc],
+  ])('%s → %s', (input, expected) => {
+    expect(canonicalSystem(input)).toBe(expected);
+  });
+
+  it('reads a missing or non-string system as no system', () => {
+    expect(canonicalSystem(undefined)).toBe('');
+    expect(canonicalSystem(42)).toBe('');
+  });
+});
+
+describe('CodeIndex', () => {
+  const index = new CodeIndex([
+    { system: SYSTEM.icd10cm, code: 'K70.30' },
+    { system: SYSTEM.snomed, code: '19943007' },
+    { system: SYSTEM.ndc, code: '42457-420-60' },
+  ]);
+
+  it('matches ICD-10-CM with or without the dot and in any case', () => {
+    expect(index.lookup({ system: SYSTEM.icd10cm, code: 'K70.30' })).toBeDefined();
+    expect(index.lookup({ system: SYSTEM.icd10cm, code: 'K7030' })).toBeDefined();
+    expect(index.lookup({ system: 'urn:oid:2.16.840.1.113883.6.90', code: 'k70.30' })).toBeDefined();
+    expect(index.lookup({ system: SYSTEM.icd10cm, code: 'K70.3' })).toBeUndefined();
+  });
+
+  it('matches on system and code, not code alone', () => {
+    expect(index.lookup({ system: SYSTEM.snomed, code: '19943007' })).toBeDefined();
+    expect(index.lookup({ system: SYSTEM.loinc, code: '19943007' })).toBeUndefined();
+    expect(index.lookup({ code: '19943007' })).toBeUndefined();
+  });
+
+  it('matches NDCs hyphenated, unhyphenated and in 11-digit 5-4-2 form', () => {
+    for (const code of ['42457-420-60', '4245742060', '42457042060', '42457-0420-60']) {
+      expect(index.lookup({ system: SYSTEM.ndc, code }), code).toBeDefined();
+    }
+    expect(index.lookup({ system: SYSTEM.ndc, code: '42457-420-61' })).toBeUndefined();
+  });
+
+  it('finds the matching coding of a concept, tolerating a single coding object', () => {
+    const concept = { coding: { system: SYSTEM.snomed, code: '19943007' } } as never;
+    expect(index.match(concept)?.code).toBe('19943007');
+  });
+});
+
+describe('wholeWordMatcher', () => {
+  const matches = wholeWordMatcher(['glutamine', 'Endari']);
+  it.each(['L-Glutamine 5 g powder', 'GLUTAMINE 500 MG Oral Tablet', 'alanyl-glutamine', 'Endari oral powder', 'glutamine/tyrosine'])('matches %s', (text) => {
+    expect(matches(text)).toBe(true);
+  });
+  it.each(['glutaminase inhibitor', 'glutamic acid', 'Endarion', 'polyglutamines'])('does not match %s', (text) => {
+    expect(matches(text)).toBe(false);
+  });
+});
+
+describe('conceptLabel', () => {
+  it('prefers text, then a display, then system and code', () => {
+    expect(conceptLabel({ text: 'Cirrhosis', coding: [{ display: 'Other' }] })).toBe('Cirrhosis');
+    expect(conceptLabel({ coding: [{ code: 'x' }, { display: 'Shown' }] })).toBe('Shown');
+    expect(conceptLabel({ coding: [{ system: SYSTEM.snomed, code: '19943007' }] })).toBe('SNOMED CT 19943007');
+    expect(conceptLabel(undefined)).toBeUndefined();
+  });
+});
