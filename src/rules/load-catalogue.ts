@@ -71,12 +71,25 @@ function readJson(dir: string, file: string): unknown {
   }
 }
 
+/**
+ * Issues as "path: message". A failed union (a criterion is a condition, a lab or a medication)
+ * reports the branch that got furthest, so an author sees `when.1.lab.compare`, not "Invalid input".
+ */
+function describeIssues(issues: readonly z.core.$ZodIssue[], prefix: PropertyKey[] = []): string[] {
+  return issues.flatMap((issue) => {
+    const path = [...prefix, ...issue.path];
+    if (issue.code === 'invalid_union' && issue.errors.length > 0) {
+      const depth = (branch: readonly z.core.$ZodIssue[]) => Math.max(...branch.map((i) => i.path.length));
+      const best = [...issue.errors].sort((a, b) => depth(b) - depth(a))[0] ?? [];
+      if (depth(best) > 0) return describeIssues(best, path);
+    }
+    return [`${path.map(String).join('.') || '(root)'}: ${issue.message}`];
+  });
+}
+
 function parse<T extends z.ZodType>(schema: T, value: unknown, file: string): z.infer<T> {
   const result = schema.safeParse(value);
-  if (!result.success) {
-    const problems = result.error.issues.map((issue) => `${issue.path.join('.') || '(root)'}: ${issue.message}`);
-    throw new CatalogueError(`cards/${file}: ${problems.join('; ')}`);
-  }
+  if (!result.success) throw new CatalogueError(`cards/${file}: ${describeIssues(result.error.issues).join('; ')}`);
   return result.data;
 }
 

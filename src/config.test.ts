@@ -1,0 +1,42 @@
+import { describe, expect, it } from 'vitest';
+import { loadConfig } from './config.js';
+import { ConfigError } from './errors.js';
+
+describe('loadConfig', () => {
+  it('has working defaults', () => {
+    expect(loadConfig({})).toEqual({ port: 3000, host: '127.0.0.1', publicUrl: 'http://127.0.0.1:3000', maxBodyBytes: 10 * 1024 * 1024, logLevel: 'info' });
+  });
+
+  it('reads every setting', () => {
+    const config = loadConfig({ PORT: '8080', HOST: '0.0.0.0', CDS_PUBLIC_URL: 'https://cds.example.org/base/', CDS_MAX_BODY: '512kb', LOG_LEVEL: 'warn' });
+    expect(config).toEqual({ port: 8080, host: '0.0.0.0', publicUrl: 'https://cds.example.org/base', maxBodyBytes: 512 * 1024, logLevel: 'warn' });
+    expect(Object.isFrozen(config)).toBe(true);
+  });
+
+  it('derives the public URL from HOST and PORT, naming localhost for a wildcard bind', () => {
+    expect(loadConfig({ HOST: '0.0.0.0', PORT: '4000' }).publicUrl).toBe('http://localhost:4000');
+    expect(loadConfig({ HOST: 'cds.internal', PORT: '4000' }).publicUrl).toBe('http://cds.internal:4000');
+  });
+
+  it('treats empty variables as unset', () => {
+    expect(loadConfig({ PORT: '', LOG_LEVEL: '' }).port).toBe(3000);
+  });
+
+  it('lists every bad value at once', () => {
+    try {
+      loadConfig({ PORT: 'eighty', CDS_PUBLIC_URL: 'ftp://x', CDS_MAX_BODY: 'huge', LOG_LEVEL: 'loud' });
+      expect.unreachable();
+    } catch (error) {
+      expect(error).toBeInstanceOf(ConfigError);
+      const problems = (error as ConfigError).problems.join('\n');
+      expect(problems).toMatch(/^PORT: /m);
+      expect(problems).toContain('CDS_PUBLIC_URL: must be an absolute http(s) URL');
+      expect(problems).toContain("CDS_MAX_BODY: must be a size such as 10mb or 512kb (got 'huge')");
+      expect(problems).toMatch(/^LOG_LEVEL: /m);
+    }
+  });
+
+  it('rejects a port out of range', () => {
+    expect(() => loadConfig({ PORT: '70000' })).toThrow(ConfigError);
+  });
+});
