@@ -34,7 +34,10 @@ function main(): void {
 
   const app = createApp({ config, catalogue, logger, now: () => new Date(), newId: randomUUID });
   const server = app.listen(config.port, config.host, () => {
-    logger.info({ host: config.host, port: config.port, publicUrl: config.publicUrl, rules: catalogue.rules.length }, 'glutamine-cds listening');
+    const address = server.address();
+    // PORT=0 asks the OS for a free port; report the one actually bound.
+    const port = typeof address === 'object' && address ? address.port : config.port;
+    logger.info({ host: config.host, port, publicUrl: config.publicUrl, rules: catalogue.rules.length }, 'glutamine-cds listening');
   });
   server.on('error', (error) => {
     logger.fatal({ err: { name: error.name, message: error.message } }, 'cannot listen');

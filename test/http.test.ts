@@ -317,6 +317,15 @@ describe('CORS, health and rule pages', () => {
 });
 
 describe('logging', () => {
+  it('logs the route pattern, not the raw path, so a misdirected URL cannot leak an id', async () => {
+    const { app, logs } = testApp();
+    await request(app).get('/Patient/pat-1001').expect(404);
+    await request(app).get('/rules/liver-disease').expect(200);
+    const lines = logs.map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(lines.map((l) => l.route)).toEqual(['(unmatched)', '/rules/:ruleId']);
+    expect(logs.join('\n')).not.toContain('pat-1001');
+  });
+
   it('writes one line per hook call with ids and rule ids, never patient data, tokens or card text', async () => {
     const { app, logs } = testApp();
     const body = { ...fixture('cirrhosis-order-sign'), fhirAuthorization: { access_token: 'secret-token-123', token_type: 'Bearer', expires_in: 300, scope: 'patient/*.read', subject: 'cds' } };
@@ -326,7 +335,7 @@ describe('logging', () => {
     expect(line).toMatchObject({
       msg: 'request',
       method: 'POST',
-      path: SIGN,
+      route: '/cds-services/:serviceId',
       status: 200,
       serviceId: 'glutamine-order-sign',
       hookInstance: fixture('cirrhosis-order-sign').hookInstance,

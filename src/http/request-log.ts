@@ -1,6 +1,13 @@
-import type { RequestHandler } from 'express';
+import type { Request, RequestHandler } from 'express';
 import type { Logger } from '../logger.js';
 import { requestState } from './request-state.js';
+
+function routePattern(req: Request): string {
+  // express sets req.route (typed `any`) once a route matched.
+  const route: unknown = req.route;
+  const path = typeof route === 'object' && route !== null && 'path' in route ? route.path : undefined;
+  return typeof path === 'string' ? `${req.baseUrl}${path}` : '(unmatched)';
+}
 
 /** One structured line per request (conventions §12), with an id echoed in X-Request-Id. */
 export function requestLog(logger: Logger, newId: () => string): RequestHandler {
@@ -15,7 +22,8 @@ export function requestLog(logger: Logger, newId: () => string): RequestHandler 
         {
           requestId: state.requestId,
           method: req.method,
-          path: req.path,
+          // The route pattern, never the raw path: a misdirected call such as GET /Patient/123 must not log an id.
+          route: routePattern(req),
           status: res.statusCode,
           durationMs: Math.round(durationMs * 10) / 10,
           ...(state.serviceId ? { serviceId: state.serviceId } : {}),

@@ -1,0 +1,46 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+
+/** Runs src/main.ts as `npm start` would run dist/main.js, with the given environment. */
+function start(env: Record<string, string>) {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], { cwd: ROOT, env: { PATH: process.env.PATH ?? '', ...env } });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  return { child, output: () => ({ stdout, stderr }) };
+}
+
+describe('the process (src/main.ts)', () => {
+  it('refuses bad configuration with every problem named, and exits 1', async () => {
+    const { child, output } = start({ PORT: 'eighty', LOG_LEVEL: 'loud' });
+    const [code] = (await once(child, 'exit')) as [number];
+    expect(code).toBe(1);
+    expect(output().stderr).toContain('Invalid configuration:');
+    expect(output().stderr).toMatch(/- PORT: /);
+    expect(output().stderr).toMatch(/- LOG_LEVEL: /);
+  });
+
+  it('serves discovery, then shuts down cleanly on SIGTERM', async () => {
+    const { child, output } = start({ PORT: '0', HOST: '127.0.0.1' });
+    const port = await new Promise<number>((resolve, reject) => {
+      const timer = setTimeout(() => { reject(new Error(`no listening line: ${JSON.stringify(output())}`)); }, 15000);
+      child.stdout.on('data', () => {
+        const line = output().stdout.split('\n').find((l) => l.includes('glutamine-cds listening'));
+        if (!line) return;
+        clearTimeout(timer);
+        resolve((JSON.parse(line) as { port: number }).port);
+      });
+    });
+    const res = await fetch(`http://127.0.0.1:${port}/cds-services`);
+    const body = (await res.json()) as { services: Array<{ id: string }> };
+    expect(body.services.map((s) => s.id)).toEqual(['glutamine-order-select', 'glutamine-order-sign']);
+    child.kill('SIGTERM');
+    const [code] = (await once(child, 'exit')) as [number];
+    expect(code).toBe(0);
+  }, 20000);
+});
