@@ -1,6 +1,6 @@
 import { ServiceError } from '../errors.js';
 import { bundleEntries } from '../fhir/bundle.js';
-import { evaluate, requirementsOf } from '../rules/evaluate.js';
+import { evaluate } from '../rules/evaluate.js';
 import { findGlutamineOrders } from '../rules/glutamine-orders.js';
 import type { Catalogue } from '../rules/load-catalogue.js';
 import { MedicationLookup } from '../rules/medication-lookup.js';
@@ -36,7 +36,7 @@ export function findService(catalogue: Catalogue, serviceId: string) {
  * or only partly received still lets the rules run.
  */
 function assertSomeDataAvailable(record: PatientRecord, catalogue: Catalogue): void {
-  const needed = new Set(catalogue.rules.flatMap((rule) => requirementsOf(rule, catalogue.data)));
+  const needed = new Set([...catalogue.ruleRequirements.values()].flat());
   const missing = [...needed].filter((r) => record.status.get(r.key)?.state === 'unavailable');
   if (needed.size > 0 && missing.length === needed.size) {
     throw new ServiceError(

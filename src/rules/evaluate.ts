@@ -8,7 +8,7 @@ import { evidenceKey } from './evidence.js';
 import type { GlutamineOrder } from './glutamine-orders.js';
 import { latestLab } from './labs.js';
 import type { LabReading, LatestLab } from './labs.js';
-import type { Catalogue, DataRequirement } from './load-catalogue.js';
+import type { Catalogue } from './load-catalogue.js';
 import { currentMedications, findMedications } from './medications.js';
 import type { CurrentMedication } from './medications.js';
 import type { PatientRecord } from './patient-record.js';
@@ -98,6 +98,17 @@ function matchLab(criterion: LabCriterion, data: RequestData, catalogue: Catalog
   return hit ? [labEvidence(reading, analyte, criterion)] : [];
 }
 
+/** Name matchers compiled once per criterion, not once per request. */
+const nameMatchers = new WeakMap<readonly string[], (text: string) => boolean>();
+function nameMatcher(names: readonly string[]): (text: string) => boolean {
+  let matcher = nameMatchers.get(names);
+  if (!matcher) {
+    matcher = wholeWordMatcher(names);
+    nameMatchers.set(names, matcher);
+  }
+  return matcher;
+}
+
 function matchCriterion(criterion: Criterion, order: GlutamineOrder, data: RequestData, input: EvaluationInput): Evidence[] {
   const { catalogue, record } = input;
   if ('condition' in criterion) {
@@ -107,7 +118,7 @@ function matchCriterion(criterion: Criterion, order: GlutamineOrder, data: Reque
   if ('lab' in criterion) return matchLab(criterion.lab, data, catalogue);
   const valueSet = catalogue.valueSets.get(criterion.medication.valueSet);
   if (!valueSet) return [];
-  return findMedications(data.medicationsBesides(order), valueSet.codes, wholeWordMatcher(criterion.medication.names));
+  return findMedications(data.medicationsBesides(order), valueSet.codes, nameMatcher(criterion.medication.names));
 }
 
 /** One finding per rule per order: the most urgent tier that matched, with the evidence of every tier. */
@@ -133,25 +144,6 @@ function evaluateRule(rule: RuleDefinition, order: GlutamineOrder, data: Request
   };
 }
 
-/** The data requirements each rule depends on, derived from its criteria. */
-export function requirementsOf(rule: RuleDefinition, data: readonly DataRequirement[]): DataRequirement[] {
-  const needed = new Set<DataRequirement>();
-  for (const tier of rule.tiers) {
-    if (tier.when === 'data-unavailable') continue;
-    for (const criterion of tier.when) {
-      for (const requirement of data) {
-        const uses =
-          ('condition' in criterion && requirement.resourceType === 'Condition') ||
-          ('lab' in criterion && requirement.analyte === criterion.lab.analyte) ||
-          ('medication' in criterion &&
-            (requirement.resourceType === 'MedicationRequest' || requirement.resourceType === 'MedicationStatement'));
-        if (uses) needed.add(requirement);
-      }
-    }
-  }
-  return [...needed];
-}
-
 function rulesUsing(input: EvaluationInput, test: (rule: RuleDefinition) => boolean): string[] {
   return input.catalogue.rules.filter(test).map((r) => r.id);
 }
@@ -163,7 +155,7 @@ function findGaps(input: EvaluationInput, data: RequestData): DataGap[] {
   for (const requirement of catalogue.data) {
     const status = record.status.get(requirement.key);
     if (!status || status.state === 'available' || status.state === 'empty') continue;
-    const rules = rulesUsing(input, (rule) => requirementsOf(rule, catalogue.data).includes(requirement));
+    const rules = rulesUsing(input, (rule) => catalogue.ruleRequirements.get(rule.id)?.includes(requirement) ?? false);
     if (rules.length === 0) continue;
     gaps.push({ key: requirement.key, description: `${requirement.label}: ${status.reason}`, rules });
   }

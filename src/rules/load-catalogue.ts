@@ -52,6 +52,27 @@ export interface Catalogue {
   analytes: Map<string, Analyte>;
   valueSets: Map<string, LoadedValueSet>;
   rules: RuleDefinition[];
+  /** The data requirements each rule depends on (by rule id), derived from its criteria. */
+  ruleRequirements: Map<string, DataRequirement[]>;
+}
+
+/** The data requirements each rule depends on, derived from its criteria. */
+function requirementsOf(rule: RuleDefinition, data: readonly DataRequirement[]): DataRequirement[] {
+  const needed = new Set<DataRequirement>();
+  for (const tier of rule.tiers) {
+    if (tier.when === 'data-unavailable') continue;
+    for (const criterion of tier.when) {
+      for (const requirement of data) {
+        const uses =
+          ('condition' in criterion && requirement.resourceType === 'Condition') ||
+          ('lab' in criterion && requirement.analyte === criterion.lab.analyte) ||
+          ('medication' in criterion &&
+            (requirement.resourceType === 'MedicationRequest' || requirement.resourceType === 'MedicationStatement'));
+        if (uses) needed.add(requirement);
+      }
+    }
+  }
+  return [...needed];
 }
 
 const INDICATOR_RANK: Record<Indicator, number> = { critical: 3, warning: 2, info: 1 };
@@ -187,6 +208,7 @@ export function loadCatalogue(dir: string): Catalogue {
     analytes,
     valueSets,
     rules,
+    ruleRequirements: new Map(rules.map((rule) => [rule.id, requirementsOf(rule, data)])),
   };
 }
 
