@@ -12,12 +12,20 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ValueSet, ValueSetComposeInclude, ValueSetExpansionContains } from 'fhir/r4';
 import { SYSTEMS, VALUE_SET_DEFINITIONS } from './valueset-definitions.js';
-import type { CodeListInclude, Include, ValueSetDefinition, VsacInclude } from './valueset-definitions.js';
+import type { CodeListInclude, Icd10DescendantsInclude, Include, ValueSetDefinition, VsacInclude } from './valueset-definitions.js';
 
 const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
 /** Fixed so that regenerating unchanged sources yields byte-identical files. */
 const EXPANSION_TIMESTAMP = '2026-11-26T00:00:00Z';
 export const VALUE_SET_URL_BASE = 'urn:glutamine-cds:valueset:';
+
+/** What one include contributes: expansion codes, compose include (and exclude) entries, a citation. */
+interface Part {
+  contains: ValueSetExpansionContains[];
+  compose: ValueSetComposeInclude[];
+  exclude?: ValueSetComposeInclude[];
+  cite: string;
+}
 
 interface Sources {
   vsac: Map<string, ValueSet>;
@@ -43,11 +51,18 @@ function matches(code: string, patterns: string[]): boolean {
   return patterns.some((p) => (p.endsWith('*') ? code.startsWith(p.slice(0, -1)) : code === p));
 }
 
-function fromVsac(include: VsacInclude, sources: Sources, where: string): { contains: ValueSetExpansionContains[]; compose: ValueSetComposeInclude[]; cite: string } {
+function fromVsac(include: VsacInclude, sources: Sources, where: string): Part {
   const vs = sources.vsac.get(include.vsac);
   if (!vs) throw new Error(`${where}: VSAC value set ${include.vsac} is not in terminology/vsac`);
   const all = vs.expansion?.contains ?? [];
-  const picked = include.match ? all.filter((c) => c.code !== undefined && matches(c.code, include.match ?? [])) : all;
+  const excludedDisplay = (include.excludeDisplay ?? []).map((p) => new RegExp(p, 'i'));
+  const excluded = (c: ValueSetExpansionContains): boolean =>
+    (c.code !== undefined && matches(c.code, include.exclude ?? [])) || excludedDisplay.some((re) => re.test(c.display ?? ''));
+  const selected = include.match ? all.filter((c) => c.code !== undefined && matches(c.code, include.match ?? [])) : all;
+  const picked = selected.filter((c) => !excluded(c));
+  for (const [i, re] of excludedDisplay.entries()) {
+    if (!all.some((c) => re.test(c.display ?? ''))) throw new Error(`${where}: excludeDisplay[${i}] matches nothing in VSAC ${include.vsac}`);
+  }
   for (const pattern of include.match ?? []) {
     if (!all.some((c) => c.code !== undefined && matches(c.code, [pattern]))) {
       throw new Error(`${where}: pattern ${pattern} matches nothing in VSAC ${include.vsac}`);
@@ -55,15 +70,21 @@ function fromVsac(include: VsacInclude, sources: Sources, where: string): { cont
   }
   const canonical = `${vs.url ?? ''}|${vs.version ?? ''}`;
   const contains = picked.map((c) => ({ system: c.system, code: c.code, display: c.display }));
-  const compose: ValueSetComposeInclude[] = include.match
-    ? [...new Set(picked.map((c) => c.system ?? ''))].map((system) => ({
-        system,
-        valueSet: [canonical],
-        concept: picked.filter((c) => c.system === system).map((c) => ({ code: c.code ?? '' })),
-      }))
-    : [{ valueSet: [canonical] }];
-  const cite = `VSAC "${vs.title ?? vs.name ?? include.vsac}" (OID ${include.vsac}, version ${vs.version ?? '?'})${include.match ? ` — only ${include.match.join(', ')}` : ''}`;
-  return { contains, compose, cite };
+  const bySystem = (concepts: ValueSetExpansionContains[], valueSet?: string[]): ValueSetComposeInclude[] =>
+    [...new Set(concepts.map((c) => c.system ?? ''))].map((system) => ({
+      system,
+      ...(valueSet ? { valueSet } : {}),
+      concept: concepts.filter((c) => c.system === system).map((c) => ({ code: c.code ?? '' })),
+    }));
+  // A `match` subset is the intersection of the VSAC set with the listed codes; exclusions are compose.exclude.
+  const compose = include.match ? bySystem(picked, [canonical]) : [{ valueSet: [canonical] }];
+  const droppedConcepts = selected.filter(excluded);
+  const only = include.match ? ` — only ${include.match.join(', ')}` : '';
+  const dropped = selected.length - picked.length;
+  const rules = [...(include.exclude ?? []), ...(include.excludeDisplay ?? []).map((p) => `display /${p}/`)];
+  const without = dropped > 0 ? ` — without ${dropped} concepts matching ${rules.join(', ')}` : '';
+  const cite = `VSAC "${vs.title ?? vs.name ?? include.vsac}" (OID ${include.vsac}, version ${vs.version ?? '?'})${only}${without}`;
+  return { contains, compose, ...(droppedConcepts.length > 0 ? { exclude: bySystem(droppedConcepts) } : {}), cite };
 }
 
 /** Finds the display of `code` in a codes.md table row whose first (or, for product tables, second) cell is the code. */
@@ -83,7 +104,7 @@ function containsToken(text: string, code: string): boolean {
   return new RegExp(`(^|[^0-9A-Za-z.-])${escaped}($|[^0-9A-Za-z-])`).test(text);
 }
 
-function fromCodeList(include: CodeListInclude, sources: Sources, where: string): { contains: ValueSetExpansionContains[]; compose: ValueSetComposeInclude[]; cite: string } {
+function fromCodeList(include: CodeListInclude, sources: Sources, where: string): Part {
   const system = SYSTEMS[include.system];
   const text = include.from === 'codes.md' ? sources.codesMd : sources.clinicalSpec;
   const contains = include.codes.map((entry) => {
@@ -98,19 +119,34 @@ function fromCodeList(include: CodeListInclude, sources: Sources, where: string)
   return { contains, compose, cite };
 }
 
-function isVsac(include: Include): include is VsacInclude {
-  return 'vsac' in include;
+function fromIcd10Descendants(include: Icd10DescendantsInclude, sources: Sources, where: string): Part {
+  for (const code of include.icd10cmDescendantsOf) {
+    if (!containsToken(sources.clinicalSpec, code)) throw new Error(`${where}: code ${code} is not in ${include.from}`);
+  }
+  return {
+    contains: [],
+    compose: [{ system: SYSTEMS.icd10cm, filter: include.icd10cmDescendantsOf.map((value) => ({ property: 'concept', op: 'is-a' as const, value })) }],
+    cite: `docs/clinical-spec.md (ICD-10-CM ${include.icd10cmDescendantsOf.map((c) => `${c} and below`).join(', ')})`,
+  };
+}
+
+function partOf(include: Include, sources: Sources, where: string): Part {
+  if ('vsac' in include) return fromVsac(include, sources, where);
+  if ('icd10cmDescendantsOf' in include) return fromIcd10Descendants(include, sources, where);
+  return fromCodeList(include, sources, where);
 }
 
 export function buildValueSet(definition: ValueSetDefinition, sources: Sources): ValueSet {
   const seen = new Set<string>();
   const contains: ValueSetExpansionContains[] = [];
   const compose: ValueSetComposeInclude[] = [];
+  const exclude: ValueSetComposeInclude[] = [];
   const cites: string[] = [];
   definition.include.forEach((include, index) => {
     const where = `${definition.id} include[${index}]`;
-    const part = isVsac(include) ? fromVsac(include, sources, where) : fromCodeList(include, sources, where);
+    const part = partOf(include, sources, where);
     compose.push(...part.compose);
+    exclude.push(...(part.exclude ?? []));
     cites.push(part.cite);
     for (const c of part.contains) {
       const key = `${c.system ?? ''}|${c.code ?? ''}`;
@@ -128,7 +164,7 @@ export function buildValueSet(definition: ValueSetDefinition, sources: Sources):
     title: definition.title,
     status: 'active',
     description: `${definition.description}\n\nGenerated by scripts/build-valuesets.ts from: ${cites.join('; ')}.`,
-    compose: { include: compose },
+    compose: { include: compose, ...(exclude.length > 0 ? { exclude } : {}) },
     expansion: { timestamp: EXPANSION_TIMESTAMP, total: contains.length, contains },
   };
 }

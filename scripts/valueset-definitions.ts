@@ -23,6 +23,10 @@ export type SystemKey = keyof typeof SYSTEMS;
 export interface VsacInclude {
   vsac: string;
   match?: string[];
+  /** Codes to leave out (`C44.*` = prefix). */
+  exclude?: string[];
+  /** Concepts to leave out by display (case-insensitive regular expressions), where codes cannot be listed. */
+  excludeDisplay?: string[];
 }
 
 /**
@@ -36,7 +40,17 @@ export interface CodeListInclude {
   note?: string;
 }
 
-export type Include = VsacInclude | CodeListInclude;
+/**
+ * Every ICD-10-CM code under the given codes (`D57.0` = D57.0 and D57.00, D57.01 …), written as a
+ * FHIR `is-a` filter. ICD-10-CM's hierarchy is its code prefix, so the service matches these by prefix.
+ * Each code must appear in the cited source.
+ */
+export interface Icd10DescendantsInclude {
+  from: 'clinical-spec.md';
+  icd10cmDescendantsOf: string[];
+}
+
+export type Include = VsacInclude | CodeListInclude | Icd10DescendantsInclude;
 
 export interface ValueSetDefinition {
   id: string;
@@ -204,6 +218,155 @@ export const VALUE_SET_DEFINITIONS: ValueSetDefinition[] = [
     include: [
       { from: 'codes.md', system: 'rxnorm', codes: [{ code: '6218', display: 'Lactulose' }] },
       { from: 'codes.md', system: 'snomed', codes: [{ code: '273945008', display: 'Lactulose' }] },
+    ],
+  },
+  {
+    id: 'active-cancer',
+    title: 'Malignancy (primary or secondary), excluding keratinocyte skin cancer',
+    description:
+      'VSAC "All Primary and Secondary Cancer" without ICD-10-CM C44.* (other malignant neoplasm of skin: basal and squamous cell carcinoma) and without the SNOMED CT concepts for basal cell carcinoma, cutaneous squamous cell carcinoma and unspecified primary malignant neoplasm of skin. Melanoma, Merkel cell carcinoma and secondary (metastatic) skin cancer stay in.',
+    include: [
+      {
+        vsac: '2.16.840.1.113762.1.4.1111.161',
+        exclude: ['C44.*'],
+        excludeDisplay: [
+          'basal cell carcinoma',
+          'squamous cell carcinoma of (?:anal )?skin',
+          'squamous cell carcinoma of overlapping sites of skin',
+          '^(?:primary |overlapping )?malignant (?:neoplasm|tumor) of skin(?!.*(?:melanoma|penis|scrotum))',
+        ],
+      },
+    ],
+  },
+  {
+    id: 'bipolar-disorder',
+    title: 'Bipolar disorder or mania',
+    description: 'VSAC "Bipolar Disorder" (ICD-10-CM F30.*, F31.* and SNOMED CT) plus SNOMED CT 231494001 Mania, which that value set lacks.',
+    include: [
+      { vsac: '2.16.840.1.113883.3.67.1.101.1.128' },
+      { from: 'codes.md', system: 'snomed', codes: [{ code: '231494001', display: 'Mania (disorder)' }] },
+    ],
+  },
+  {
+    id: 'lithium',
+    title: 'Lithium',
+    description: 'Lithium as RxNorm ingredients and SNOMED CT substances (products are matched by name as well).',
+    include: [
+      { from: 'codes.md', system: 'rxnorm', codes: ['6448', '42351'] },
+      {
+        from: 'codes.md',
+        system: 'snomed',
+        codes: [
+          { code: '387095003', display: 'Lithium carbonate' },
+          { code: '111080000', display: 'Lithium acetate' },
+          { code: '708197001', display: 'Lithium sulfate' },
+        ],
+      },
+    ],
+  },
+  {
+    id: 'antiseizure-medications',
+    title: 'Anti-seizure medications (gabapentinoids excluded)',
+    description:
+      'Valproate forms, carbamazepine, phenytoin, fosphenytoin, phenobarbital, primidone, lamotrigine, levetiracetam, brivaracetam, topiramate, oxcarbazepine, lacosamide, zonisamide, clobazam and ethosuximide: RxNorm ingredients where verified, RxNorm clinical drugs for lacosamide and ethosuximide (whose ingredient codes are unverified), SNOMED CT substances. Gabapentin and pregabalin are deliberately left out: they are mostly prescribed for pain.',
+    include: [
+      {
+        from: 'codes.md',
+        system: 'rxnorm',
+        codes: ['11118', '40254', '266856', '2002', '8183', '72236', '8134', '8691', '28439', '114477', '1739745', '38404', '32624', '39998', '21241'],
+      },
+      {
+        from: 'codes.md',
+        system: 'rxnorm',
+        note: 'lacosamide and ethosuximide clinical drugs (codes.md §G, VSAC "Central Nervous System Depressants")',
+        codes: [
+          { code: '810000', display: 'lacosamide 50 MG Oral Tablet' },
+          { code: '809987', display: 'lacosamide 100 MG Oral Tablet' },
+          { code: '809992', display: 'lacosamide 150 MG Oral Tablet' },
+          { code: '809996', display: 'lacosamide 200 MG Oral Tablet' },
+          { code: '993856', display: 'lacosamide 10 MG/ML Oral Solution' },
+          { code: '2637018', display: '24 HR lacosamide 100 MG Extended Release Oral Capsule' },
+          { code: '2637027', display: '24 HR lacosamide 150 MG Extended Release Oral Capsule' },
+          { code: '2637032', display: '24 HR lacosamide 200 MG Extended Release Oral Capsule' },
+          { code: '197682', display: 'ethosuximide 250 MG Oral Capsule' },
+          { code: '251322', display: 'ethosuximide 50 MG/ML Oral Solution' },
+        ],
+      },
+      {
+        from: 'codes.md',
+        system: 'snomed',
+        codes: [
+          { code: '387080000', display: 'Valproic acid' },
+          { code: '387481005', display: 'Valproate sodium' },
+          { code: '5641004', display: 'Valproate semisodium' },
+          { code: '387222003', display: 'Carbamazepine' },
+          { code: '387220006', display: 'Phenytoin' },
+          { code: '373505007', display: 'Phenobarbital' },
+          { code: '387256009', display: 'Primidone' },
+          { code: '387562000', display: 'Lamotrigine' },
+          { code: '387000003', display: 'Levetiracetam' },
+          { code: '386844006', display: 'Topiramate' },
+          { code: '387025007', display: 'Oxcarbazepine' },
+          { code: '441647003', display: 'Lacosamide' },
+          { code: '125693002', display: 'Zonisamide' },
+          { code: '387572002', display: 'Clobazam' },
+          { code: '387244008', display: 'Ethosuximide' },
+        ],
+      },
+    ],
+  },
+  {
+    id: 'sickle-cell-disease',
+    title: 'Sickle cell disease (not sickle cell trait)',
+    description:
+      'ICD-10-CM D57.0*, D57.1, D57.2*, D57.4*, D57.8* (not D57.3 sickle-cell trait) and SNOMED CT 417357006. The SNOMED CT descendants of 417357006 cannot be listed from a verified source; the rules also match condition names (see the rule files).',
+    include: [
+      { from: 'clinical-spec.md', icd10cmDescendantsOf: ['D57.0', 'D57.1', 'D57.2', 'D57.4', 'D57.8'] },
+      { from: 'clinical-spec.md', system: 'snomed', codes: [{ code: '417357006', display: 'Sickling disorder due to hemoglobin S' }] },
+    ],
+  },
+  {
+    id: 'short-bowel-syndrome',
+    title: 'Short bowel syndrome',
+    description: 'ICD-10-CM K90.82* and K91.2, as the clinical specification lists them.',
+    include: [{ from: 'clinical-spec.md', icd10cmDescendantsOf: ['K90.82', 'K91.2'] }],
+  },
+  {
+    id: 'weight-reduction-reasons',
+    title: 'Obesity or overweight (intended weight reduction)',
+    description:
+      'ICD-10-CM E66.* (overweight and obesity) and Z68.3*/Z68.4* (adult BMI 30 and over). No SNOMED CT obesity codes are verified; the rule matches reason names instead. Unintended weight loss and cachexia (R63.4, R64) are not included.',
+    include: [{ from: 'clinical-spec.md', icd10cmDescendantsOf: ['E66', 'Z68.3', 'Z68.4'] }],
+  },
+  {
+    id: 'glutamine-combination-products',
+    title: 'Glutamine combination products',
+    description: 'RxNorm products that combine glutamine with other ingredients.',
+    include: [
+      {
+        from: 'clinical-spec.md',
+        system: 'rxnorm',
+        codes: [
+          { code: '282726', display: 'glutamine / tyrosine (combination product)' },
+          { code: '664831', display: 'glutamine / ginkgo (combination product)' },
+        ],
+      },
+    ],
+  },
+  {
+    id: 'endari-products',
+    title: 'Endari (L-glutamine oral powder for sickle cell disease)',
+    description: 'The Endari branded drug and its NDC packages.',
+    include: [
+      { from: 'clinical-spec.md', system: 'rxnorm', codes: [{ code: '1928941', display: 'Endari (L-glutamine 5 g oral powder)' }] },
+      {
+        from: 'codes.md',
+        system: 'ndc',
+        codes: [
+          { code: '42457-420-60', display: 'Endari, 60 packets (L-glutamine 5 g per packet)' },
+          { code: '42457-420-01', display: 'Endari, single packet (L-glutamine 5 g)' },
+        ],
+      },
     ],
   },
 ];

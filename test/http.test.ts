@@ -170,7 +170,7 @@ describe('POST /cds-services/{id}', () => {
           severity: 'error',
           code: 'incomplete',
           details: { text: 'ERR_PREFETCH_UNAVAILABLE' },
-          diagnostics: expect.stringContaining("prefetch 'conditions', 'ammonia', 'egfr', 'medicationRequests', 'medicationStatements' missing"),
+          diagnostics: expect.stringContaining("prefetch 'conditions', 'ammonia', 'egfr', 'creatinine', 'medicationRequests', 'medicationStatements' missing"),
         },
       ],
     });
@@ -310,7 +310,7 @@ describe('CORS, health and rule pages', () => {
     const json = await request(app).get('/rules/kidney-disease').set('Accept', 'application/json').expect(200);
     expect(json.body.tiers[0].checks).toEqual([
       expect.stringMatching(/^Active condition in value set "CKD stage 5, end-stage renal disease or dialysis dependence" \(13 codes\)$/),
-      'Latest eGFR of the last 90 days below 30 mL/min/1.73 m²',
+      'Latest eGFR of the last 90 days (calculated with CKD-EPI 2021 from the latest creatinine of the last 90 days when none is reported) below 30 mL/min/1.73 m²',
     ]);
     await request(app).get('/rules/nope').expect(404);
   });

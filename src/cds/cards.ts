@@ -25,7 +25,8 @@ function evidenceLine(e: Evidence): string {
   switch (e.kind) {
     case 'condition': {
       const when = e.date ? `, ${e.dateLabel ?? 'recorded'} ${e.date}` : '';
-      return `${escapeMarkdown(e.display)}${e.unconfirmed ? ' (unconfirmed)' : ''} — ${e.system} ${escapeMarkdown(e.code)}${when}`;
+      const code = e.code ? ` — ${e.system ?? ''} ${escapeMarkdown(e.code)}` : '';
+      return `${escapeMarkdown(e.display)}${e.unconfirmed ? ' (unconfirmed)' : ''}${code}${when}`;
     }
     case 'lab': {
       const value = e.interpretation
@@ -35,15 +36,34 @@ function evidenceLine(e: Evidence): string {
       const limit = e.limit
         ? `; upper limit ${e.limit.value} ${e.limit.unit}${e.limit.from === 'report' ? ' from the report' : ' (default, no reference range reported)'}`
         : '';
-      return `${escapeMarkdown(e.label)}: ${value}${converted}${e.date ? ` on ${e.date}` : ''}${limit}`;
+      const calculated = e.calculatedFrom ? ` — ${escapeMarkdown(e.calculatedFrom)}` : '';
+      return `${escapeMarkdown(e.label)}: ${value}${converted}${e.date && !e.calculatedFrom ? ` on ${e.date}` : ''}${limit}${calculated}`;
     }
     case 'medication':
       return `${escapeMarkdown(e.name)} — ${ORIGIN_TEXT[e.origin]}${e.status && e.origin !== 'draft-order' ? ` (${escapeMarkdown(e.status)})` : ''}`;
+    case 'order':
+      return `${e.label}: ${escapeMarkdown(e.value)}`;
   }
 }
 
-function detail(tier: Tier, lines: string[], heading: string, rule: RuleDefinition, catalogue: Catalogue, order?: GlutamineOrder): string {
-  const parts = [tier.reason, `**${heading}**\n\n${lines.map((l) => `- ${l}`).join('\n')}`, `**What to do:** ${tier.advice}`];
+interface CardText {
+  summary: string;
+  reason: string;
+  advice: string;
+}
+
+/** The tier's text, overridden by the matched criterion's own words where it has them. */
+function cardText(tier: Tier, criterionIndex: number): CardText {
+  const criterion = tier.when === 'data-unavailable' ? undefined : tier.when[criterionIndex];
+  return {
+    summary: criterion?.text?.summary ?? tier.summary,
+    reason: criterion?.text?.reason ?? tier.reason,
+    advice: criterion?.text?.advice ?? tier.advice,
+  };
+}
+
+function detail(text: CardText, lines: string[], heading: string, rule: RuleDefinition, catalogue: Catalogue, order?: GlutamineOrder): string {
+  const parts = [text.reason, `**${heading}**\n\n${lines.map((l) => `- ${l}`).join('\n')}`, `**What to do:** ${text.advice}`];
   if (order) parts.push(`Order checked: ${escapeMarkdown(order.name)}.`);
   parts.push(`Source: ${catalogue.sources[rule.source]?.label ?? rule.source}.`);
   return parts.join('\n\n');
@@ -84,11 +104,12 @@ function findingCard(finding: Finding, ctx: CardContext): Card | undefined {
   const order = ctx.orders.find((o) => (o.reference ?? o.name) === finding.orderReference);
   if (!rule || !tier || !order) return undefined;
   const several = ctx.orders.length > 1;
+  const text = cardText(tier, finding.criterion);
   return {
     uuid: ctx.newId(),
-    summary: truncate(several ? `${tier.summary} — ${order.name}` : tier.summary, 139),
+    summary: truncate(several ? `${text.summary} — ${order.name}` : text.summary, 139),
     indicator: finding.indicator,
-    detail: detail(tier, finding.evidence.map(evidenceLine), 'Patient data', rule, ctx.catalogue, several ? order : undefined),
+    detail: detail(text, finding.evidence.map(evidenceLine), 'Patient data', rule, ctx.catalogue, several ? order : undefined),
     source: source(rule, ctx),
     ...(rule.removeOrder ? removeOrder(order, ctx) : {}),
     ...overrideReasons(rule, ctx.catalogue),

@@ -32,11 +32,12 @@ export function findService(catalogue: Catalogue, serviceId: string) {
 
 /**
  * CDS Hooks 2.0: SHALL answer 412 when the data the service requires cannot be had. Here that is
- * when every data requirement some rule depends on is unavailable; data known to be empty (`null`)
- * or only partly received still lets the rules run.
+ * when every clinical data requirement some rule depends on is unavailable (demographics alone
+ * cannot be checked against anything); data known to be empty (`null`) or only partly received
+ * still lets the rules run.
  */
 function assertSomeDataAvailable(record: PatientRecord, catalogue: Catalogue): void {
-  const needed = new Set([...catalogue.ruleRequirements.values()].flat());
+  const needed = new Set([...catalogue.ruleRequirements.values()].flat().filter((r) => r.resourceType !== 'Patient'));
   const missing = [...needed].filter((r) => record.status.get(r.key)?.state === 'unavailable');
   if (needed.size > 0 && missing.length === needed.size) {
     throw new ServiceError(

@@ -80,23 +80,25 @@ export interface CodedConcept {
 /** A set of codes (one value set) that answers "is this coding in the set?" in O(1). */
 export class CodeIndex {
   private readonly byKey = new Map<string, CodedConcept>();
+  /** ICD-10-CM codes whose descendants are members; ICD-10-CM's hierarchy is its code prefix. */
+  private readonly icd10Prefixes: Array<{ prefix: string; concept: CodedConcept }> = [];
 
-  constructor(concepts: Iterable<CodedConcept>) {
+  constructor(concepts: Iterable<CodedConcept>, icd10Descendants: Iterable<CodedConcept> = []) {
     for (const concept of concepts) {
       const system = canonicalSystem(concept.system);
       for (const key of codeKeys(system, concept.code)) this.byKey.set(`${system}|${key}`, concept);
     }
-  }
-
-  get size(): number {
-    return this.byKey.size;
+    for (const concept of icd10Descendants) {
+      const [prefix] = codeKeys(SYSTEM.icd10cm, concept.code);
+      if (prefix) this.icd10Prefixes.push({ prefix, concept });
+    }
   }
 
   lookup(coding: Coding | undefined): CodedConcept | undefined {
     if (!coding?.code || typeof coding.code !== 'string') return undefined;
     const system = canonicalSystem(coding.system);
     for (const key of codeKeys(system, coding.code)) {
-      const hit = this.byKey.get(`${system}|${key}`);
+      const hit = this.byKey.get(`${system}|${key}`) ?? (system === SYSTEM.icd10cm ? this.icd10Prefixes.find((p) => key.startsWith(p.prefix))?.concept : undefined);
       if (hit) return hit;
     }
     return undefined;

@@ -63,14 +63,60 @@ export const analyteSchema = z.strictObject({
   conversions: z.array(conversionSchema).min(1),
   defaultUpperLimit: z.number().positive().optional(),
   textValuesInCanonicalUnit: z.boolean().optional(),
+  /** Computed from another analyte when no result of its own is in the window (eGFR from creatinine). */
+  derivedFrom: z.strictObject({ analyte: z.string().min(1), equation: z.literal('ckd-epi-2021-creatinine') }).optional(),
 });
 export const analytesFileSchema = z.record(z.string(), analyteSchema);
 export type Analyte = z.infer<typeof analyteSchema> & { id: string };
 
+/** cards/dosing.json: the units, product strengths and timing abbreviations the dose arithmetic knows. */
+const timingSchema = z.strictObject({ frequency: z.number().positive(), period: z.number().positive(), periodUnit: z.string().min(1) });
+export const dosingSchema = z
+  .strictObject({
+    massUnits: z.array(z.strictObject({ units: z.array(text).min(1), grams: z.number().positive() })).min(1),
+    packet: z.strictObject({ units: z.array(text).min(1), grams: z.number().positive() }),
+    doseForms: z.strictObject({ units: z.array(text).min(1) }),
+    productStrengths: z.array(z.strictObject({ system: text, code: text, grams: z.number().positive() })),
+    timingCodes: z.record(z.string().regex(/^[A-Z0-9]+$/, 'must be an upper-case abbreviation'), timingSchema),
+    daysPerUnit: z.record(z.string(), z.number().positive()),
+    durationUnitAliases: z.record(z.string(), z.string()),
+  })
+  .superRefine((dosing, ctx) => {
+    for (const [code, timing] of Object.entries(dosing.timingCodes)) {
+      if (dosing.daysPerUnit[timing.periodUnit] === undefined) {
+        ctx.addIssue({ code: 'custom', path: ['timingCodes', code, 'periodUnit'], message: `unknown unit '${timing.periodUnit}' (not in daysPerUnit)` });
+      }
+    }
+    for (const [alias, unit] of Object.entries(dosing.durationUnitAliases)) {
+      if (dosing.daysPerUnit[unit] === undefined) {
+        ctx.addIssue({ code: 'custom', path: ['durationUnitAliases', alias], message: `unknown unit '${unit}' (not in daysPerUnit)` });
+      }
+    }
+  });
+export type Dosing = z.infer<typeof dosingSchema>;
+
 const thresholdSchema = z.union([z.number(), z.strictObject({ upperLimitTimes: z.number().positive() })]);
 
+const conditionMatchSchema = z.strictObject({
+  valueSet: id,
+  /** Whole-word condition names that also count, where codes cannot all be listed (descendants). */
+  names: z.array(text).optional(),
+});
+
+/** What exempts a patient or order from a criterion: a condition, or the product itself. */
+export const exemptionSchema = z.union([
+  z.strictObject({ condition: conditionMatchSchema }),
+  z.strictObject({ product: z.strictObject({ valueSet: id, names: z.array(text).optional() }) }),
+]);
+export type Exemption = z.infer<typeof exemptionSchema>;
+
+/** Card text for a criterion that needs its own words within a tier (e.g. the sickle cell weight band). */
+const textOverrideSchema = z.strictObject({ summary: summary.optional(), reason: text.optional(), advice: text.optional() });
+
+const criterionExtras = { unless: z.array(exemptionSchema).min(1).optional(), text: textOverrideSchema.optional() };
+
 export const criterionSchema = z.union([
-  z.strictObject({ condition: z.strictObject({ valueSet: id }) }),
+  z.strictObject({ condition: conditionMatchSchema, ...criterionExtras }),
   z.strictObject({
     lab: z.strictObject({
       analyte: z.string(),
@@ -78,8 +124,32 @@ export const criterionSchema = z.union([
       threshold: thresholdSchema,
       interpretationsWhenNoValue: z.array(text).optional(),
     }),
+    ...criterionExtras,
   }),
-  z.strictObject({ medication: z.strictObject({ valueSet: id, names: z.array(text).min(1) }) }),
+  z.strictObject({ medication: z.strictObject({ valueSet: id, names: z.array(text).min(1) }), ...criterionExtras }),
+  z.strictObject({ dailyDose: z.strictObject({ aboveGrams: z.number().positive() }), ...criterionExtras }),
+  z.strictObject({
+    singleDoseWeightBand: z.strictObject({
+      condition: conditionMatchSchema,
+      weightAnalyte: z.string().min(1),
+      bands: z
+        .array(
+          z.strictObject({
+            belowKg: z.number().positive().optional(),
+            upToKg: z.number().positive().optional(),
+            maxGrams: z.number().positive(),
+          }),
+        )
+        .min(1),
+    }),
+    ...criterionExtras,
+  }),
+  z.strictObject({ duration: z.strictObject({ aboveDays: z.number().positive() }), ...criterionExtras }),
+  z.strictObject({
+    product: z.strictObject({ valueSet: id, multipleIngredients: z.boolean().optional() }),
+    ...criterionExtras,
+  }),
+  z.strictObject({ orderReason: z.strictObject({ valueSet: id, names: z.array(text).optional() }), ...criterionExtras }),
 ]);
 export type Criterion = z.infer<typeof criterionSchema>;
 export type LabCriterion = Extract<Criterion, { lab: unknown }>['lab'];
@@ -104,15 +174,38 @@ export const ruleFileSchema = z.strictObject({
 export type RuleDefinition = z.infer<typeof ruleFileSchema>;
 export type Tier = RuleDefinition['tiers'][number];
 
-export const valueSetFileSchema = z.object({
-  resourceType: z.literal('ValueSet'),
-  id,
-  url: z.string().min(1),
-  title: text,
-  description: text.optional(),
-  expansion: z.object({
-    contains: z
-      .array(z.object({ system: z.string().min(1), code: z.string().min(1), display: z.string().optional() }))
-      .min(1),
-  }),
-});
+/** ICD-10-CM `is-a` filters: the only intensional definition the service evaluates (by code prefix). */
+const isAFilterSchema = z.object({ property: z.literal('concept'), op: z.literal('is-a'), value: z.string().min(1) });
+
+export const valueSetFileSchema = z
+  .object({
+    resourceType: z.literal('ValueSet'),
+    id,
+    url: z.string().min(1),
+    title: text,
+    description: text.optional(),
+    compose: z
+      .object({
+        include: z.array(
+          z.object({
+            system: z.string().optional(),
+            filter: z.array(isAFilterSchema).optional(),
+          }),
+        ),
+      })
+      .optional(),
+    expansion: z.object({
+      contains: z.array(z.object({ system: z.string().min(1), code: z.string().min(1), display: z.string().optional() })),
+    }),
+  })
+  .superRefine((vs, ctx) => {
+    const filters = vs.compose?.include.filter((i) => i.filter !== undefined) ?? [];
+    for (const [i, include] of (vs.compose?.include ?? []).entries()) {
+      if (include.filter && include.system !== 'http://hl7.org/fhir/sid/icd-10-cm') {
+        ctx.addIssue({ code: 'custom', path: ['compose', 'include', i, 'filter'], message: 'is-a filters are only evaluated for ICD-10-CM' });
+      }
+    }
+    if (vs.expansion.contains.length === 0 && filters.length === 0) {
+      ctx.addIssue({ code: 'custom', path: ['expansion', 'contains'], message: 'a value set needs codes or ICD-10-CM is-a filters' });
+    }
+  });

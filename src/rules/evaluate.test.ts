@@ -98,7 +98,17 @@ describe('gaps', () => {
     status.set('conditions', { state: 'unavailable', reason: 'not provided by the EHR' });
     status.set('creatinine', { state: 'unavailable', reason: 'not provided by the EHR' });
     const { gaps } = run({ status });
-    expect(gaps).toEqual([{ key: 'conditions', description: 'conditions (problem list and diagnoses): not provided by the EHR', rules: ['liver-disease', 'kidney-disease'] }]);
+    expect(gaps).toEqual([
+      { key: 'conditions', description: 'conditions (problem list and diagnoses): not provided by the EHR', rules: ['liver-disease', 'kidney-disease'] },
+      { key: 'creatinine', description: 'creatinine results: not provided by the EHR', rules: ['kidney-disease'] },
+    ]);
+  });
+
+  it('does not report missing creatinine when an eGFR was reported', () => {
+    const status = new Map(allAvailable);
+    status.set('creatinine', { state: 'unavailable', reason: 'not provided by the EHR' });
+    expect(run({ status, observations: [egfr(80)] }).gaps).toEqual([]);
+    expect(run({ status }).gaps.map((g) => g.key)).toEqual(['creatinine']);
   });
 
   it('reports a current medication whose Medication could not be resolved', () => {

@@ -1,13 +1,14 @@
 import type { Indicator } from './catalogue-schema.js';
 
 /** The patient's own data behind a finding, structured so cards can render it and tests can assert it. */
-export type Evidence = ConditionEvidence | LabEvidence | MedicationEvidence;
+export type Evidence = ConditionEvidence | LabEvidence | MedicationEvidence | OrderEvidence;
 
 export interface ConditionEvidence {
   kind: 'condition';
   display: string;
-  system: string;
-  code: string;
+  /** Absent when the condition matched by name and carries no code. */
+  system?: string;
+  code?: string;
   /** Recorded or onset date as the record gives it (YYYY-MM-DD). */
   date?: string;
   dateLabel?: 'recorded' | 'onset';
@@ -27,6 +28,8 @@ export interface LabEvidence {
   limit?: { value: string; unit: string; from: 'report' | 'default' };
   /** Interpretation flag when the decision rests on it (no value). */
   interpretation?: string;
+  /** Set when the value was calculated rather than reported (eGFR from creatinine): from what. */
+  calculatedFrom?: string;
   date?: string;
 }
 
@@ -37,12 +40,21 @@ export interface MedicationEvidence {
   origin: 'medication-request' | 'medication-statement' | 'draft-order';
 }
 
+/** A fact about the glutamine order itself: its dose, duration, product or reason. */
+export interface OrderEvidence {
+  kind: 'order';
+  label: string;
+  value: string;
+}
+
 /** A rule that fired for one glutamine order. */
 export interface Finding {
   ruleId: string;
   indicator: Indicator;
   /** Index of the tier that fired (the most urgent one that matched). */
   tier: number;
+  /** Index, within that tier, of the first criterion that matched (for criterion-specific card text). */
+  criterion: number;
   orderReference: string;
   evidence: Evidence[];
 }
@@ -59,10 +71,12 @@ export interface DataGap {
 export function evidenceKey(e: Evidence): string {
   switch (e.kind) {
     case 'condition':
-      return `c|${e.system}|${e.code}|${e.date ?? ''}`;
+      return `c|${e.system ?? ''}|${e.code ?? e.display}|${e.date ?? ''}`;
     case 'lab':
       return `l|${e.analyte}|${e.reported}|${e.date ?? ''}`;
     case 'medication':
       return `m|${e.name}|${e.origin}`;
+    case 'order':
+      return `o|${e.label}|${e.value}`;
   }
 }

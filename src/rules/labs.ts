@@ -21,6 +21,8 @@ export interface LabReading {
   conversion?: { basis?: string };
   upperLimit?: { value: number; from: 'report' | 'default' };
   interpretations: string[];
+  /** Set when the value was calculated, not reported: from what. */
+  calculatedFrom?: string;
 }
 
 export interface UnreadableLab {

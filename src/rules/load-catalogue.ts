@@ -4,14 +4,16 @@ import type { z } from 'zod';
 import { expandTemplate } from '../cds/prefetch-templates.js';
 import { CodeIndex, wholeWordMatcher } from '../fhir/codings.js';
 import { CatalogueError } from '../errors.js';
+import { criterionValueSets } from './describe-rule.js';
 import {
   analytesFileSchema,
   catalogueFileSchema,
+  dosingSchema,
   ruleFileSchema,
   servicesFileSchema,
   valueSetFileSchema,
 } from './catalogue-schema.js';
-import type { Analyte, Criterion, Indicator, RuleDefinition } from './catalogue-schema.js';
+import type { Analyte, Criterion, Dosing, Indicator, RuleDefinition } from './catalogue-schema.js';
 
 export interface LoadedValueSet {
   id: string;
@@ -20,6 +22,8 @@ export interface LoadedValueSet {
   description?: string;
   codes: CodeIndex;
   concepts: Array<{ system: string; code: string; display?: string }>;
+  /** ICD-10-CM codes whose descendants are all members (`is-a` filters). */
+  descendantsOf: string[];
 }
 
 export interface ServiceDefinition {
@@ -46,6 +50,10 @@ export interface Catalogue {
   sources: Record<string, { label: string; url?: string }>;
   overrideReasons: Record<string, string>;
   glutamineOrder: { codes: CodeIndex; matchesName: (text: string) => boolean };
+  /** Units, timing codes and product strengths for dose and duration arithmetic. */
+  dosing: Dosing;
+  /** The products whose tablet/capsule strength is known (cards/dosing.json productStrengths). */
+  productStrengths: CodeIndex;
   removeOrderSuggestion: { label: string; actionDescription: string };
   services: ServiceDefinition[];
   data: DataRequirement[];
@@ -56,23 +64,30 @@ export interface Catalogue {
   ruleRequirements: Map<string, DataRequirement[]>;
 }
 
+/** The data requirements one criterion reads (conditions, an analyte, medications, the patient). */
+function criterionNeeds(criterion: Criterion, analytes: Map<string, Analyte>): Array<(r: DataRequirement) => boolean> {
+  const conditions = (r: DataRequirement) => r.resourceType === 'Condition';
+  const analyte = (id: string): Array<(r: DataRequirement) => boolean> => {
+    const derived = analytes.get(id)?.derivedFrom;
+    return [
+      (r) => r.analyte === id,
+      // A derived analyte (eGFR from creatinine) also reads its source and the patient's sex and age.
+      ...(derived ? [(r: DataRequirement) => r.analyte === derived.analyte, (r: DataRequirement) => r.resourceType === 'Patient'] : []),
+    ];
+  };
+  const needs: Array<(r: DataRequirement) => boolean> = [];
+  if ('condition' in criterion) needs.push(conditions);
+  if ('lab' in criterion) needs.push(...analyte(criterion.lab.analyte));
+  if ('medication' in criterion) needs.push((r) => r.resourceType === 'MedicationRequest' || r.resourceType === 'MedicationStatement');
+  if ('singleDoseWeightBand' in criterion) needs.push(conditions, ...analyte(criterion.singleDoseWeightBand.weightAnalyte));
+  if (criterion.unless?.some((e) => 'condition' in e)) needs.push(conditions);
+  return needs;
+}
+
 /** The data requirements each rule depends on, derived from its criteria. */
-function requirementsOf(rule: RuleDefinition, data: readonly DataRequirement[]): DataRequirement[] {
-  const needed = new Set<DataRequirement>();
-  for (const tier of rule.tiers) {
-    if (tier.when === 'data-unavailable') continue;
-    for (const criterion of tier.when) {
-      for (const requirement of data) {
-        const uses =
-          ('condition' in criterion && requirement.resourceType === 'Condition') ||
-          ('lab' in criterion && requirement.analyte === criterion.lab.analyte) ||
-          ('medication' in criterion &&
-            (requirement.resourceType === 'MedicationRequest' || requirement.resourceType === 'MedicationStatement'));
-        if (uses) needed.add(requirement);
-      }
-    }
-  }
-  return [...needed];
+function requirementsOf(rule: RuleDefinition, data: readonly DataRequirement[], analytes: Map<string, Analyte>): DataRequirement[] {
+  const needs = rule.tiers.flatMap((tier) => (tier.when === 'data-unavailable' ? [] : tier.when.flatMap((c) => criterionNeeds(c, analytes))));
+  return data.filter((requirement) => needs.some((need) => need(requirement)));
 }
 
 const INDICATOR_RANK: Record<Indicator, number> = { critical: 3, warning: 2, info: 1 };
@@ -123,15 +138,13 @@ function loadValueSet(dir: string, id: string): LoadedValueSet {
     url: vs.url,
     title: vs.title,
     ...(vs.description ? { description: vs.description } : {}),
-    codes: new CodeIndex(vs.expansion.contains),
+    codes: new CodeIndex(
+      vs.expansion.contains,
+      (vs.compose?.include ?? []).flatMap((i) => (i.filter ?? []).map((f) => ({ system: i.system ?? '', code: f.value }))),
+    ),
     concepts: vs.expansion.contains,
+    descendantsOf: (vs.compose?.include ?? []).flatMap((i) => (i.filter ?? []).map((f) => f.value)),
   };
-}
-
-function criterionValueSets(criterion: Criterion): string[] {
-  if ('condition' in criterion) return [criterion.condition.valueSet];
-  if ('medication' in criterion) return [criterion.medication.valueSet];
-  return [];
 }
 
 /** Loads and cross-checks cards/. Throws CatalogueError naming the file and field at the first bad file. */
@@ -139,6 +152,7 @@ export function loadCatalogue(dir: string): Catalogue {
   const catalogue = parse(catalogueFileSchema, readJson(dir, 'catalogue.json'), 'catalogue.json');
   const servicesFile = parse(servicesFileSchema, readJson(dir, 'services.json'), 'services.json');
   const analytesFile = parse(analytesFileSchema, readJson(dir, 'analytes.json'), 'analytes.json');
+  const dosing = parse(dosingSchema, readJson(dir, 'dosing.json'), 'dosing.json');
 
   const valueSets = new Map<string, LoadedValueSet>();
   const useValueSet = (id: string, where: string): LoadedValueSet => {
@@ -165,6 +179,11 @@ export function loadCatalogue(dir: string): Catalogue {
   for (const [id, analyte] of Object.entries(analytesFile)) {
     useValueSet(analyte.valueSet, `cards/analytes.json: ${id}.valueSet`);
     analytes.set(id, { ...analyte, id });
+  }
+  for (const analyte of analytes.values()) {
+    if (analyte.derivedFrom && !analytes.has(analyte.derivedFrom.analyte)) {
+      throw new CatalogueError(`cards/analytes.json: ${analyte.id}.derivedFrom.analyte: unknown analyte '${analyte.derivedFrom.analyte}'`);
+    }
   }
 
   const serviceIds = new Set<string>();
@@ -202,13 +221,15 @@ export function loadCatalogue(dir: string): Catalogue {
     sources: catalogue.sources,
     overrideReasons: catalogue.overrideReasons,
     glutamineOrder,
+    dosing,
+    productStrengths: new CodeIndex(dosing.productStrengths),
     removeOrderSuggestion: catalogue.removeOrderSuggestion,
     services: servicesFile.services,
     data,
     analytes,
     valueSets,
     rules,
-    ruleRequirements: new Map(rules.map((rule) => [rule.id, requirementsOf(rule, data)])),
+    ruleRequirements: new Map(rules.map((rule) => [rule.id, requirementsOf(rule, data, analytes)])),
   };
 }
 
@@ -239,6 +260,9 @@ function checkRule(
     tier.when.forEach((criterion, c) => {
       const at = `${where}: tiers.${t}.when.${c}`;
       for (const vs of criterionValueSets(criterion)) ctx.useValueSet(vs, at);
+      if ('singleDoseWeightBand' in criterion && !ctx.analytes.has(criterion.singleDoseWeightBand.weightAnalyte)) {
+        throw new CatalogueError(`${at}.singleDoseWeightBand.weightAnalyte: unknown analyte '${criterion.singleDoseWeightBand.weightAnalyte}'`);
+      }
       if ('lab' in criterion) {
         if (!ctx.analytes.has(criterion.lab.analyte)) throw new CatalogueError(`${at}.lab.analyte: unknown analyte '${criterion.lab.analyte}'`);
         if (!ctx.data.some((d) => d.analyte === criterion.lab.analyte)) {

@@ -15,6 +15,8 @@ export interface Product {
   ingredientCount: number;
   /** The medicationReference that could not be resolved, when the product is unknown because of it. */
   unresolvedReference?: string;
+  /** The resolved Medication (contained or referenced), for ingredient strengths. */
+  medication?: Medication;
 }
 
 const EMPTY: Product = { concepts: [], texts: [], ingredientCount: 0 };
@@ -27,7 +29,7 @@ function fromMedication(medication: Medication, referenceDisplay: string | undef
   const ingredientDisplays = ingredients.map((i) => i.itemReference?.display).filter((d): d is string => typeof d === 'string');
   const texts = [...concepts.flatMap(conceptTexts), ...ingredientDisplays, ...(referenceDisplay ? [referenceDisplay] : [])];
   const name = conceptLabel(medication.code) ?? referenceDisplay ?? conceptLabel(concepts[0]);
-  return { concepts, texts, ...(name ? { name } : {}), ingredientCount: ingredients.length };
+  return { concepts, texts, ...(name ? { name } : {}), ingredientCount: ingredients.length, medication };
 }
 
 /** The product of a MedicationRequest or MedicationStatement (concept, contained or referenced Medication). */

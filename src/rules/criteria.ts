@@ -1,0 +1,211 @@
+import type { CodeableConcept, Condition, MedicationRequest, NutritionOrder, Reference } from 'fhir/r4';
+import { conceptLabel, conceptTexts, systemName, wholeWordMatcher } from '../fhir/codings.js';
+import type { CodeIndex } from '../fhir/codings.js';
+import { formatNumber, isAbove, isBelow } from '../fhir/quantities.js';
+import { asArray, isResource } from '../fhir/tolerant.js';
+import type { Analyte, Criterion, Exemption, LabCriterion } from './catalogue-schema.js';
+import { conditionCounts, findConditions, isUnconfirmed } from './conditions.js';
+import type { ConditionEvidence, Evidence, LabEvidence, OrderEvidence } from './evidence.js';
+import type { GlutamineOrder } from './glutamine-orders.js';
+import type { LabReading } from './labs.js';
+import { findMedications } from './medications.js';
+import type { RequestData } from './request-data.js';
+
+/** Name matchers compiled once per list of names, not once per request. */
+const nameMatchers = new WeakMap<readonly string[], (text: string) => boolean>();
+function nameMatcher(names: readonly string[] | undefined): (text: string) => boolean {
+  if (!names) return () => false;
+  let matcher = nameMatchers.get(names);
+  if (!matcher) {
+    matcher = wholeWordMatcher(names);
+    nameMatchers.set(names, matcher);
+  }
+  return matcher;
+}
+
+function codes(data: RequestData, valueSetId: string): CodeIndex | undefined {
+  return data.input.catalogue.valueSets.get(valueSetId)?.codes;
+}
+
+/** Counting conditions in the value set, or (where codes cannot all be listed) named so. */
+function matchConditions(match: { valueSet: string; names?: string[] | undefined }, data: RequestData): ConditionEvidence[] {
+  const valueSet = codes(data, match.valueSet);
+  const byCode = valueSet ? findConditions(data.input.record.conditions, valueSet) : [];
+  if (!match.names) return byCode;
+  const named = nameMatcher(match.names);
+  const byName = data.input.record.conditions
+    .filter((c) => conditionCounts(c) && conceptTexts(c.code).some(named) && !(valueSet && valueSet.match(c.code)))
+    .map((c): ConditionEvidence => {
+      const coding = asArray(c.code?.coding).find((x) => typeof x.code === 'string');
+      return {
+        kind: 'condition',
+        display: conceptLabel(c.code) ?? 'condition',
+        ...(coding?.code ? { system: systemName(coding.system), code: coding.code } : {}),
+        unconfirmed: isUnconfirmed(c),
+      };
+    });
+  return [...byCode, ...byName];
+}
+
+function labThreshold(criterion: LabCriterion, reading: LabReading): number | undefined {
+  if (typeof criterion.threshold === 'number') return criterion.threshold;
+  return reading.upperLimit ? reading.upperLimit.value * criterion.threshold.upperLimitTimes : undefined;
+}
+
+function labEvidence(reading: LabReading, analyte: Analyte, criterion: LabCriterion | undefined, interpretation?: string): LabEvidence {
+  const limit = criterion && typeof criterion.threshold !== 'number' ? reading.upperLimit : undefined;
+  return {
+    kind: 'lab',
+    analyte: analyte.id,
+    label: reading.label,
+    reported: reading.reported ?? '',
+    ...(reading.reportedUnit ? { reportedUnit: reading.reportedUnit } : {}),
+    ...(reading.conversion && reading.measured
+      ? {
+          converted: {
+            value: `${reading.measured.comparator ?? ''}${formatNumber(reading.measured.value)}`,
+            unit: analyte.unit,
+            ...(reading.conversion.basis ? { basis: reading.conversion.basis } : {}),
+          },
+        }
+      : {}),
+    unit: analyte.unit,
+    ...(limit ? { limit: { value: formatNumber(limit.value), unit: analyte.unit, from: limit.from } } : {}),
+    ...(interpretation ? { interpretation } : {}),
+    ...(reading.calculatedFrom ? { calculatedFrom: reading.calculatedFrom } : {}),
+    ...(reading.date ? { date: reading.date } : {}),
+  };
+}
+
+function matchLab(criterion: LabCriterion, data: RequestData): LabEvidence[] {
+  const analyte = data.input.catalogue.analytes.get(criterion.analyte);
+  if (!analyte) return [];
+  const reading = data.latestLab(analyte).reading;
+  if (!reading) return [];
+  if (!reading.measured) {
+    const flag = reading.interpretations.find((code) => criterion.interpretationsWhenNoValue?.includes(code));
+    return flag ? [labEvidence(reading, analyte, criterion, flag)] : [];
+  }
+  const threshold = labThreshold(criterion, reading);
+  if (threshold === undefined) return [];
+  const hit =
+    criterion.compare === 'below' ? isBelow(reading.measured, threshold) : isAbove(reading.measured, threshold, criterion.compare === 'at-least');
+  return hit ? [labEvidence(reading, analyte, criterion)] : [];
+}
+
+function productHas(order: GlutamineOrder, match: { valueSet: string; names?: string[] | undefined }, data: RequestData): boolean {
+  const valueSet = codes(data, match.valueSet);
+  return (valueSet !== undefined && order.product.concepts.some((c) => valueSet.match(c) !== undefined)) || order.product.texts.some(nameMatcher(match.names));
+}
+
+function exempt(exemptions: readonly Exemption[] | undefined, order: GlutamineOrder, data: RequestData): boolean {
+  return (exemptions ?? []).some((e) => ('condition' in e ? matchConditions(e.condition, data).length > 0 : productHas(order, e.product, data)));
+}
+
+function orderLine(label: string, value: string): OrderEvidence {
+  return { kind: 'order', label, value };
+}
+
+function matchDailyDose(aboveGrams: number, order: GlutamineOrder, data: RequestData): Evidence[] {
+  const daily = data.orderFacts(order).daily;
+  if (!daily || !(daily.grams > aboveGrams)) return [];
+  const amount = `${daily.complete ? '' : 'at least '}${formatNumber(daily.grams)} g a day`;
+  return [orderLine('Total daily dose', `${amount} (${daily.working})`)];
+}
+
+type WeightBand = Extract<Criterion, { singleDoseWeightBand: unknown }>['singleDoseWeightBand'];
+
+/** Endari labeling: the single dose for sickle cell disease is set by body weight. */
+function matchWeightBand(band: WeightBand, order: GlutamineOrder, data: RequestData): Evidence[] {
+  const single = data.orderFacts(order).single;
+  const conditions = matchConditions(band.condition, data);
+  const weight = data.latestValue(band.weightAnalyte);
+  if (!single || conditions.length === 0 || !weight) return [];
+  const fits = band.bands.find((b) => (b.belowKg === undefined || weight.value < b.belowKg) && (b.upToKg === undefined || weight.value <= b.upToKg));
+  if (!fits || !(single.grams > fits.maxGrams)) return [];
+  const analyte = data.input.catalogue.analytes.get(band.weightAnalyte);
+  const reading = analyte ? data.latestLab(analyte).reading : undefined;
+  return [
+    ...conditions,
+    ...(reading && analyte ? [labEvidence(reading, analyte, undefined)] : []),
+    orderLine('Single dose', `${single.working}; the labeled dose at ${formatNumber(weight.value)} kg is ${formatNumber(fits.maxGrams)} g`),
+  ];
+}
+
+function matchDuration(aboveDays: number, order: GlutamineOrder, data: RequestData): Evidence[] {
+  const duration = data.orderFacts(order).duration;
+  if (!duration || !(duration.days > aboveDays)) return [];
+  const weeks = duration.days / 7;
+  return [orderLine('Planned duration', `${formatNumber(duration.days)} days (about ${formatNumber(Math.round(weeks))} weeks; ${duration.source})`)];
+}
+
+function matchProduct(match: { valueSet: string; multipleIngredients?: boolean | undefined }, order: GlutamineOrder, data: RequestData): Evidence[] {
+  const coded = productHas(order, { valueSet: match.valueSet }, data);
+  const blended = match.multipleIngredients === true && order.product.ingredientCount > 1;
+  if (!coded && !blended) return [];
+  const count = order.product.ingredientCount > 1 ? ` (${order.product.ingredientCount} ingredients)` : '';
+  return [orderLine('Product', `${order.name}${count}`)];
+}
+
+/** The conditions and codes given as the reason for the order: reasonCode, and reasonReference resolved where possible. */
+function orderReasons(order: GlutamineOrder, data: RequestData): Array<{ concept?: CodeableConcept; text?: string }> {
+  const resource = order.resource as unknown as MedicationRequest | NutritionOrder;
+  const reasons: Array<{ concept?: CodeableConcept; text?: string }> = [];
+  if (resource.resourceType === 'MedicationRequest') {
+    for (const concept of asArray(resource.reasonCode)) reasons.push({ concept });
+    for (const reference of asArray<Reference>(resource.reasonReference)) {
+      const condition = resolveCondition(reference, resource, data);
+      if (condition) reasons.push({ concept: condition.code ?? {} });
+      else if (typeof reference.display === 'string') reasons.push({ text: reference.display });
+    }
+  }
+  return reasons;
+}
+
+function resolveCondition(reference: Reference, container: MedicationRequest, data: RequestData): Condition | undefined {
+  const ref = reference.reference;
+  if (typeof ref !== 'string') return undefined;
+  if (ref.startsWith('#')) {
+    return asArray(container.contained as unknown)
+      .filter(isResource)
+      .find((r) => r.resourceType === 'Condition' && r.id === ref.slice(1)) as Condition | undefined;
+  }
+  const id = /(?:^|\/)Condition\/([^/]+)$/.exec(ref)?.[1];
+  return id ? data.input.record.conditions.find((c) => c.id === id) : undefined;
+}
+
+function matchOrderReason(match: { valueSet: string; names?: string[] | undefined }, order: GlutamineOrder, data: RequestData): Evidence[] {
+  const valueSet = codes(data, match.valueSet);
+  const named = nameMatcher(match.names);
+  const lines: Evidence[] = [];
+  for (const reason of orderReasons(order, data)) {
+    const coding = reason.concept && valueSet ? valueSet.match(reason.concept) : undefined;
+    const texts = [...conceptTexts(reason.concept), ...(reason.text ? [reason.text] : [])];
+    if (!coding && !texts.some(named)) continue;
+    const label = conceptLabel(reason.concept) ?? reason.text ?? 'reason';
+    const code = coding?.code ? ` — ${systemName(coding.system)} ${coding.code}` : '';
+    lines.push(orderLine('Reason for order', `${label}${code}`));
+  }
+  return lines;
+}
+
+/** The patient's or order's evidence for one criterion; empty when it does not hold (or an exemption applies). */
+export function matchCriterion(criterion: Criterion, order: GlutamineOrder, data: RequestData): Evidence[] {
+  const found = evidenceFor(criterion, order, data);
+  if (found.length === 0 || exempt(criterion.unless, order, data)) return [];
+  return found;
+}
+
+function evidenceFor(criterion: Criterion, order: GlutamineOrder, data: RequestData): Evidence[] {
+  if ('condition' in criterion) return matchConditions(criterion.condition, data);
+  if ('lab' in criterion) return matchLab(criterion.lab, data);
+  if ('medication' in criterion) {
+    const valueSet = codes(data, criterion.medication.valueSet);
+    return valueSet ? findMedications(data.medicationsBesides(order), valueSet, nameMatcher(criterion.medication.names)) : [];
+  }
+  if ('dailyDose' in criterion) return matchDailyDose(criterion.dailyDose.aboveGrams, order, data);
+  if ('singleDoseWeightBand' in criterion) return matchWeightBand(criterion.singleDoseWeightBand, order, data);
+  if ('duration' in criterion) return matchDuration(criterion.duration.aboveDays, order, data);
+  if ('product' in criterion) return matchProduct(criterion.product, order, data);
+  return matchOrderReason(criterion.orderReason, order, data);
+}

@@ -1,0 +1,140 @@
+import type { Criterion, Exemption, RuleDefinition } from './catalogue-schema.js';
+import type { Catalogue } from './load-catalogue.js';
+
+/**
+ * What each rule checks, in words, derived from cards/: the rule pages a card's `source.url` points
+ * to and the committed catalogue docs/rules.md both come from here, so they cannot drift apart.
+ */
+
+export interface ValueSetUse {
+  id: string;
+  title: string;
+  codes: number;
+  /** ICD-10-CM codes whose descendants are included. */
+  descendantsOf: string[];
+  source: string;
+}
+
+export interface RuleSummary {
+  id: string;
+  title: string;
+  description: string;
+  source: string;
+  tiers: Array<{ indicator: string; summary: string; checks: string[] }>;
+  valueSets: ValueSetUse[];
+}
+
+function valueSetText(id: string, catalogue: Catalogue): string {
+  const vs = catalogue.valueSets.get(id);
+  if (!vs) return `"${id}"`;
+  const below = vs.descendantsOf.length > 0 ? `${vs.concepts.length > 0 ? ' + ' : ''}ICD-10-CM ${vs.descendantsOf.join(', ')} and below` : '';
+  const count = vs.concepts.length > 0 ? `${vs.concepts.length} codes` : '';
+  return `"${vs.title}" (${count}${below})`;
+}
+
+function namesText(names: readonly string[] | undefined): string {
+  return names && names.length > 0 ? ` or named ${names.join(', ')}` : '';
+}
+
+function exemptionText(exemption: Exemption, catalogue: Catalogue): string {
+  if ('condition' in exemption) return `an active condition in ${valueSetText(exemption.condition.valueSet, catalogue)}${namesText(exemption.condition.names)}`;
+  return `a product in ${valueSetText(exemption.product.valueSet, catalogue)}${namesText(exemption.product.names)}`;
+}
+
+export function describeCriterion(criterion: Criterion, catalogue: Catalogue): string {
+  const unless = criterion.unless ? `, unless the patient or order has ${criterion.unless.map((e) => exemptionText(e, catalogue)).join(' or ')}` : '';
+  return `${describeCore(criterion, catalogue)}${unless}`;
+}
+
+function describeCore(criterion: Criterion, catalogue: Catalogue): string {
+  if ('condition' in criterion) return `Active condition in value set ${valueSetText(criterion.condition.valueSet, catalogue)}${namesText(criterion.condition.names)}`;
+  if ('medication' in criterion) {
+    return `Current medication (active or on-hold order, active statement) or another draft order in ${valueSetText(criterion.medication.valueSet, catalogue)}${namesText(criterion.medication.names)}`;
+  }
+  if ('lab' in criterion) {
+    const { lab } = criterion;
+    const analyte = catalogue.analytes.get(lab.analyte);
+    const label = analyte?.label ?? lab.analyte;
+    const threshold =
+      typeof lab.threshold === 'number'
+        ? `${lab.threshold} ${analyte?.unit ?? ''}`.trim()
+        : `${lab.threshold.upperLimitTimes === 1 ? '' : `${lab.threshold.upperLimitTimes} × `}the upper limit (report's reference range, else ${analyte?.defaultUpperLimit ?? '?'} ${analyte?.unit ?? ''})`;
+    const compare = { above: 'above', 'at-least': 'at least', below: 'below' }[lab.compare];
+    const flags = lab.interpretationsWhenNoValue ? `, or flagged ${lab.interpretationsWhenNoValue.join('/')} without a value` : '';
+    const source = analyte?.derivedFrom ? catalogue.analytes.get(analyte.derivedFrom.analyte) : undefined;
+    const derived = source ? ` (calculated with CKD-EPI 2021 from the latest ${source.label.toLowerCase()} of the last ${source.lookbackDays} days when none is reported)` : '';
+    return `Latest ${label} of the last ${analyte?.lookbackDays ?? '?'} days${derived} ${compare} ${threshold}${flags}`;
+  }
+  if ('dailyDose' in criterion) return `Total daily dose of the order above ${criterion.dailyDose.aboveGrams} g`;
+  if ('singleDoseWeightBand' in criterion) {
+    const { singleDoseWeightBand: band } = criterion;
+    const bands = band.bands
+      .map((b) => `${b.belowKg !== undefined ? `under ${b.belowKg} kg` : b.upToKg !== undefined ? `up to ${b.upToKg} kg` : 'heavier'}: ${b.maxGrams} g`)
+      .join(', ');
+    const weight = catalogue.analytes.get(band.weightAnalyte);
+    return `Active condition in ${valueSetText(band.condition.valueSet, catalogue)}${namesText(band.condition.names)}, a ${weight?.label.toLowerCase() ?? 'weight'} in the last ${weight?.lookbackDays ?? '?'} days, and a single dose above the weight band (${bands})`;
+  }
+  if ('duration' in criterion) return `Planned duration above ${criterion.duration.aboveDays} days (supply × (1 + repeats), validity period or dosage bounds, the longest)`;
+  if ('product' in criterion) {
+    return `Product in ${valueSetText(criterion.product.valueSet, catalogue)}${criterion.product.multipleIngredients ? ', or a Medication with more than one ingredient' : ''}`;
+  }
+  return `Reason for the order (reasonCode or reasonReference) in ${valueSetText(criterion.orderReason.valueSet, catalogue)}${namesText(criterion.orderReason.names)}`;
+}
+
+/** The value sets a criterion names directly (its own and its exemptions'). */
+export function criterionValueSets(criterion: Criterion): string[] {
+  const own =
+    'condition' in criterion
+      ? [criterion.condition.valueSet]
+      : 'medication' in criterion
+        ? [criterion.medication.valueSet]
+        : 'singleDoseWeightBand' in criterion
+          ? [criterion.singleDoseWeightBand.condition.valueSet]
+          : 'product' in criterion
+            ? [criterion.product.valueSet]
+            : 'orderReason' in criterion
+              ? [criterion.orderReason.valueSet]
+              : [];
+  const exemptions = (criterion.unless ?? []).map((e) => ('condition' in e ? e.condition.valueSet : e.product.valueSet));
+  return [...own, ...exemptions];
+}
+
+/** Every value set a rule uses, including those of the analytes it reads. */
+export function ruleValueSets(rule: RuleDefinition, catalogue: Catalogue): string[] {
+  const ids = new Set<string>();
+  for (const tier of rule.tiers) {
+    if (tier.when === 'data-unavailable') continue;
+    for (const criterion of tier.when) {
+      for (const id of criterionValueSets(criterion)) ids.add(id);
+      const analyteId = 'lab' in criterion ? criterion.lab.analyte : 'singleDoseWeightBand' in criterion ? criterion.singleDoseWeightBand.weightAnalyte : undefined;
+      const analyte = analyteId ? catalogue.analytes.get(analyteId) : undefined;
+      if (analyte) ids.add(analyte.valueSet);
+      const source = analyte?.derivedFrom ? catalogue.analytes.get(analyte.derivedFrom.analyte) : undefined;
+      if (source) ids.add(source.valueSet);
+    }
+  }
+  return [...ids];
+}
+
+function sourceOf(description: string | undefined): string {
+  const generated = description?.split('Generated by scripts/build-valuesets.ts from: ')[1];
+  return generated ? generated.replace(/\.$/, '') : 'cards/valuesets';
+}
+
+export function ruleSummary(rule: RuleDefinition, catalogue: Catalogue): RuleSummary {
+  return {
+    id: rule.id,
+    title: rule.title,
+    description: rule.description,
+    source: catalogue.sources[rule.source]?.label ?? rule.source,
+    tiers: rule.tiers.map((t) => ({
+      indicator: t.indicator,
+      summary: t.summary,
+      checks: t.when === 'data-unavailable' ? ['Patient data the other rules need was not available'] : t.when.map((c) => describeCriterion(c, catalogue)),
+    })),
+    valueSets: ruleValueSets(rule, catalogue).map((id) => {
+      const vs = catalogue.valueSets.get(id);
+      return { id, title: vs?.title ?? id, codes: vs?.concepts.length ?? 0, descendantsOf: vs?.descendantsOf ?? [], source: sourceOf(vs?.description) };
+    }),
+  };
+}

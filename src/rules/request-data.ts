@@ -1,0 +1,132 @@
+import type { MedicationRequest, NutritionOrder } from 'fhir/r4';
+import { parseFhirDate } from '../fhir/dates.js';
+import { formatNumber } from '../fhir/quantities.js';
+import type { AnyResource } from '../fhir/tolerant.js';
+import type { Analyte } from './catalogue-schema.js';
+import { dailyDose, gramsPerUnit, largestSingleDose, plannedDuration } from './dose.js';
+import type { DailyDose, PlannedDuration, SingleDose } from './dose.js';
+import { ageInYears, ckdEpi2021 } from './egfr.js';
+import type { GlutamineOrder } from './glutamine-orders.js';
+import { latestLab } from './labs.js';
+import type { LatestLab } from './labs.js';
+import type { Catalogue } from './load-catalogue.js';
+import { currentMedications, productMatches } from './medications.js';
+import type { CurrentMedication } from './medications.js';
+import type { PatientRecord } from './patient-record.js';
+
+export interface RequestInput {
+  catalogue: Catalogue;
+  orders: readonly GlutamineOrder[];
+  /** Every resource of context.draftOrders (the other orders count as co-medications). */
+  drafts: readonly AnyResource[];
+  record: PatientRecord;
+  now: number;
+}
+
+/** What the order itself says: computed once per order. */
+export interface OrderFacts {
+  daily?: DailyDose;
+  single?: SingleDose;
+  duration?: PlannedDuration;
+}
+
+/** Why an eGFR could not be calculated from creatinine, when that matters. */
+export type DerivationProblem = { analyte: string; reason: string };
+
+/**
+ * Per-request view of the patient data, computed once and shared by every order and rule: the
+ * latest result per analyte (eGFR calculated from creatinine when none is reported), the
+ * co-medications of each order, and each order's dose and duration.
+ */
+export class RequestData {
+  private readonly labs = new Map<string, LatestLab>();
+  private readonly facts = new Map<GlutamineOrder, OrderFacts>();
+  private readonly medications = new Map<GlutamineOrder, CurrentMedication[]>();
+  readonly derivationProblems: DerivationProblem[] = [];
+
+  constructor(readonly input: RequestInput) {}
+
+  latestLab(analyte: Analyte): LatestLab {
+    let latest = this.labs.get(analyte.id);
+    if (!latest) {
+      const valueSet = this.input.catalogue.valueSets.get(analyte.valueSet);
+      latest = valueSet ? latestLab(this.input.record.observations, analyte, valueSet.codes, this.input.now) : { unreadable: [] };
+      if (!latest.reading && analyte.derivedFrom) latest = { ...latest, ...this.derived(analyte) };
+      this.labs.set(analyte.id, latest);
+    }
+    return latest;
+  }
+
+  /** eGFR from the latest creatinine (CKD-EPI 2021) when no eGFR is in the window; skipped without sex or age. */
+  private derived(analyte: Analyte): Pick<LatestLab, 'reading'> {
+    const source = analyte.derivedFrom ? this.input.catalogue.analytes.get(analyte.derivedFrom.analyte) : undefined;
+    const creatinine = source ? this.latestLab(source).reading : undefined;
+    if (!source || !creatinine?.measured || creatinine.measured.comparator || creatinine.date === undefined) return {};
+    const patient = this.input.record.patient;
+    const sex = patient?.gender === 'female' || patient?.gender === 'male' ? patient.gender : undefined;
+    const birth = parseFhirDate(patient?.birthDate);
+    const at = parseFhirDate(creatinine.date);
+    if (!sex || birth === undefined || at === undefined) {
+      this.derivationProblems.push({
+        analyte: analyte.id,
+        reason: `${analyte.label} could not be calculated from the creatinine of ${creatinine.date}: the patient's ${!sex ? 'sex' : 'birth date'} is unknown`,
+      });
+      return {};
+    }
+    const age = ageInYears(birth, at);
+    const value = ckdEpi2021(creatinine.measured.value, age, sex);
+    const scr = `${formatNumber(creatinine.measured.value)} ${source.unit}`;
+    return {
+      reading: {
+        date: creatinine.date,
+        label: `${analyte.label} (calculated)`,
+        measured: { value },
+        reported: formatNumber(value),
+        reportedUnit: analyte.unit,
+        interpretations: [],
+        calculatedFrom: `CKD-EPI 2021 (no race term) from creatinine ${scr} on ${creatinine.date}, ${sex}, ${age} years`,
+      },
+    };
+  }
+
+  medicationsBesides(order: GlutamineOrder): CurrentMedication[] {
+    let list = this.medications.get(order);
+    if (!list) {
+      const others = this.input.drafts.filter((d) => d !== order.resource);
+      // On order-sign a revised order may also be in the patient's current orders: it is not its own co-medication.
+      const record = order.id
+        ? { ...this.input.record, medicationRequests: this.input.record.medicationRequests.filter((r) => r.id !== order.id) }
+        : this.input.record;
+      list = currentMedications(record, others, this.input.record.medications);
+      this.medications.set(order, list);
+    }
+    return list;
+  }
+
+  orderFacts(order: GlutamineOrder): OrderFacts {
+    let facts = this.facts.get(order);
+    if (!facts) {
+      const { catalogue } = this.input;
+      const resource = order.resource as unknown as MedicationRequest | NutritionOrder;
+      const isGlutamine = (concept: Parameters<typeof productMatches>[0]['concepts'][number] | undefined): boolean =>
+        concept !== undefined &&
+        productMatches({ concepts: [concept], texts: [], ingredientCount: 0 }, catalogue.glutamineOrder.codes, catalogue.glutamineOrder.matchesName);
+      const perUnit = gramsPerUnit(order.product.concepts, order.product.medication, catalogue.dosing, catalogue.productStrengths, isGlutamine);
+      const ctx = { dosing: catalogue.dosing, ...(perUnit !== undefined ? { gramsPerUnit: perUnit } : {}) };
+      const daily = dailyDose(resource, ctx);
+      const single = largestSingleDose(resource, ctx);
+      const duration = plannedDuration(resource, catalogue.dosing);
+      facts = { ...(daily ? { daily } : {}), ...(single ? { single } : {}), ...(duration ? { duration } : {}) };
+      this.facts.set(order, facts);
+    }
+    return facts;
+  }
+
+  /** A plain measured value (no bound) of the latest result of an analyte, in its canonical unit. */
+  latestValue(analyteId: string): { value: number; date?: string } | undefined {
+    const analyte = this.input.catalogue.analytes.get(analyteId);
+    const reading = analyte ? this.latestLab(analyte).reading : undefined;
+    if (!reading?.measured || reading.measured.comparator) return undefined;
+    return { value: reading.measured.value, ...(reading.date ? { date: reading.date } : {}) };
+  }
+}
