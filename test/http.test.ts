@@ -170,7 +170,7 @@ describe('POST /cds-services/{id}', () => {
           severity: 'error',
           code: 'incomplete',
           details: { text: 'ERR_PREFETCH_UNAVAILABLE' },
-          diagnostics: expect.stringContaining("prefetch 'conditions', 'ammonia', 'egfr', 'creatinine', 'medicationRequests', 'medicationStatements' missing"),
+          diagnostics: expect.stringContaining("prefetch 'conditions', 'ammonia', 'egfr', 'creatinine', 'bodyWeight', 'medicationRequests', 'medicationStatements' missing"),
         },
       ],
     });
@@ -299,7 +299,7 @@ describe('CORS, health and rule pages', () => {
   it('GET /healthz', async () => {
     const { app } = testApp();
     const res = await request(app).get('/healthz').expect(200);
-    expect(res.body).toEqual({ status: 'ok', rules: 5, services: 2 });
+    expect(res.body).toEqual({ status: 'ok', rules: 13, services: 2 });
   });
 
   it('serves the page a card source links to, as HTML and as JSON', async () => {

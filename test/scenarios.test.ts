@@ -15,6 +15,7 @@ interface Expected {
     indicator: string;
     actions?: Array<{ type: string; resourceId: string }>;
     detailIncludes?: string[];
+    detailExcludes?: string[];
     summaryIncludes?: string;
   }>;
 }
@@ -49,6 +50,7 @@ describe('scenario fixtures', () => {
       const actions = card.suggestions?.flatMap((s) => s.actions ?? []).map((a) => ({ type: a.type, resourceId: a.resourceId }));
       expect(actions, `${want.rule} suggestion actions`).toEqual(want.actions);
       for (const text of want.detailIncludes ?? []) expect(card.detail).toContain(text);
+      for (const text of want.detailExcludes ?? []) expect(card.detail).not.toContain(text);
       if (want.summaryIncludes) expect(card.summary).toContain(want.summaryIncludes);
     });
   });

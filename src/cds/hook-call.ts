@@ -37,9 +37,10 @@ export function findService(catalogue: Catalogue, serviceId: string) {
  * still lets the rules run.
  */
 function assertSomeDataAvailable(record: PatientRecord, catalogue: Catalogue): void {
-  const needed = new Set([...catalogue.ruleRequirements.values()].flat().filter((r) => r.resourceType !== 'Patient'));
-  const missing = [...needed].filter((r) => record.status.get(r.key)?.state === 'unavailable');
-  if (needed.size > 0 && missing.length === needed.size) {
+  const used = new Set([...catalogue.ruleRequirements.values()].flat());
+  const needed = catalogue.data.filter((r) => used.has(r) && r.resourceType !== 'Patient');
+  const missing = needed.filter((r) => record.status.get(r.key)?.state === 'unavailable');
+  if (needed.length > 0 && missing.length === needed.length) {
     throw new ServiceError(
       'ERR_PREFETCH_UNAVAILABLE',
       `None of the patient data the checks need was provided: prefetch ${missing.map((r) => `'${r.key}'`).join(', ')} missing or failed, and this service does not query the FHIR server`,

@@ -9,7 +9,12 @@ export function asArray<T>(value: T | readonly T[] | null | undefined): T[] {
   if (value === undefined || value === null) return [];
   // Null items (`"coding": [null]`) are dropped so that readers can use every item as an object.
   const items = Array.isArray(value) ? (value as readonly (T | null | undefined)[]) : [value as T];
-  return items.filter((item): item is T => item !== null && item !== undefined);
+  return items.filter(isPresent);
+}
+
+/** For `.filter`: drops both `undefined` and the `null` messy payloads put where an object belongs. */
+export function isPresent<T>(value: T | null | undefined): value is T {
+  return value !== null && value !== undefined;
 }
 
 export function isRecord(value: unknown): value is Record<string, unknown> {

@@ -28,7 +28,7 @@ function codes(data: RequestData, valueSetId: string): CodeIndex | undefined {
 }
 
 /** Counting conditions in the value set, or (where codes cannot all be listed) named so. */
-function matchConditions(match: { valueSet: string; names?: string[] | undefined }, data: RequestData): ConditionEvidence[] {
+export function matchConditions(match: { valueSet: string; names?: string[] | undefined }, data: RequestData): ConditionEvidence[] {
   const valueSet = codes(data, match.valueSet);
   const byCode = valueSet ? findConditions(data.input.record.conditions, valueSet) : [];
   if (!match.names) return byCode;

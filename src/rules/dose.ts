@@ -208,7 +208,7 @@ export function plannedDuration(order: MedicationRequest | NutritionOrder, dosin
   for (const instruction of instructions(order)) {
     const bounds = instruction.timing?.repeat;
     // Messy input may put anything here; only an object can carry bounds.
-    if (typeof bounds !== 'object' || Array.isArray(bounds)) continue;
+    if (bounds === null || typeof bounds !== 'object' || Array.isArray(bounds)) continue;
     const byDuration = durationDays(bounds.boundsDuration, dosing);
     if (byDuration !== undefined) candidates.push({ days: byDuration, source: 'dosage bounds' });
     const byPeriod = periodDays(bounds.boundsPeriod);

@@ -83,7 +83,12 @@ describe('findings per order', () => {
   it('gives one finding per rule per glutamine order', () => {
     const second: AnyResource = { ...glutamine, id: 'g2' };
     const result = run({ conditions: [condition(SYSTEM.snomed, '19943007')] }, [glutamine, second]);
-    expect(result.findings.map((f) => `${f.ruleId}@${f.orderReference}`)).toEqual(['liver-disease@MedicationRequest/g1', 'liver-disease@MedicationRequest/g2']);
+    expect(result.findings.map((f) => `${f.ruleId}@${f.orderReference}`)).toEqual([
+      'liver-disease@MedicationRequest/g1',
+      'duplicate-glutamine@MedicationRequest/g1',
+      'liver-disease@MedicationRequest/g2',
+      'duplicate-glutamine@MedicationRequest/g2',
+    ]);
   });
 
   it('does not count the order being checked as its own co-medication', () => {
@@ -99,7 +104,11 @@ describe('gaps', () => {
     status.set('creatinine', { state: 'unavailable', reason: 'not provided by the EHR' });
     const { gaps } = run({ status });
     expect(gaps).toEqual([
-      { key: 'conditions', description: 'conditions (problem list and diagnoses): not provided by the EHR', rules: ['liver-disease', 'kidney-disease'] },
+      {
+        key: 'conditions',
+        description: 'conditions (problem list and diagnoses): not provided by the EHR',
+        rules: ['liver-disease', 'kidney-disease', 'active-cancer', 'bipolar-disorder', 'dose-above-range', 'duration-above-studied'],
+      },
       { key: 'creatinine', description: 'creatinine results: not provided by the EHR', rules: ['kidney-disease'] },
     ]);
   });
@@ -115,6 +124,6 @@ describe('gaps', () => {
     const { gaps } = run({
       medicationRequests: [{ resourceType: 'MedicationRequest', status: 'active', intent: 'order', subject: { reference: 'Patient/1' }, medicationReference: { reference: 'Medication/m9' } }],
     });
-    expect(gaps).toEqual([{ key: 'medication-reference', description: 'a medication refers to Medication/m9, which was not provided, so its product is unknown', rules: ['lactulose'] }]);
+    expect(gaps).toEqual([{ key: 'medication-reference', description: 'a medication refers to Medication/m9, which was not provided, so its product is unknown', rules: ['bipolar-disorder', 'lactulose', 'antiseizure-medication', 'duplicate-glutamine'] }]);
   });
 });

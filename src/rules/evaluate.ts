@@ -1,5 +1,5 @@
 import type { RuleDefinition } from './catalogue-schema.js';
-import { matchCriterion } from './criteria.js';
+import { matchConditions, matchCriterion } from './criteria.js';
 import type { DataGap, Evidence, Finding } from './evidence.js';
 import { evidenceKey } from './evidence.js';
 import type { GlutamineOrder } from './glutamine-orders.js';
@@ -47,10 +47,15 @@ function usesCriterion(rule: RuleDefinition, test: (criterion: Exclude<RuleDefin
 }
 
 /**
- * Whether a requirement is only an input for calculating another analyte (creatinine and the patient
- * for eGFR) and that analyte was reported anyway — then its absence cost nothing and is not reported.
+ * Whether a missing requirement cost nothing, so reporting it would only add noise: an input for
+ * calculating an analyte that was reported anyway (creatinine and the patient for eGFR), or a body
+ * weight that only matters for sickle cell disease, which the patient does not have.
  */
 function notNeededAfterAll(requirement: DataRequirement, input: RequestInput, data: RequestData): boolean {
+  const criteria = input.catalogue.rules.flatMap((rule) => rule.tiers.flatMap((t) => (t.when === 'data-unavailable' ? [] : t.when)));
+  const bands = criteria.flatMap((c) => ('singleDoseWeightBand' in c && c.singleDoseWeightBand.weightAnalyte === requirement.analyte ? [c.singleDoseWeightBand] : []));
+  const readAsLab = criteria.some((c) => 'lab' in c && c.lab.analyte === requirement.analyte);
+  if (bands.length > 0 && !readAsLab) return bands.every((band) => matchConditions(band.condition, data).length === 0);
   const derived = [...input.catalogue.analytes.values()].filter(
     (a) => a.derivedFrom && (requirement.resourceType === 'Patient' || a.derivedFrom.analyte === requirement.analyte),
   );

@@ -55,7 +55,21 @@ function criterion(rule: Rule, tier: number): Exclude<Tier['when'], string>[numb
 describe('loadCatalogue', () => {
   it('loads the committed cards/', () => {
     const catalogue = loadCatalogue(CARDS);
-    expect(catalogue.rules.map((r) => r.id)).toEqual(['liver-disease', 'hyperammonemia', 'kidney-disease', 'lactulose', 'incomplete-data']);
+    expect(catalogue.rules.map((r) => r.id)).toEqual([
+      'liver-disease',
+      'hyperammonemia',
+      'kidney-disease',
+      'active-cancer',
+      'bipolar-disorder',
+      'lactulose',
+      'antiseizure-medication',
+      'duplicate-glutamine',
+      'dose-above-range',
+      'duration-above-studied',
+      'combination-product',
+      'weight-loss-indication',
+      'incomplete-data',
+    ]);
     expect(catalogue.services.map((s) => s.id)).toEqual(['glutamine-order-select', 'glutamine-order-sign']);
     expect(catalogue.valueSets.get('liver-disease-advanced')?.concepts.length).toBe(38);
   });

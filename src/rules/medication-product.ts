@@ -1,6 +1,6 @@
 import type { CodeableConcept, Medication, MedicationRequest, MedicationStatement, NutritionOrder } from 'fhir/r4';
 import { conceptLabel, conceptTexts } from '../fhir/codings.js';
-import { asArray } from '../fhir/tolerant.js';
+import { asArray, isPresent } from '../fhir/tolerant.js';
 import type { MedicationLookup } from './medication-lookup.js';
 
 /** What an order or statement is for, read from wherever the product is given. */
@@ -23,9 +23,7 @@ const EMPTY: Product = { concepts: [], texts: [], ingredientCount: 0 };
 
 function fromMedication(medication: Medication, referenceDisplay: string | undefined): Product {
   const ingredients = asArray(medication.ingredient);
-  const concepts = [medication.code, ...ingredients.map((i) => i.itemCodeableConcept)].filter(
-    (c): c is CodeableConcept => c !== undefined,
-  );
+  const concepts = [medication.code, ...ingredients.map((i) => i.itemCodeableConcept)].filter(isPresent);
   const ingredientDisplays = ingredients.map((i) => i.itemReference?.display).filter((d): d is string => typeof d === 'string');
   const texts = [...concepts.flatMap(conceptTexts), ...ingredientDisplays, ...(referenceDisplay ? [referenceDisplay] : [])];
   const name = conceptLabel(medication.code) ?? referenceDisplay ?? conceptLabel(concepts[0]);
@@ -57,7 +55,7 @@ export function medicationProduct(resource: MedicationRequest | MedicationStatem
 /** The product of a NutritionOrder: its supplements' type and product name. */
 export function nutritionProduct(order: NutritionOrder): Product {
   const supplements = asArray(order.supplement);
-  const concepts = supplements.map((s) => s.type).filter((c): c is CodeableConcept => c !== undefined);
+  const concepts = supplements.map((s) => s.type).filter(isPresent);
   const names = supplements.map((s) => s.productName).filter((n): n is string => typeof n === 'string' && n.trim() !== '');
   const texts = [...concepts.flatMap(conceptTexts), ...names];
   const name = names[0] ?? conceptLabel(concepts[0]);
