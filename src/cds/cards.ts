@@ -109,9 +109,9 @@ function findingCard(finding: Finding, ctx: CardContext): Card | undefined {
     uuid: ctx.newId(),
     summary: truncate(several ? `${text.summary} — ${order.name}` : text.summary, 139),
     indicator: finding.indicator,
-    detail: detail(text, finding.evidence.map(evidenceLine), 'Patient data', rule, ctx.catalogue, several ? order : undefined),
+    detail: detail(text, finding.evidence.map(evidenceLine), 'This patient and order', rule, ctx.catalogue, several ? order : undefined),
     source: source(rule, ctx),
-    ...(rule.removeOrder ? removeOrder(order, ctx) : {}),
+    ...((tier.removeOrder ?? rule.removeOrder) ? removeOrder(order, ctx) : {}),
     ...overrideReasons(rule, ctx.catalogue),
   };
 }

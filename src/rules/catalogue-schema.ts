@@ -156,6 +156,8 @@ export type LabCriterion = Extract<Criterion, { lab: unknown }>['lab'];
 
 const tierSchema = z.strictObject({
   indicator: indicatorSchema,
+  /** Overrides the rule's removeOrder for this tier (an information tier need not suggest removal). */
+  removeOrder: z.boolean().optional(),
   when: z.union([z.array(criterionSchema).min(1), z.literal('data-unavailable')]),
   summary,
   reason: text,
