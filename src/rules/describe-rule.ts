@@ -24,11 +24,15 @@ export interface RuleSummary {
   valueSets: ValueSetUse[];
 }
 
+export function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? '' : 's'}`;
+}
+
 function valueSetText(id: string, catalogue: Catalogue): string {
   const vs = catalogue.valueSets.get(id);
   if (!vs) return `"${id}"`;
   const below = vs.descendantsOf.length > 0 ? `${vs.concepts.length > 0 ? ' + ' : ''}ICD-10-CM ${vs.descendantsOf.join(', ')} and below` : '';
-  const count = vs.concepts.length > 0 ? `${vs.concepts.length} codes` : '';
+  const count = vs.concepts.length > 0 ? plural(vs.concepts.length, 'code') : '';
   return `"${vs.title}" (${count}${below})`;
 }
 
