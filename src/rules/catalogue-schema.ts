@@ -19,7 +19,7 @@ export const catalogueFileSchema = z.strictObject({
   rules: z.array(id).min(1),
   sources: z.record(id, z.strictObject({ label: text, url: z.url().optional() })),
   overrideReasons: z.record(id, text),
-  glutamineOrder: z.strictObject({ valueSet: id, names: z.array(text).min(1) }),
+  glutamineOrder: z.strictObject({ valueSet: id }),
   removeOrderSuggestion: z.strictObject({ label: text, actionDescription: text }),
 });
 
@@ -97,16 +97,13 @@ export type Dosing = z.infer<typeof dosingSchema>;
 
 const thresholdSchema = z.union([z.number(), z.strictObject({ upperLimitTimes: z.number().positive() })]);
 
-const conditionMatchSchema = z.strictObject({
-  valueSet: id,
-  /** Whole-word condition names that also count, where codes cannot all be listed (descendants). */
-  names: z.array(text).optional(),
-});
+/** Criteria name a value set; its members are its codes plus the names in cards/value-set-names.json. */
+const conditionMatchSchema = z.strictObject({ valueSet: id });
 
 /** What exempts a patient or order from a criterion: a condition, or the product itself. */
 export const exemptionSchema = z.union([
   z.strictObject({ condition: conditionMatchSchema }),
-  z.strictObject({ product: z.strictObject({ valueSet: id, names: z.array(text).optional() }) }),
+  z.strictObject({ product: z.strictObject({ valueSet: id }) }),
 ]);
 export type Exemption = z.infer<typeof exemptionSchema>;
 
@@ -126,7 +123,7 @@ export const criterionSchema = z.union([
     }),
     ...criterionExtras,
   }),
-  z.strictObject({ medication: z.strictObject({ valueSet: id, names: z.array(text).min(1) }), ...criterionExtras }),
+  z.strictObject({ medication: z.strictObject({ valueSet: id }), ...criterionExtras }),
   z.strictObject({ dailyDose: z.strictObject({ aboveGrams: z.number().positive() }), ...criterionExtras }),
   z.strictObject({
     singleDoseWeightBand: z.strictObject({
@@ -149,7 +146,7 @@ export const criterionSchema = z.union([
     product: z.strictObject({ valueSet: id, multipleIngredients: z.boolean().optional() }),
     ...criterionExtras,
   }),
-  z.strictObject({ orderReason: z.strictObject({ valueSet: id, names: z.array(text).optional() }), ...criterionExtras }),
+  z.strictObject({ orderReason: z.strictObject({ valueSet: id }), ...criterionExtras }),
 ]);
 export type Criterion = z.infer<typeof criterionSchema>;
 export type LabCriterion = Extract<Criterion, { lab: unknown }>['lab'];
@@ -178,6 +175,9 @@ export type Tier = RuleDefinition['tiers'][number];
 
 /** ICD-10-CM `is-a` filters: the only intensional definition the service evaluates (by code prefix). */
 const isAFilterSchema = z.object({ property: z.literal('concept'), op: z.literal('is-a'), value: z.string().min(1) });
+
+/** cards/value-set-names.json: names that count as members of a value set where codes fall short. */
+export const valueSetNamesFileSchema = z.strictObject({ description: text, names: z.record(id, z.array(text).min(1)) });
 
 export const valueSetFileSchema = z
   .object({

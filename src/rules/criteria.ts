@@ -1,6 +1,5 @@
 import type { CodeableConcept, Condition, MedicationRequest, NutritionOrder, Reference } from 'fhir/r4';
-import { conceptLabel, conceptTexts, systemName, wholeWordMatcher } from '../fhir/codings.js';
-import type { CodeIndex } from '../fhir/codings.js';
+import { conceptLabel, conceptTexts, systemName } from '../fhir/codings.js';
 import { formatNumber, isAbove, isBelow } from '../fhir/quantities.js';
 import { asArray, isResource } from '../fhir/tolerant.js';
 import type { Analyte, Criterion, Exemption, LabCriterion } from './catalogue-schema.js';
@@ -9,32 +8,21 @@ import type { ConditionEvidence, Evidence, LabEvidence, OrderEvidence } from './
 import type { GlutamineOrder } from './glutamine-orders.js';
 import type { LabReading } from './labs.js';
 import { findMedications } from './medications.js';
+import type { LoadedValueSet } from './load-catalogue.js';
 import type { RequestData } from './request-data.js';
 
-/** Name matchers compiled once per list of names, not once per request. */
-const nameMatchers = new WeakMap<readonly string[], (text: string) => boolean>();
-function nameMatcher(names: readonly string[] | undefined): (text: string) => boolean {
-  if (!names) return () => false;
-  let matcher = nameMatchers.get(names);
-  if (!matcher) {
-    matcher = wholeWordMatcher(names);
-    nameMatchers.set(names, matcher);
-  }
-  return matcher;
-}
-
-function codes(data: RequestData, valueSetId: string): CodeIndex | undefined {
-  return data.input.catalogue.valueSets.get(valueSetId)?.codes;
+function valueSet(data: RequestData, id: string): LoadedValueSet | undefined {
+  return data.input.catalogue.valueSets.get(id);
 }
 
 /** Counting conditions in the value set, or (where codes cannot all be listed) named so. */
-export function matchConditions(match: { valueSet: string; names?: string[] | undefined }, data: RequestData): ConditionEvidence[] {
-  const valueSet = codes(data, match.valueSet);
-  const byCode = valueSet ? findConditions(data.input.record.conditions, valueSet) : [];
-  if (!match.names) return byCode;
-  const named = nameMatcher(match.names);
+export function matchConditions(match: { valueSet: string }, data: RequestData): ConditionEvidence[] {
+  const vs = valueSet(data, match.valueSet);
+  if (!vs) return [];
+  const byCode = findConditions(data.input.record.conditions, vs.codes);
+  if (vs.names.length === 0) return byCode;
   const byName = data.input.record.conditions
-    .filter((c) => conditionCounts(c) && conceptTexts(c.code).some(named) && !(valueSet && valueSet.match(c.code)))
+    .filter((c) => conditionCounts(c) && vs.codes.match(c.code) === undefined && conceptTexts(c.code).some(vs.matchesName))
     .map((c): ConditionEvidence => {
       const coding = asArray(c.code?.coding).find((x) => typeof x.code === 'string');
       return {
@@ -93,9 +81,9 @@ function matchLab(criterion: LabCriterion, data: RequestData): LabEvidence[] {
   return hit ? [labEvidence(reading, analyte, criterion)] : [];
 }
 
-function productHas(order: GlutamineOrder, match: { valueSet: string; names?: string[] | undefined }, data: RequestData): boolean {
-  const valueSet = codes(data, match.valueSet);
-  return (valueSet !== undefined && order.product.concepts.some((c) => valueSet.match(c) !== undefined)) || order.product.texts.some(nameMatcher(match.names));
+function productHas(order: GlutamineOrder, match: { valueSet: string }, data: RequestData): boolean {
+  const vs = valueSet(data, match.valueSet);
+  return vs !== undefined && (order.product.concepts.some((c) => vs.codes.match(c) !== undefined) || order.product.texts.some(vs.matchesName));
 }
 
 function exempt(exemptions: readonly Exemption[] | undefined, order: GlutamineOrder, data: RequestData): boolean {
@@ -140,7 +128,7 @@ function matchDuration(aboveDays: number, order: GlutamineOrder, data: RequestDa
 }
 
 function matchProduct(match: { valueSet: string; multipleIngredients?: boolean | undefined }, order: GlutamineOrder, data: RequestData): Evidence[] {
-  const coded = productHas(order, { valueSet: match.valueSet }, data);
+  const coded = productHas(order, match, data);
   const blended = match.multipleIngredients === true && order.product.ingredientCount > 1;
   if (!coded && !blended) return [];
   const count = order.product.ingredientCount > 1 ? ` (${order.product.ingredientCount} ingredients)` : '';
@@ -174,14 +162,14 @@ function resolveCondition(reference: Reference, container: MedicationRequest, da
   return id ? data.input.record.conditions.find((c) => c.id === id) : undefined;
 }
 
-function matchOrderReason(match: { valueSet: string; names?: string[] | undefined }, order: GlutamineOrder, data: RequestData): Evidence[] {
-  const valueSet = codes(data, match.valueSet);
-  const named = nameMatcher(match.names);
+function matchOrderReason(match: { valueSet: string }, order: GlutamineOrder, data: RequestData): Evidence[] {
+  const vs = valueSet(data, match.valueSet);
+  if (!vs) return [];
   const lines: Evidence[] = [];
   for (const reason of orderReasons(order, data)) {
-    const coding = reason.concept && valueSet ? valueSet.match(reason.concept) : undefined;
+    const coding = reason.concept ? vs.codes.match(reason.concept) : undefined;
     const texts = [...conceptTexts(reason.concept), ...(reason.text ? [reason.text] : [])];
-    if (!coding && !texts.some(named)) continue;
+    if (!coding && !texts.some(vs.matchesName)) continue;
     const label = conceptLabel(reason.concept) ?? reason.text ?? 'reason';
     const code = coding?.code ? ` — ${systemName(coding.system)} ${coding.code}` : '';
     lines.push(orderLine('Reason for order', `${label}${code}`));
@@ -200,8 +188,8 @@ function evidenceFor(criterion: Criterion, order: GlutamineOrder, data: RequestD
   if ('condition' in criterion) return matchConditions(criterion.condition, data);
   if ('lab' in criterion) return matchLab(criterion.lab, data);
   if ('medication' in criterion) {
-    const valueSet = codes(data, criterion.medication.valueSet);
-    return valueSet ? findMedications(data.medicationsBesides(order), valueSet, nameMatcher(criterion.medication.names)) : [];
+    const vs = valueSet(data, criterion.medication.valueSet);
+    return vs ? findMedications(data.medicationsBesides(order), vs.codes, vs.matchesName) : [];
   }
   if ('dailyDose' in criterion) return matchDailyDose(criterion.dailyDose.aboveGrams, order, data);
   if ('singleDoseWeightBand' in criterion) return matchWeightBand(criterion.singleDoseWeightBand, order, data);

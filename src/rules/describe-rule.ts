@@ -33,16 +33,15 @@ function valueSetText(id: string, catalogue: Catalogue): string {
   if (!vs) return `"${id}"`;
   const below = vs.descendantsOf.length > 0 ? `${vs.concepts.length > 0 ? ' + ' : ''}ICD-10-CM ${vs.descendantsOf.join(', ')} and below` : '';
   const count = vs.concepts.length > 0 ? plural(vs.concepts.length, 'code') : '';
-  return `"${vs.title}" (${count}${below})`;
+  // The names of cards/value-set-names.json count as members too.
+  const named = vs.names.length > 0 ? ` or named ${vs.names.join(', ')}` : '';
+  return `"${vs.title}" (${count}${below})${named}`;
 }
 
-function namesText(names: readonly string[] | undefined): string {
-  return names && names.length > 0 ? ` or named ${names.join(', ')}` : '';
-}
 
 function exemptionText(exemption: Exemption, catalogue: Catalogue): string {
-  if ('condition' in exemption) return `an active condition in ${valueSetText(exemption.condition.valueSet, catalogue)}${namesText(exemption.condition.names)}`;
-  return `a product in ${valueSetText(exemption.product.valueSet, catalogue)}${namesText(exemption.product.names)}`;
+  if ('condition' in exemption) return `an active condition in ${valueSetText(exemption.condition.valueSet, catalogue)}`;
+  return `a product in ${valueSetText(exemption.product.valueSet, catalogue)}`;
 }
 
 export function describeCriterion(criterion: Criterion, catalogue: Catalogue): string {
@@ -51,9 +50,9 @@ export function describeCriterion(criterion: Criterion, catalogue: Catalogue): s
 }
 
 function describeCore(criterion: Criterion, catalogue: Catalogue): string {
-  if ('condition' in criterion) return `Active condition in value set ${valueSetText(criterion.condition.valueSet, catalogue)}${namesText(criterion.condition.names)}`;
+  if ('condition' in criterion) return `Active condition in value set ${valueSetText(criterion.condition.valueSet, catalogue)}`;
   if ('medication' in criterion) {
-    return `Current medication (active or on-hold order, active statement) or another draft order in ${valueSetText(criterion.medication.valueSet, catalogue)}${namesText(criterion.medication.names)}`;
+    return `Current medication (active or on-hold order, active statement) or another draft order in ${valueSetText(criterion.medication.valueSet, catalogue)}`;
   }
   if ('lab' in criterion) {
     const { lab } = criterion;
@@ -76,13 +75,13 @@ function describeCore(criterion: Criterion, catalogue: Catalogue): string {
       .map((b) => `${b.belowKg !== undefined ? `under ${b.belowKg} kg` : b.upToKg !== undefined ? `up to ${b.upToKg} kg` : 'heavier'}: ${b.maxGrams} g`)
       .join(', ');
     const weight = catalogue.analytes.get(band.weightAnalyte);
-    return `Active condition in ${valueSetText(band.condition.valueSet, catalogue)}${namesText(band.condition.names)}, a ${weight?.label.toLowerCase() ?? 'weight'} in the last ${weight?.lookbackDays ?? '?'} days, and a single dose above the weight band (${bands})`;
+    return `Active condition in ${valueSetText(band.condition.valueSet, catalogue)}, a ${weight?.label.toLowerCase() ?? 'weight'} in the last ${weight?.lookbackDays ?? '?'} days, and a single dose above the weight band (${bands})`;
   }
   if ('duration' in criterion) return `Planned duration above ${criterion.duration.aboveDays} days (supply × (1 + repeats), validity period or dosage bounds, the longest)`;
   if ('product' in criterion) {
     return `Product in ${valueSetText(criterion.product.valueSet, catalogue)}${criterion.product.multipleIngredients ? ', or a Medication with more than one ingredient' : ''}`;
   }
-  return `Reason for the order (reasonCode or reasonReference) in ${valueSetText(criterion.orderReason.valueSet, catalogue)}${namesText(criterion.orderReason.names)}`;
+  return `Reason for the order (reasonCode or reasonReference) in ${valueSetText(criterion.orderReason.valueSet, catalogue)}`;
 }
 
 /** The value sets a criterion names directly (its own and its exemptions'). */

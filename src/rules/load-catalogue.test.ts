@@ -147,6 +147,13 @@ describe('loadCatalogue', () => {
     expect(loadError(dir)).toMatch(/^cards\/valuesets\/lactulose\.json: expansion\.contains: /);
   });
 
+  it('refuses names for a value set that does not exist', () => {
+    const dir = cardsWith<{ names: Record<string, string[]> }>('value-set-names.json', (j) => {
+      j.names['no-such-set'] = ['x'];
+    });
+    expect(loadError(dir)).toBe("cards/value-set-names.json: names.no-such-set: unknown value set 'no-such-set' (no cards/valuesets/no-such-set.json)");
+  });
+
   it('reports invalid JSON with the file name', () => {
     const dir = cardsWith('analytes.json', () => undefined);
     writeFileSync(join(dir, 'analytes.json'), '{ not json');

@@ -12,6 +12,7 @@ import {
   ruleFileSchema,
   servicesFileSchema,
   valueSetFileSchema,
+  valueSetNamesFileSchema,
 } from './catalogue-schema.js';
 import type { Analyte, Criterion, Dosing, Indicator, RuleDefinition } from './catalogue-schema.js';
 
@@ -22,6 +23,9 @@ export interface LoadedValueSet {
   description?: string;
   codes: CodeIndex;
   concepts: Array<{ system: string; code: string; display?: string }>;
+  /** Whole-word names that also count as members (cards/value-set-names.json). */
+  names: string[];
+  matchesName: (text: string) => boolean;
   /** ICD-10-CM codes whose descendants are all members (`is-a` filters). */
   descendantsOf: string[];
 }
@@ -129,7 +133,7 @@ function parse<T extends z.ZodType>(schema: T, value: unknown, file: string): z.
   return result.data;
 }
 
-function loadValueSet(dir: string, id: string): LoadedValueSet {
+function loadValueSet(dir: string, id: string, names: readonly string[]): LoadedValueSet {
   const file = `valuesets/${id}.json`;
   const vs = parse(valueSetFileSchema, readJson(dir, file), file);
   if (vs.id !== id) throw new CatalogueError(`cards/${file}: id '${vs.id}' does not match the file name`);
@@ -143,6 +147,8 @@ function loadValueSet(dir: string, id: string): LoadedValueSet {
       (vs.compose?.include ?? []).flatMap((i) => (i.filter ?? []).map((f) => ({ system: i.system ?? '', code: f.value }))),
     ),
     concepts: vs.expansion.contains,
+    names: [...names],
+    matchesName: wholeWordMatcher(names),
     descendantsOf: (vs.compose?.include ?? []).flatMap((i) => (i.filter ?? []).map((f) => f.value)),
   };
 }
@@ -153,13 +159,14 @@ export function loadCatalogue(dir: string): Catalogue {
   const servicesFile = parse(servicesFileSchema, readJson(dir, 'services.json'), 'services.json');
   const analytesFile = parse(analytesFileSchema, readJson(dir, 'analytes.json'), 'analytes.json');
   const dosing = parse(dosingSchema, readJson(dir, 'dosing.json'), 'dosing.json');
+  const valueSetNames = parse(valueSetNamesFileSchema, readJson(dir, 'value-set-names.json'), 'value-set-names.json').names;
 
   const valueSets = new Map<string, LoadedValueSet>();
   const useValueSet = (id: string, where: string): LoadedValueSet => {
     const cached = valueSets.get(id);
     if (cached) return cached;
     try {
-      const loaded = loadValueSet(dir, id);
+      const loaded = loadValueSet(dir, id, valueSetNames[id] ?? []);
       valueSets.set(id, loaded);
       return loaded;
     } catch (error) {
@@ -170,10 +177,9 @@ export function loadCatalogue(dir: string): Catalogue {
     }
   };
 
-  const glutamineOrder = {
-    codes: useValueSet(catalogue.glutamineOrder.valueSet, 'cards/catalogue.json: glutamineOrder.valueSet').codes,
-    matchesName: wholeWordMatcher(catalogue.glutamineOrder.names),
-  };
+  for (const id of Object.keys(valueSetNames)) useValueSet(id, `cards/value-set-names.json: names.${id}`);
+  const glutamineProducts = useValueSet(catalogue.glutamineOrder.valueSet, 'cards/catalogue.json: glutamineOrder.valueSet');
+  const glutamineOrder = { codes: glutamineProducts.codes, matchesName: glutamineProducts.matchesName };
 
   const analytes = new Map<string, Analyte>();
   for (const [id, analyte] of Object.entries(analytesFile)) {

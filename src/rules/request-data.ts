@@ -1,4 +1,5 @@
-import type { MedicationRequest, NutritionOrder } from 'fhir/r4';
+import type { CodeableConcept, MedicationRequest, NutritionOrder } from 'fhir/r4';
+import { conceptTexts } from '../fhir/codings.js';
 import { parseFhirDate } from '../fhir/dates.js';
 import { formatNumber } from '../fhir/quantities.js';
 import type { AnyResource } from '../fhir/tolerant.js';
@@ -10,7 +11,7 @@ import type { GlutamineOrder } from './glutamine-orders.js';
 import { latestLab } from './labs.js';
 import type { LatestLab } from './labs.js';
 import type { Catalogue } from './load-catalogue.js';
-import { currentMedications, productMatches } from './medications.js';
+import { currentMedications } from './medications.js';
 import type { CurrentMedication } from './medications.js';
 import type { PatientRecord } from './patient-record.js';
 
@@ -108,9 +109,9 @@ export class RequestData {
     if (!facts) {
       const { catalogue } = this.input;
       const resource = order.resource as unknown as MedicationRequest | NutritionOrder;
-      const isGlutamine = (concept: Parameters<typeof productMatches>[0]['concepts'][number] | undefined): boolean =>
-        concept !== undefined &&
-        productMatches({ concepts: [concept], texts: [], ingredientCount: 0 }, catalogue.glutamineOrder.codes, catalogue.glutamineOrder.matchesName);
+      // Which ingredient of a blend is the glutamine, for its strength.
+      const isGlutamine = (concept: CodeableConcept | undefined): boolean =>
+        concept !== undefined && (catalogue.glutamineOrder.codes.match(concept) !== undefined || conceptTexts(concept).some(catalogue.glutamineOrder.matchesName));
       const perUnit = gramsPerUnit(order.product.concepts, order.product.medication, catalogue.dosing, catalogue.productStrengths, isGlutamine);
       const ctx = { dosing: catalogue.dosing, ...(perUnit !== undefined ? { gramsPerUnit: perUnit } : {}) };
       const daily = dailyDose(resource, ctx);
