@@ -10,7 +10,7 @@ import type { Logger } from './logger.js';
 import type { Catalogue } from './rules/load-catalogue.js';
 
 export interface AppDeps {
-  config: Pick<Config, 'publicUrl' | 'maxBodyBytes'>;
+  config: Pick<Config, 'publicUrl' | 'maxBodyBytes' | 'fhir'>;
   catalogue: Catalogue;
   logger: Logger;
   now: () => Date;
@@ -52,6 +52,7 @@ export function createApp(deps: AppDeps): Express {
       catalogue: deps.catalogue,
       publicUrl: deps.config.publicUrl,
       maxBodyBytes: deps.config.maxBodyBytes,
+      fhir: deps.config.fhir,
       now: deps.now,
       newId: deps.newId,
     }),

@@ -4,12 +4,45 @@ import { ConfigError } from './errors.js';
 
 describe('loadConfig', () => {
   it('has working defaults', () => {
-    expect(loadConfig({})).toEqual({ port: 3000, host: '127.0.0.1', publicUrl: 'http://127.0.0.1:3000', maxBodyBytes: 10 * 1024 * 1024, logLevel: 'info' });
+    expect(loadConfig({})).toEqual({
+      port: 3000,
+      host: '127.0.0.1',
+      publicUrl: 'http://127.0.0.1:3000',
+      maxBodyBytes: 10 * 1024 * 1024,
+      logLevel: 'info',
+      fhir: { timeoutMs: 2000, budgetMs: 3000, allowHttp: false, maxPages: 10, maxResponseBytes: 5 * 1024 * 1024 },
+    });
   });
 
   it('reads every setting', () => {
-    const config = loadConfig({ PORT: '8080', HOST: '0.0.0.0', CDS_PUBLIC_URL: 'https://cds.example.org/base/', CDS_MAX_BODY: '512kb', LOG_LEVEL: 'warn' });
-    expect(config).toEqual({ port: 8080, host: '0.0.0.0', publicUrl: 'https://cds.example.org/base', maxBodyBytes: 512 * 1024, logLevel: 'warn' });
+    const config = loadConfig({
+      PORT: '8080',
+      HOST: '0.0.0.0',
+      CDS_PUBLIC_URL: 'https://cds.example.org/base/',
+      CDS_MAX_BODY: '512kb',
+      LOG_LEVEL: 'warn',
+      CDS_FHIR_TIMEOUT_MS: '1500',
+      CDS_FHIR_BUDGET_MS: '2500',
+      CDS_ALLOW_HTTP_FHIR: 'true',
+      CDS_FHIR_SERVER_ALLOWLIST: 'https://ehr.example.org/fhir, https://other.example.org/R4',
+      CDS_FHIR_MAX_PAGES: '3',
+      CDS_FHIR_MAX_RESPONSE: '1mb',
+    });
+    expect(config).toEqual({
+      port: 8080,
+      host: '0.0.0.0',
+      publicUrl: 'https://cds.example.org/base',
+      maxBodyBytes: 512 * 1024,
+      logLevel: 'warn',
+      fhir: {
+        timeoutMs: 1500,
+        budgetMs: 2500,
+        allowHttp: true,
+        allowlist: ['https://ehr.example.org/fhir', 'https://other.example.org/R4'],
+        maxPages: 3,
+        maxResponseBytes: 1024 * 1024,
+      },
+    });
     expect(Object.isFrozen(config)).toBe(true);
   });
 
@@ -33,6 +66,18 @@ describe('loadConfig', () => {
       expect(problems).toContain('CDS_PUBLIC_URL: must be an absolute http(s) URL');
       expect(problems).toContain("CDS_MAX_BODY: must be a size such as 10mb or 512kb (got 'huge')");
       expect(problems).toMatch(/^LOG_LEVEL: /m);
+    }
+  });
+
+  it('names bad FHIR access settings', () => {
+    try {
+      loadConfig({ CDS_ALLOW_HTTP_FHIR: 'yes', CDS_FHIR_SERVER_ALLOWLIST: 'https://ok.example.org, ftp://bad', CDS_FHIR_TIMEOUT_MS: '0' });
+      expect.unreachable();
+    } catch (error) {
+      const problems = (error as ConfigError).problems.join('\n');
+      expect(problems).toContain('CDS_ALLOW_HTTP_FHIR: must be true or false');
+      expect(problems).toContain("CDS_FHIR_SERVER_ALLOWLIST: 'ftp://bad' is not an http(s) base URL");
+      expect(problems).toMatch(/^CDS_FHIR_TIMEOUT_MS: /m);
     }
   });
 

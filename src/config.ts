@@ -1,5 +1,6 @@
 import bytes from 'bytes';
 import { z } from 'zod';
+import type { FhirAccessPolicy } from './cds/fhir-access.js';
 import { ConfigError } from './errors.js';
 
 /** The only module that reads process.env (conventions §2). */
@@ -24,6 +25,35 @@ const envSchema = z.object({
       return parsed;
     }),
   LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
+  CDS_FHIR_TIMEOUT_MS: z.coerce.number().int().min(1).max(60000).default(2000),
+  CDS_FHIR_BUDGET_MS: z.coerce.number().int().min(1).max(120000).default(3000),
+  CDS_ALLOW_HTTP_FHIR: z.enum(['true', 'false'], { error: 'must be true or false' }).default('false'),
+  CDS_FHIR_SERVER_ALLOWLIST: z
+    .string()
+    .optional()
+    .transform((value, ctx) => {
+      if (value === undefined) return undefined;
+      const urls = value.split(',').map((u) => u.trim()).filter((u) => u !== '');
+      for (const url of urls) {
+        if (!URL.canParse(url) || !/^https?:$/.test(new URL(url).protocol)) {
+          ctx.addIssue({ code: 'custom', message: `'${url}' is not an http(s) base URL` });
+          return z.NEVER;
+        }
+      }
+      return urls;
+    }),
+  CDS_FHIR_MAX_PAGES: z.coerce.number().int().min(1).max(100).default(10),
+  CDS_FHIR_MAX_RESPONSE: z
+    .string()
+    .default('5mb')
+    .transform((value, ctx) => {
+      const parsed = bytes.parse(value);
+      if (parsed === null || !Number.isFinite(parsed) || parsed <= 0) {
+        ctx.addIssue({ code: 'custom', message: `must be a size such as 5mb (got '${value}')` });
+        return z.NEVER;
+      }
+      return parsed;
+    }),
 });
 
 export interface Config {
@@ -33,6 +63,8 @@ export interface Config {
   publicUrl: string;
   maxBodyBytes: number;
   logLevel: (typeof LOG_LEVELS)[number];
+  /** How hook calls may fetch from the EHR's FHIR server. */
+  fhir: FhirAccessPolicy;
 }
 
 function defaultPublicUrl(host: string, port: number): string {
@@ -49,12 +81,20 @@ export function loadConfig(env: Record<string, string | undefined>): Readonly<Co
   if (!result.success) {
     throw new ConfigError(result.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`));
   }
-  const { PORT, HOST, CDS_PUBLIC_URL, CDS_MAX_BODY, LOG_LEVEL } = result.data;
+  const settings = result.data;
   return Object.freeze({
-    port: PORT,
-    host: HOST,
-    publicUrl: (CDS_PUBLIC_URL ?? defaultPublicUrl(HOST, PORT)).replace(/\/+$/, ''),
-    maxBodyBytes: CDS_MAX_BODY,
-    logLevel: LOG_LEVEL,
+    port: settings.PORT,
+    host: settings.HOST,
+    publicUrl: (settings.CDS_PUBLIC_URL ?? defaultPublicUrl(settings.HOST, settings.PORT)).replace(/\/+$/, ''),
+    maxBodyBytes: settings.CDS_MAX_BODY,
+    logLevel: settings.LOG_LEVEL,
+    fhir: Object.freeze({
+      timeoutMs: settings.CDS_FHIR_TIMEOUT_MS,
+      budgetMs: settings.CDS_FHIR_BUDGET_MS,
+      allowHttp: settings.CDS_ALLOW_HTTP_FHIR === 'true',
+      ...(settings.CDS_FHIR_SERVER_ALLOWLIST ? { allowlist: Object.freeze(settings.CDS_FHIR_SERVER_ALLOWLIST) } : {}),
+      maxPages: settings.CDS_FHIR_MAX_PAGES,
+      maxResponseBytes: settings.CDS_FHIR_MAX_RESPONSE,
+    }),
   });
 }

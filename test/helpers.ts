@@ -11,6 +11,10 @@ export const FIXTURES_DIR = fileURLToPath(new URL('../fixtures/', import.meta.ur
 /** The fixed "now" of every test and fixture: look-back windows are measured from here. */
 export const NOW = new Date('2026-11-26T12:00:00Z');
 export const PUBLIC_URL = 'https://cds.example.org';
+/** Loopback http FHIR servers are allowed in tests; timeouts short enough to test quickly. */
+export const TEST_FHIR_POLICY = { timeoutMs: 2000, budgetMs: 3000, allowHttp: true, maxPages: 10, maxResponseBytes: 5 * 1024 * 1024 };
+/** For tests about prefetch alone: any fhirServer in a fixture is refused at once, so nothing goes out. */
+export const NO_OUTBOUND_FHIR_POLICY = { ...TEST_FHIR_POLICY, allowlist: ['https://no-fhir-server.invalid/fhir'] };
 
 let catalogue: Catalogue | undefined;
 export function testCatalogue(): Catalogue {
@@ -39,7 +43,8 @@ export function captureLogs(): { lines: string[]; stream: Writable } {
 export function testApp(overrides: Partial<AppDeps> = {}) {
   const logs = captureLogs();
   const app = createApp({
-    config: { publicUrl: PUBLIC_URL, maxBodyBytes: 10 * 1024 * 1024 },
+    // Safe by default: nothing reaches out unless a test passes a policy that lets it.
+    config: { publicUrl: PUBLIC_URL, maxBodyBytes: 10 * 1024 * 1024, fhir: NO_OUTBOUND_FHIR_POLICY },
     catalogue: testCatalogue(),
     logger: createLogger('info', logs.stream),
     now: () => NOW,

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import request from 'supertest';
 import { describe, expect, it } from 'vitest';
 import { hookResponseSchema } from '../src/cds/card-schema.js';
-import { FIXTURES_DIR, testApp } from './helpers.js';
+import { FIXTURES_DIR, TEST_FHIR_POLICY, testApp } from './helpers.js';
 
 const SIGN = '/cds-services/glutamine-order-sign';
 const SELECT = '/cds-services/glutamine-order-select';
@@ -243,7 +243,7 @@ describe('bad input gets a 4xx naming what is wrong', () => {
   });
 
   it('a body over CDS_MAX_BODY → 413', async () => {
-    const { app } = testApp({ config: { publicUrl: 'https://cds.example.org', maxBodyBytes: 2048 } });
+    const { app } = testApp({ config: { publicUrl: 'https://cds.example.org', maxBodyBytes: 2048, fhir: TEST_FHIR_POLICY } });
     const res = await request(app).post(SIGN).send(fixture('cirrhosis-order-sign')).expect(413);
     expect(res.body.issue[0]).toMatchObject({ code: 'too-long', details: { text: 'ERR_PAYLOAD_TOO_LARGE' } });
   });

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { hookResponseSchema } from '../src/cds/card-schema.js';
 import { callHook } from '../src/cds/hook-call.js';
 import { ServiceError } from '../src/errors.js';
-import { FIXTURES_DIR, NOW, PUBLIC_URL, sequentialIds, testCatalogue } from './helpers.js';
+import { FIXTURES_DIR, NOW, NO_OUTBOUND_FHIR_POLICY, PUBLIC_URL, sequentialIds, testCatalogue } from './helpers.js';
 
 /**
  * Real EHR payloads are messy. Every scenario fixture is mutated many times (a random node replaced
@@ -45,7 +45,7 @@ const dir = join(FIXTURES_DIR, 'scenarios');
 const fixtures = readdirSync(dir).filter((f) => f.endsWith('.json') && !f.endsWith('.expected.json'));
 
 describe('robustness against malformed FHIR content', () => {
-  it.each(fixtures)('%s survives 60 random mutations', (file) => {
+  it.each(fixtures)('%s survives 60 random mutations', async (file) => {
     const original = JSON.parse(readFileSync(join(dir, file), 'utf8')) as unknown;
     const expected = JSON.parse(readFileSync(join(dir, file.replace('.json', '.expected.json')), 'utf8')) as { service: string };
     const seed = Array.from(file, (ch) => ch.charCodeAt(0)).reduce((h, c) => (h * 31 + c) >>> 0, 7);
@@ -58,7 +58,13 @@ describe('robustness against malformed FHIR content', () => {
       mutate(body, path, replacement, random() < 0.2);
       const where = `${file} at ${path.join('.')} = ${JSON.stringify(replacement)}`;
       try {
-        const result = callHook(expected.service, body, { catalogue: testCatalogue(), publicUrl: PUBLIC_URL, now: () => NOW, newId: sequentialIds() });
+        const result = await callHook(expected.service, body, {
+          catalogue: testCatalogue(),
+          publicUrl: PUBLIC_URL,
+          fhir: NO_OUTBOUND_FHIR_POLICY,
+          now: () => NOW,
+          newId: sequentialIds(),
+        });
         expect(hookResponseSchema.safeParse(result.response).success, where).toBe(true);
       } catch (error) {
         expect(error, where).toBeInstanceOf(ServiceError);

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import request from 'supertest';
 import { describe, expect, it } from 'vitest';
 import { hookResponseSchema } from '../src/cds/card-schema.js';
-import { FIXTURES_DIR, testApp } from './helpers.js';
+import { FIXTURES_DIR, NO_OUTBOUND_FHIR_POLICY, PUBLIC_URL, testApp } from './helpers.js';
 
 /** fixtures/scenarios/<name>.json is a complete hook request; <name>.expected.json what must come back. */
 interface Expected {
@@ -34,7 +34,8 @@ describe('scenario fixtures', () => {
   it.each(names)('%s', async (name) => {
     const body = JSON.parse(readFileSync(join(dir, `${name}.json`), 'utf8')) as unknown;
     const expected = JSON.parse(readFileSync(join(dir, `${name}.expected.json`), 'utf8')) as Expected;
-    const { app } = testApp();
+    // Scenarios are about the prefetch: no fixture may reach out to a FHIR server.
+    const { app } = testApp({ config: { publicUrl: PUBLIC_URL, maxBodyBytes: 10 * 1024 * 1024, fhir: NO_OUTBOUND_FHIR_POLICY } });
     const res = await request(app).post(`/cds-services/${expected.service}`).send(body as object);
 
     expect(res.status, JSON.stringify(res.body)).toBe(expected.status);

@@ -7,15 +7,24 @@ import { MedicationLookup } from '../rules/medication-lookup.js';
 import type { PatientRecord } from '../rules/patient-record.js';
 import type { HookResponse } from './card-schema.js';
 import { buildCards } from './cards.js';
-import { prefetchEntries, recordFromPrefetch } from './prefetch.js';
+import { fhirAccess } from './fhir-access.js';
+import type { FhirAccess, FhirAccessPolicy } from './fhir-access.js';
+import { fetchMedications, gatherPatientRecord, unresolvedMedicationReferences } from './patient-data.js';
+import { prefetchEntries } from './prefetch.js';
+import type { AnyResource } from '../fhir/tolerant.js';
 import { parseHookRequest } from './request-schema.js';
 
 export interface HookCallDeps {
   catalogue: Catalogue;
   publicUrl: string;
+  fhir: FhirAccessPolicy;
+  /** The clinical "now": look-back windows and ages are measured from it. */
   now: () => Date;
   newId: () => string;
 }
+
+/** Elapsed-time clock for the fetch budget (not the clinical clock, which tests fix). */
+const monotonic = (): number => performance.now();
 
 /** What a hook call produced, with the facts the request log may carry (ids, never patient data). */
 export interface HookCallResult {
@@ -36,20 +45,21 @@ export function findService(catalogue: Catalogue, serviceId: string) {
  * cannot be checked against anything); data known to be empty (`null`) or only partly received
  * still lets the rules run.
  */
-function assertSomeDataAvailable(record: PatientRecord, catalogue: Catalogue): void {
+function assertSomeDataAvailable(record: PatientRecord, catalogue: Catalogue, access: FhirAccess): void {
   const used = new Set([...catalogue.ruleRequirements.values()].flat());
   const needed = catalogue.data.filter((r) => used.has(r) && r.resourceType !== 'Patient');
   const missing = needed.filter((r) => record.status.get(r.key)?.state === 'unavailable');
   if (needed.length > 0 && missing.length === needed.length) {
+    const why = access.kind === 'none' ? 'and the EHR sent no fhirServer to fetch them from' : access.kind === 'refused' ? `and they were not fetched: ${access.reason}` : 'and fetching them from the FHIR server failed';
     throw new ServiceError(
       'ERR_PREFETCH_UNAVAILABLE',
-      `None of the patient data the checks need was provided: prefetch ${missing.map((r) => `'${r.key}'`).join(', ')} missing or failed, and this service does not query the FHIR server`,
+      `None of the patient data the checks need could be had: prefetch ${missing.map((r) => `'${r.key}'`).join(', ')} missing or failed, ${why}`,
     );
   }
 }
 
 /** One hook call: envelope → glutamine orders → patient data → rules → cards. No HTTP here. */
-export function callHook(serviceId: string, body: unknown, deps: HookCallDeps): HookCallResult {
+export async function callHook(serviceId: string, body: unknown, deps: HookCallDeps): Promise<HookCallResult> {
   const service = findService(deps.catalogue, serviceId);
   const request = parseHookRequest(body);
   if (request.hook !== service.hook) {
@@ -61,14 +71,29 @@ export function callHook(serviceId: string, body: unknown, deps: HookCallDeps): 
   const drafts = draftEntries.map((e) => e.resource);
   const prefetch = request.prefetch ?? undefined;
   const lookup = new MedicationLookup().add(draftEntries).add(prefetchEntries(prefetch));
+  const access = fhirAccess(request.fhirServer, request.fhirAuthorization, deps.fhir, monotonic);
+  // A draft may name its product only by a Medication on the EHR's server: fetch it before deciding.
+  await fetchMedications(unresolvedMedicationReferences(drafts, lookup), access, lookup);
   // order-select evaluates only the selected orders; order-sign every order (hook library 1.0.1).
   const selections = service.hook === 'order-select' ? request.context.selections : undefined;
   const orders = findGlutamineOrders(drafts, selections, deps.catalogue, lookup);
   if (orders.length === 0) return { response: { cards: [] }, hookInstance: request.hookInstance, ruleIds: [] };
 
-  const record = recordFromPrefetch(deps.catalogue.data, prefetch, lookup);
-  assertSomeDataAvailable(record, deps.catalogue);
-  const { findings, gaps } = evaluate({ catalogue: deps.catalogue, orders, drafts, record, now: deps.now().getTime() });
+  const { patientId, userId, encounterId } = request.context;
+  const tokens = { 'context.patientId': patientId, ...(userId ? { 'context.userId': userId } : {}), ...(encounterId ? { 'context.encounterId': encounterId } : {}) };
+  const clinicalNow = deps.now().getTime();
+  const record = await gatherPatientRecord({
+    requirements: deps.catalogue.data,
+    analytes: deps.catalogue.analytes,
+    prefetch,
+    access,
+    tokens,
+    medications: lookup,
+    clinicalNow,
+  });
+  await fetchMedications(unresolvedMedicationReferences([...record.medicationRequests, ...record.medicationStatements] as unknown as AnyResource[], lookup), access, lookup);
+  assertSomeDataAvailable(record, deps.catalogue, access);
+  const { findings, gaps } = evaluate({ catalogue: deps.catalogue, orders, drafts, record, now: clinicalNow });
   const cards = buildCards(findings, gaps, { catalogue: deps.catalogue, orders, publicUrl: deps.publicUrl, newId: deps.newId });
   const ruleIds = [...new Set(cards.map((c) => c.source.topic?.code).filter((id): id is string => id !== undefined))];
   return { response: { cards }, hookInstance: request.hookInstance, ruleIds };

@@ -1,33 +1,28 @@
-import type { Condition, MedicationRequest, MedicationStatement, Observation, OperationOutcome, Patient } from 'fhir/r4';
-import { bundleEntries, resourcesOfType } from '../fhir/bundle.js';
-import { asArray, isRecord, isResource } from '../fhir/tolerant.js';
+import type { Condition, MedicationRequest, MedicationStatement, Observation, Patient } from 'fhir/r4';
+import { bundleEntries, isErrorOutcome, nextLink, resourcesOfType } from '../fhir/bundle.js';
+import { isResource } from '../fhir/tolerant.js';
 import type { AnyResource } from '../fhir/tolerant.js';
 import type { DataRequirement } from '../rules/load-catalogue.js';
 import type { MedicationLookup } from '../rules/medication-lookup.js';
 import type { DataStatus, PatientRecord } from '../rules/patient-record.js';
 
-/** An OperationOutcome that reports a failure (severity error or fatal), not a mere warning. */
-function isFailure(resource: AnyResource): boolean {
-  if (resource.resourceType !== 'OperationOutcome') return false;
-  return asArray((resource as unknown as OperationOutcome).issue).some((i) => i.severity === 'error' || i.severity === 'fatal');
-}
-
-function hasNextPage(bundle: AnyResource): boolean {
-  return asArray(bundle.link).some((l) => isRecord(l) && l.relation === 'next' && typeof l.url === 'string');
-}
-
-interface KeyResult {
+/** What one prefetch key (or the fetch that replaced it) yielded. */
+export interface KeyResult {
   status: DataStatus;
   resources: AnyResource[];
+  /** A paginated prefetch Bundle whose later pages can still be fetched. */
+  continueFrom?: AnyResource;
 }
+
+export const NOT_PROVIDED = 'not provided by the EHR';
 
 /**
  * CDS Hooks 2.0 §Prefetch: a resource or Bundle is used; `null` means the client has no data
- * (known empty); an OperationOutcome reports a prefetch error; an absent key was not provided.
- * Until the service fetches from the FHIR server itself, errors and absent keys are unavailable data.
+ * (known empty, never refetched); an OperationOutcome — alone or inside the Bundle — reports a
+ * prefetch error; an absent key was not provided. The last two are what the service fetches itself.
  */
-function readPrefetchValue(present: boolean, value: unknown, requirement: DataRequirement): KeyResult {
-  if (!present) return { status: { state: 'unavailable', reason: 'not provided by the EHR' }, resources: [] };
+export function readPrefetch(present: boolean, value: unknown, requirement: DataRequirement): KeyResult {
+  if (!present) return { status: { state: 'unavailable', reason: NOT_PROVIDED }, resources: [] };
   if (value === null) return { status: { state: 'empty' }, resources: [] };
   if (!isResource(value)) return { status: { state: 'unavailable', reason: 'the EHR sent something that is not a FHIR resource' }, resources: [] };
   if (value.resourceType === 'OperationOutcome') {
@@ -39,12 +34,12 @@ function readPrefetchValue(present: boolean, value: unknown, requirement: DataRe
       : { status: { state: 'unavailable', reason: `the EHR sent a ${value.resourceType} instead` }, resources: [] };
   }
   const resources = bundleEntries(value).map((e) => e.resource);
-  if (resources.some(isFailure)) {
+  if (resources.some(isErrorOutcome)) {
     return { status: { state: 'unavailable', reason: 'the EHR reported an error retrieving it' }, resources: [] };
   }
   const wanted = resources.filter((r) => r.resourceType === requirement.resourceType);
-  if (hasNextPage(value)) {
-    return { status: { state: 'partial', reason: 'only the first page of results was received' }, resources: wanted };
+  if (nextLink(value)) {
+    return { status: { state: 'partial', reason: 'only the first page of results was received' }, resources: wanted, continueFrom: value };
   }
   return { status: { state: wanted.length > 0 ? 'available' : 'empty' }, resources: wanted };
 }
@@ -54,19 +49,15 @@ export function prefetchEntries(prefetch: Record<string, unknown> | undefined): 
   return Object.values(prefetch ?? {}).flatMap((value) => bundleEntries(value));
 }
 
-/** Builds the patient record from the request's prefetch, one data requirement at a time. */
-export function recordFromPrefetch(
-  requirements: readonly DataRequirement[],
-  prefetch: Record<string, unknown> | undefined,
-  medications: MedicationLookup,
-): PatientRecord {
+/** The patient record from one result per data requirement. */
+export function assembleRecord(requirements: readonly DataRequirement[], results: ReadonlyMap<string, KeyResult>, medications: MedicationLookup): PatientRecord {
   const status = new Map<string, DataStatus>();
   const byType = new Map<string, AnyResource[]>();
   for (const requirement of requirements) {
-    const present = prefetch !== undefined && Object.hasOwn(prefetch, requirement.key);
-    const result = readPrefetchValue(present, prefetch?.[requirement.key], requirement);
+    const result = results.get(requirement.key) ?? { status: { state: 'unavailable', reason: NOT_PROVIDED }, resources: [] };
     status.set(requirement.key, result.status);
-    byType.set(requirement.resourceType, [...(byType.get(requirement.resourceType) ?? []), ...result.resources]);
+    const wanted = result.resources.filter((r) => r.resourceType === requirement.resourceType);
+    byType.set(requirement.resourceType, [...(byType.get(requirement.resourceType) ?? []), ...wanted]);
   }
   const of = (type: string): AnyResource[] => byType.get(type) ?? [];
   const patient = resourcesOfType<Patient>(of('Patient'), 'Patient')[0];
@@ -79,4 +70,16 @@ export function recordFromPrefetch(
     medications,
     status,
   };
+}
+
+/** The patient record from the prefetch alone (no FHIR server). */
+export function recordFromPrefetch(
+  requirements: readonly DataRequirement[],
+  prefetch: Record<string, unknown> | undefined,
+  medications: MedicationLookup,
+): PatientRecord {
+  const results = new Map(
+    requirements.map((r) => [r.key, readPrefetch(prefetch !== undefined && Object.hasOwn(prefetch, r.key), prefetch?.[r.key], r)] as const),
+  );
+  return assembleRecord(requirements, results, medications);
 }

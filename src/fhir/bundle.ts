@@ -30,3 +30,14 @@ export function bundleEntries(value: unknown): Array<{ fullUrl?: string; resourc
 export function resourcesOfType<T>(resources: readonly AnyResource[], resourceType: string): T[] {
   return resources.filter((r) => r.resourceType === resourceType) as T[];
 }
+
+/** An OperationOutcome that reports a failure (severity error or fatal), not a mere warning. */
+export function isErrorOutcome(resource: AnyResource): boolean {
+  return resource.resourceType === 'OperationOutcome' && asArray(resource.issue).some((i) => isRecord(i) && (i.severity === 'error' || i.severity === 'fatal'));
+}
+
+/** The `next` link of a searchset page, if there is one. */
+export function nextLink(bundle: AnyResource): string | undefined {
+  const link = asArray(bundle.link).find((l) => isRecord(l) && l.relation === 'next' && typeof l.url === 'string');
+  return isRecord(link) && typeof link.url === 'string' ? link.url : undefined;
+}

@@ -32,11 +32,11 @@ export function cdsRoutes(deps: CdsRoutesDeps): Router {
 
   router
     .route('/cds-services/:serviceId')
-    .post(body, (req, res) => {
+    .post(body, async (req, res) => {
       const state = requestState(res);
       state.serviceId = req.params.serviceId;
       // body-parser turns an empty body into {}; report it as missing rather than as three missing fields.
-      const result = callHook(req.params.serviceId, hasBody(req) ? req.body : undefined, deps);
+      const result = await callHook(req.params.serviceId, hasBody(req) ? req.body : undefined, deps);
       state.hookInstance = result.hookInstance;
       state.ruleIds = result.ruleIds;
       // Cards carry patient data: never cache them.

@@ -1,0 +1,63 @@
+import { FhirClient } from '../fhir/fhir-client.js';
+import { isRecord } from '../fhir/tolerant.js';
+
+/** How the service may call an EHR's FHIR server (from configuration). */
+export interface FhirAccessPolicy {
+  /** Per-request timeout. */
+  timeoutMs: number;
+  /** Budget for all the fetching of one hook call. */
+  budgetMs: number;
+  /** `http:` servers are refused unless this is set (CDS Hooks 2.0: fhirServer MUST be https in production). */
+  allowHttp: boolean;
+  /** When set, only these FHIR base URLs are called. */
+  allowlist?: readonly string[];
+  maxPages: number;
+  maxResponseBytes: number;
+}
+
+/** A client for the EHR's FHIR server, the reason it may not be called, or no server at all. */
+export type FhirAccess = { kind: 'client'; client: FhirClient } | { kind: 'refused'; reason: string } | { kind: 'none' };
+
+function normalizeBase(url: URL): string {
+  return `${url.origin}${url.pathname.replace(/\/+$/, '')}`.toLowerCase();
+}
+
+/**
+ * A client for the request's `fhirServer`, with its `fhirAuthorization` token, or the reason the
+ * server may not be called. The token is held by the client and never leaves it but in the
+ * Authorization header of requests to that server.
+ */
+export function fhirAccess(
+  fhirServer: string | undefined,
+  fhirAuthorization: Record<string, unknown> | undefined,
+  policy: FhirAccessPolicy,
+  now: () => number,
+): FhirAccess {
+  if (!fhirServer) return { kind: 'none' };
+  let url: URL;
+  try {
+    url = new URL(fhirServer);
+  } catch {
+    return { kind: 'refused', reason: 'the fhirServer URL could not be read' };
+  }
+  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && policy.allowHttp)) {
+    return { kind: 'refused', reason: `the FHIR server uses ${url.protocol} and only https is allowed (CDS_ALLOW_HTTP_FHIR)` };
+  }
+  if (url.username || url.password) return { kind: 'refused', reason: 'the fhirServer URL carries credentials' };
+  if (policy.allowlist && !policy.allowlist.some((allowed) => normalizeBase(new URL(allowed)) === normalizeBase(url))) {
+    return { kind: 'refused', reason: 'the FHIR server is not on this service\'s allow-list (CDS_FHIR_SERVER_ALLOWLIST)' };
+  }
+  const token = isRecord(fhirAuthorization) && typeof fhirAuthorization.access_token === 'string' && fhirAuthorization.access_token !== '' ? fhirAuthorization.access_token : undefined;
+  return {
+    kind: 'client',
+    client: new FhirClient({
+      baseUrl: url.toString(),
+      ...(token ? { accessToken: token } : {}),
+      timeoutMs: policy.timeoutMs,
+      deadline: now() + policy.budgetMs,
+      maxPages: policy.maxPages,
+      maxResponseBytes: policy.maxResponseBytes,
+      now,
+    }),
+  };
+}

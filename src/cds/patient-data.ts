@@ -1,0 +1,143 @@
+import type { MedicationRequest, MedicationStatement } from 'fhir/r4';
+import { DAY_MS } from '../fhir/dates.js';
+import type { FhirClient } from '../fhir/fhir-client.js';
+import type { AnyResource } from '../fhir/tolerant.js';
+import type { Analyte } from '../rules/catalogue-schema.js';
+import type { DataRequirement } from '../rules/load-catalogue.js';
+import type { MedicationLookup } from '../rules/medication-lookup.js';
+import type { PatientRecord } from '../rules/patient-record.js';
+import type { FhirAccess } from './fhir-access.js';
+import { assembleRecord, readPrefetch } from './prefetch.js';
+import type { KeyResult } from './prefetch.js';
+
+/** The values of the prefetch tokens for this call (CDS Hooks 2.0 §Prefetch tokens). */
+export interface TokenValues {
+  'context.patientId': string;
+  'context.userId'?: string;
+  'context.encounterId'?: string;
+}
+
+const TOKEN = /\{\{\s*([^}]*?)\s*\}\}/g;
+
+/** Fills a prefetch template; undefined when a token has no value in this call. */
+export function fillTemplate(template: string, tokens: TokenValues): string | undefined {
+  let missing = false;
+  const filled = template.replace(TOKEN, (_whole, name: string) => {
+    const value = (tokens as unknown as Record<string, string | undefined>)[name];
+    if (value === undefined) {
+      missing = true;
+      return '';
+    }
+    return encodeURIComponent(value);
+  });
+  return missing ? undefined : filled;
+}
+
+function isoDate(ms: number): string {
+  return new Date(ms).toISOString().slice(0, 10);
+}
+
+/**
+ * The query the service runs itself for a requirement: its prefetch template, narrowed further where
+ * FHIR allows — labs by date (`date=ge` the start of the look-back window) — and asked in large pages.
+ */
+export function fetchQuery(requirement: DataRequirement, tokens: TokenValues, analytes: ReadonlyMap<string, Analyte>, clinicalNow: number): string | undefined {
+  const filled = fillTemplate(requirement.template, tokens);
+  if (filled === undefined || !filled.includes('?')) return filled;
+  const analyte = requirement.analyte ? analytes.get(requirement.analyte) : undefined;
+  const since = analyte ? `&date=ge${isoDate(clinicalNow - analyte.lookbackDays * DAY_MS)}` : '';
+  return `${filled}${since}&_count=100`;
+}
+
+/** Fetches a requirement the prefetch did not give; `before` says why the prefetch was not enough. */
+async function fetchRequirement(requirement: DataRequirement, query: string | undefined, client: FhirClient, before: string): Promise<KeyResult> {
+  if (query === undefined) return { status: { state: 'unavailable', reason: `${before}, and its query needs a value this call did not give` }, resources: [] };
+  if (!query.includes('?')) {
+    const read = await client.read(query);
+    if (read.ok) return { status: { state: 'available' }, resources: [read.value] };
+    // A read that finds nothing is "no data", as a prefetch null would be.
+    if (read.reason.endsWith('HTTP 404')) return { status: { state: 'empty' }, resources: [] };
+    return { status: { state: 'unavailable', reason: `${before}, and fetching it failed: ${read.reason}` }, resources: [] };
+  }
+  const found = await client.search(query);
+  if (!found.ok) return { status: { state: 'unavailable', reason: `${before}, and fetching it failed: ${found.reason}` }, resources: [] };
+  const wanted = found.value.filter((r) => r.resourceType === requirement.resourceType);
+  if (!found.complete) return { status: { state: 'partial', reason: found.note ?? 'not all results were read' }, resources: wanted };
+  return { status: { state: wanted.length > 0 ? 'available' : 'empty' }, resources: wanted };
+}
+
+async function continuePrefetch(result: KeyResult, client: FhirClient): Promise<KeyResult> {
+  if (!result.continueFrom) return result;
+  const rest = await client.remainingPages(result.continueFrom);
+  if (!rest.ok) return { ...result, status: { state: 'partial', reason: `only the first page was received; the next could not be fetched (${rest.reason})` } };
+  const resources = [...result.resources, ...rest.value];
+  if (!rest.complete) return { status: { state: 'partial', reason: rest.note ?? 'not all pages were read' }, resources };
+  return { status: { state: resources.length > 0 ? 'available' : 'empty' }, resources };
+}
+
+export interface GatherInput {
+  requirements: readonly DataRequirement[];
+  analytes: ReadonlyMap<string, Analyte>;
+  prefetch: Record<string, unknown> | undefined;
+  access: FhirAccess;
+  tokens: TokenValues;
+  medications: MedicationLookup;
+  /** The clinical "now" that look-back windows are measured from. */
+  clinicalNow: number;
+}
+
+/**
+ * The patient's data for the rules: the prefetch where it is usable, the rest fetched from the FHIR
+ * server in parallel within the time budget (paginated prefetches completed, absent or failed keys
+ * fetched; `null` keys are known to be empty and never refetched).
+ */
+export async function gatherPatientRecord(input: GatherInput): Promise<PatientRecord> {
+  const { access } = input;
+  const results = await Promise.all(
+    input.requirements.map(async (requirement): Promise<[string, KeyResult]> => {
+      const present = input.prefetch !== undefined && Object.hasOwn(input.prefetch, requirement.key);
+      const prefetched = readPrefetch(present, input.prefetch?.[requirement.key], requirement);
+      if (access.kind === 'none') return [requirement.key, prefetched];
+      if (access.kind === 'refused') {
+        return prefetched.status.state === 'unavailable'
+          ? [requirement.key, { ...prefetched, status: { state: 'unavailable', reason: `${prefetched.status.reason}, and not fetched: ${access.reason}` } }]
+          : [requirement.key, prefetched];
+      }
+      if (prefetched.status.state === 'unavailable') {
+        const query = fetchQuery(requirement, input.tokens, input.analytes, input.clinicalNow);
+        return [requirement.key, await fetchRequirement(requirement, query, access.client, prefetched.status.reason)];
+      }
+      return [requirement.key, await continuePrefetch(prefetched, access.client)];
+    }),
+  );
+  return assembleRecord(input.requirements, new Map(results), input.medications);
+}
+
+/** `Medication/<id>` references (relative, or absolute on the FHIR server) that the lookup cannot resolve yet. */
+export function unresolvedMedicationReferences(resources: readonly AnyResource[], lookup: MedicationLookup): string[] {
+  const references = new Set<string>();
+  for (const resource of resources) {
+    if (resource.resourceType !== 'MedicationRequest' && resource.resourceType !== 'MedicationStatement') continue;
+    const reference = (resource as unknown as MedicationRequest | MedicationStatement).medicationReference;
+    const ref = reference?.reference;
+    if (typeof ref !== 'string' || ref.startsWith('#') || !/(?:^|\/)Medication\/[A-Za-z0-9\-.]{1,64}$/.test(ref)) continue;
+    if (!lookup.resolve(reference, resource as { contained?: unknown })) references.add(ref);
+  }
+  return [...references];
+}
+
+/** Fetches referenced Medications in parallel and adds them to the lookup; failures stay unresolved (and are reported). */
+export async function fetchMedications(references: readonly string[], access: FhirAccess, lookup: MedicationLookup): Promise<void> {
+  if (access.kind !== 'client' || references.length === 0) return;
+  const { client } = access;
+  const fetched = await Promise.all(
+    references.map(async (ref) => {
+      const url = ref.includes('://') ? new URL(ref) : client.resolve(ref);
+      // Only Medications on the EHR's own FHIR server are fetched (the token goes nowhere else).
+      if (!client.isOnServer(url)) return undefined;
+      const read = await client.read(url.toString().slice(client.resolve('').toString().length));
+      return read.ok && read.value.resourceType === 'Medication' ? { fullUrl: ref, resource: read.value } : undefined;
+    }),
+  );
+  lookup.add(fetched.filter((e): e is { fullUrl: string; resource: AnyResource } => e !== undefined));
+}

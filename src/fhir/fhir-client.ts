@@ -1,0 +1,154 @@
+import { bundleEntries, isErrorOutcome, nextLink } from './bundle.js';
+import { isResource } from './tolerant.js';
+import type { AnyResource } from './tolerant.js';
+
+/**
+ * A small read-only FHIR REST client over Node's fetch: read and search (following `next` links),
+ * with a per-request timeout inside an overall deadline, a response size cap, and the bearer token
+ * sent to the FHIR server's own origin only. It never throws: every call says what it got or why not.
+ */
+
+export interface FhirClientOptions {
+  /** The EHR's FHIR base URL (`fhirServer`), already checked against the server policy. */
+  baseUrl: string;
+  /** `fhirAuthorization.access_token`; absent for open servers such as the Sandbox's. */
+  accessToken?: string;
+  timeoutMs: number;
+  /** Epoch ms after which no request is started and running ones are cut short. */
+  deadline: number;
+  maxPages: number;
+  maxResponseBytes: number;
+  now: () => number;
+}
+
+export type Fetched<T> = { ok: true; value: T; complete: boolean; note?: string } | { ok: false; reason: string };
+
+export class FhirClient {
+  private readonly base: URL;
+
+  constructor(private readonly options: FhirClientOptions) {
+    this.base = new URL(options.baseUrl.endsWith('/') ? options.baseUrl : `${options.baseUrl}/`);
+  }
+
+  /** A URL relative to the FHIR base (`Condition?patient=1`, `Medication/abc`). */
+  resolve(relative: string): URL {
+    return new URL(relative.replace(/^\/+/, ''), this.base);
+  }
+
+  /** Whether an absolute URL is on this FHIR server (same origin, under the base path). */
+  isOnServer(url: URL): boolean {
+    return url.origin === this.base.origin && url.pathname.startsWith(this.base.pathname);
+  }
+
+  async read(relative: string): Promise<Fetched<AnyResource>> {
+    const got = await this.getJson(this.resolve(relative));
+    if (!got.ok) return got;
+    return isResource(got.value) ? { ok: true, value: got.value, complete: true } : { ok: false, reason: 'the FHIR server answered with something that is not a FHIR resource' };
+  }
+
+  /** A search: every matching resource of every page, up to the page cap. */
+  async search(relative: string): Promise<Fetched<AnyResource[]>> {
+    const first = await this.getJson(this.resolve(relative));
+    if (!first.ok) return first;
+    if (!isResource(first.value) || first.value.resourceType !== 'Bundle') {
+      return { ok: false, reason: 'the FHIR server answered a search with something that is not a Bundle' };
+    }
+    return this.collectPages(first.value, 1);
+  }
+
+  /** The rest of a paginated Bundle someone else fetched (a prefetch), following its `next` links. */
+  async remainingPages(bundle: AnyResource): Promise<Fetched<AnyResource[]>> {
+    const rest = await this.collectPages(bundle, 0);
+    if (!rest.ok) return rest;
+    const firstPage = new Set(bundleEntries(bundle).map((e) => e.resource));
+    return { ...rest, value: rest.value.filter((r) => !firstPage.has(r)) };
+  }
+
+  private async collectPages(firstPage: AnyResource, pagesFetched: number): Promise<Fetched<AnyResource[]>> {
+    const resources: AnyResource[] = [];
+    let page: AnyResource = firstPage;
+    let fetched = pagesFetched;
+    for (;;) {
+      const entries = bundleEntries(page).map((e) => e.resource);
+      if (entries.some(isErrorOutcome)) return { ok: false, reason: 'the FHIR server reported an error in its search results' };
+      resources.push(...entries);
+      const next = nextLink(page);
+      if (!next) return { ok: true, value: resources, complete: true };
+      if (fetched >= this.options.maxPages) {
+        return { ok: true, value: resources, complete: false, note: `only the first ${this.options.maxPages} pages of results were read` };
+      }
+      let url: URL;
+      try {
+        url = new URL(next, this.base);
+      } catch {
+        return { ok: true, value: resources, complete: false, note: 'a next-page link could not be read' };
+      }
+      // The token goes to the FHIR server only: a next link elsewhere is not followed at all.
+      if (!this.isOnServer(url)) return { ok: true, value: resources, complete: false, note: 'a next-page link pointed to another server and was not followed' };
+      const got = await this.getJson(url);
+      fetched += 1;
+      if (!got.ok) return { ok: true, value: resources, complete: false, note: `a later page could not be read (${got.reason})` };
+      if (!isResource(got.value) || got.value.resourceType !== 'Bundle') {
+        return { ok: true, value: resources, complete: false, note: 'a later page was not a Bundle' };
+      }
+      page = got.value;
+    }
+  }
+
+  private async getJson(url: URL): Promise<{ ok: true; value: unknown } | { ok: false; reason: string }> {
+    if (!this.isOnServer(url)) return { ok: false, reason: 'the URL is not on the FHIR server' };
+    const remaining = this.options.deadline - this.options.now();
+    if (remaining <= 0) return { ok: false, reason: 'not fetched: the time budget was used up' };
+    const timeout = Math.min(this.options.timeoutMs, remaining);
+    const headers: Record<string, string> = { Accept: 'application/fhir+json, application/json' };
+    if (this.options.accessToken) headers.Authorization = `Bearer ${this.options.accessToken}`;
+    const controller = new AbortController();
+    const timer = setTimeout(() => {
+      controller.abort();
+    }, timeout);
+    try {
+      const response = await fetch(url, { headers, signal: controller.signal, redirect: 'error' });
+      if (!response.ok) {
+        await response.body?.cancel();
+        return { ok: false, reason: `the FHIR server answered HTTP ${response.status}` };
+      }
+      const text = await readCapped(response, this.options.maxResponseBytes);
+      if (text === undefined) return { ok: false, reason: `the FHIR server's answer was larger than ${this.options.maxResponseBytes} bytes` };
+      try {
+        return { ok: true, value: JSON.parse(text) as unknown };
+      } catch {
+        return { ok: false, reason: 'the FHIR server answered with invalid JSON' };
+      }
+    } catch {
+      return controller.signal.aborted
+        ? { ok: false, reason: `the FHIR server did not answer within ${timeout} ms` }
+        : { ok: false, reason: 'the FHIR server could not be reached' };
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
+
+/** The body as text, or undefined once it passes `max` bytes (the read is then cancelled). */
+async function readCapped(response: Response, max: number): Promise<string | undefined> {
+  const declared = Number(response.headers.get('content-length'));
+  if (Number.isFinite(declared) && declared > max) {
+    await response.body?.cancel();
+    return undefined;
+  }
+  if (!response.body) return '';
+  const reader = (response.body as ReadableStream<Uint8Array>).getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > max) {
+      await reader.cancel();
+      return undefined;
+    }
+    chunks.push(value);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
