@@ -184,7 +184,10 @@ export async function startLocalFhirServer(options: LocalFhirServerOptions = {})
     close: () =>
       new Promise<void>((resolveClose, reject) => {
         server.closeAllConnections();
-        server.close((error) => (error ? reject(error) : resolveClose()));
+        server.close((error) => {
+          if (error) reject(error);
+          else resolveClose();
+        });
       }),
   };
 }
