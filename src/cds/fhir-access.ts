@@ -38,14 +38,15 @@ export function fhirAccess(
   try {
     url = new URL(fhirServer);
   } catch {
-    return { kind: 'refused', reason: 'the fhirServer URL could not be read' };
+    return { kind: 'refused', reason: 'the EHR\'s FHIR server address could not be read' };
   }
   if (url.protocol !== 'https:' && !(url.protocol === 'http:' && policy.allowHttp)) {
-    return { kind: 'refused', reason: `the FHIR server uses ${url.protocol} and only https is allowed (CDS_ALLOW_HTTP_FHIR)` };
+    // Card text is read by clinicians: the setting names (CDS_ALLOW_HTTP_FHIR …) are in the README.
+    return { kind: 'refused', reason: 'the EHR\'s FHIR server address is not secure (http), and this service calls only https servers' };
   }
-  if (url.username || url.password) return { kind: 'refused', reason: 'the fhirServer URL carries credentials' };
+  if (url.username || url.password) return { kind: 'refused', reason: 'the EHR\'s FHIR server address carries credentials' };
   if (policy.allowlist && !policy.allowlist.some((allowed) => normalizeBase(new URL(allowed)) === normalizeBase(url))) {
-    return { kind: 'refused', reason: 'the FHIR server is not on this service\'s allow-list (CDS_FHIR_SERVER_ALLOWLIST)' };
+    return { kind: 'refused', reason: 'the EHR\'s FHIR server is not one this service is set up to call' };
   }
   const token = isRecord(fhirAuthorization) && typeof fhirAuthorization.access_token === 'string' && fhirAuthorization.access_token !== '' ? fhirAuthorization.access_token : undefined;
   return {

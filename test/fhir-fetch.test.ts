@@ -1,0 +1,261 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import request from 'supertest';
+import { afterEach, describe, expect, it } from 'vitest';
+import { hookResponseSchema } from '../src/cds/card-schema.js';
+import type { FhirAccessPolicy } from '../src/cds/fhir-access.js';
+import { startLocalFhirServer } from '../scripts/local-fhir-server.js';
+import type { Intercept, LocalFhirServer } from '../scripts/local-fhir-server.js';
+import { FIXTURES_DIR, PUBLIC_URL, TEST_FHIR_POLICY, testApp } from './helpers.js';
+
+/**
+ * The service fetching what the prefetch lacks from a real FHIR engine (the local Medplum server),
+ * CDS Hooks 2.0 §Prefetch: resource/Bundle used, null never refetched, OperationOutcome and absent
+ * keys fetched, paginated Bundles completed, referenced Medications resolved.
+ */
+
+const PATIENT = 'pat-1001';
+const TOKEN = 'opaque-access-token-7f3a';
+const SIGN = '/cds-services/glutamine-order-sign';
+
+const servers: LocalFhirServer[] = [];
+afterEach(async () => {
+  await Promise.all(servers.splice(0).map((s) => s.close()));
+});
+
+async function fhirServer(resources: unknown[], intercept?: Intercept): Promise<LocalFhirServer> {
+  const server = await startLocalFhirServer({ resources, ...(intercept ? { intercept } : {}) });
+  servers.push(server);
+  return server;
+}
+
+function scenario(name: string): Record<string, unknown> {
+  return JSON.parse(readFileSync(join(FIXTURES_DIR, 'scenarios', `${name}.json`), 'utf8')) as Record<string, unknown>;
+}
+
+/** The patient's data of a scenario fixture, as resources for the FHIR server (every prefetch Bundle unpacked). */
+function prefetchResources(body: Record<string, unknown>): unknown[] {
+  return Object.values(body.prefetch as Record<string, unknown>).filter((v) => v !== null);
+}
+
+const cirrhosis = {
+  resourceType: 'Condition',
+  id: 'cond-cirrhosis',
+  clinicalStatus: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/condition-clinical', code: 'active' }] },
+  code: { coding: [{ system: 'http://snomed.info/sct', code: '19943007', display: 'Cirrhosis of liver (disorder)' }] },
+  subject: { reference: `Patient/${PATIENT}` },
+};
+
+/** Posts the hook call with this server as fhirServer; `token: null` sends no fhirAuthorization. */
+function call(body: Record<string, unknown>, server: LocalFhirServer, policy: Partial<FhirAccessPolicy> = {}, token: string | null = TOKEN) {
+  const { app, logs } = testApp({ config: { publicUrl: PUBLIC_URL, maxBodyBytes: 10 * 1024 * 1024, fhir: { ...TEST_FHIR_POLICY, ...policy } } });
+  const withServer = {
+    ...body,
+    fhirServer: server.baseUrl,
+    ...(token ? { fhirAuthorization: { access_token: token, token_type: 'Bearer', expires_in: 300, scope: 'patient/*.read', subject: 'glutamine-cds' } } : {}),
+  };
+  return { response: request(app).post(SIGN).send(withServer), logs };
+}
+
+function rules(body: unknown): string[] {
+  return hookResponseSchema.parse(body).cards.map((c) => `${c.source.topic?.code ?? ''}:${c.indicator}`);
+}
+
+function requestedTypes(server: LocalFhirServer): string[] {
+  return server.requests.map((r) => r.path.split('?')[0] ?? '');
+}
+
+describe('fetching from the EHR FHIR server', () => {
+  it('with no prefetch at all, fetches every data requirement and returns the same cards as with full prefetch', async () => {
+    const fixture = scenario('cirrhosis-high-ammonia-lactulose-ckd4');
+    const server = await fhirServer(prefetchResources(fixture));
+    const body = { ...fixture };
+    delete body.prefetch;
+    const { response } = call(body, server);
+    const res = await response.expect(200);
+    expect(rules(res.body)).toEqual(['liver-disease:critical', 'hyperammonemia:critical', 'kidney-disease:warning', 'lactulose:warning']);
+    expect(requestedTypes(server).sort()).toEqual(
+      ['Condition', 'MedicationRequest', 'MedicationStatement', 'Observation', 'Observation', 'Observation', 'Observation', 'Patient/pat-1001'].sort(),
+    );
+  });
+
+  it('asks as narrowly as FHIR allows: the patient, the LOINC codes, date=ge the look-back start, status', async () => {
+    const server = await fhirServer([]);
+    const body = scenario('cirrhosis-order-sign');
+    delete body.prefetch;
+    await call(body, server).response.expect(200);
+    const ammonia = server.requests.find((r) => r.path.includes('16362-6'))?.path ?? '';
+    expect(decodeURIComponent(ammonia)).toBe(
+      'Observation?patient=pat-1001&code=http://loinc.org|16362-6,http://loinc.org|1845-7,http://loinc.org|22763-7&_sort=-date&date=ge2026-10-27&_count=100',
+    );
+    expect(server.requests.find((r) => r.path.startsWith('MedicationRequest'))?.path).toBe('MedicationRequest?patient=pat-1001&status=active,on-hold&_count=100');
+  });
+
+  it('with a partial prefetch, fetches only the missing keys', async () => {
+    const fixture = scenario('cirrhosis-order-sign');
+    const server = await fhirServer(prefetchResources(fixture));
+    const prefetch = { ...(fixture.prefetch as Record<string, unknown>) };
+    delete prefetch.conditions;
+    delete prefetch.medicationStatements;
+    const res = await call({ ...fixture, prefetch }, server).response.expect(200);
+    expect(rules(res.body)).toEqual(['liver-disease:critical']);
+    expect(requestedTypes(server).sort()).toEqual(['Condition', 'MedicationStatement']);
+  });
+
+  it('never refetches a null key, and refetches an OperationOutcome key', async () => {
+    const server = await fhirServer([cirrhosis]);
+    const fixture = scenario('healthy-patient-no-card');
+    const failure = { resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'timeout' }] };
+    const prefetch = { ...(fixture.prefetch as Record<string, unknown>), conditions: failure, medicationStatements: null };
+    const res = await call({ ...fixture, prefetch }, server).response.expect(200);
+    expect(rules(res.body)).toEqual(['liver-disease:critical']);
+    expect(requestedTypes(server)).toEqual(['Condition']);
+  });
+
+  it('follows a paginated prefetch Bundle to the decisive condition on page 3', async () => {
+    const filler = Array.from({ length: 4 }, (_, i) => ({
+      ...cirrhosis,
+      id: `cond-filler-${i}`,
+      code: { coding: [{ system: 'http://snomed.info/sct', code: '38341003', display: 'Hypertensive disorder' }] },
+    }));
+    const server = await fhirServer([...filler, cirrhosis]);
+    const fixture = scenario('healthy-patient-no-card');
+    const firstPage = await (await fetch(`${server.baseUrl}/Condition?patient=${PATIENT}&_count=2`)).json();
+    server.requests.length = 0;
+    const prefetch = { ...(fixture.prefetch as Record<string, unknown>), conditions: firstPage };
+    const res = await call({ ...fixture, prefetch }, server).response.expect(200);
+    expect(rules(res.body)).toEqual(['liver-disease:critical']);
+    expect(server.requests.map((r) => new URL(r.path, 'http://x').searchParams.get('_offset'))).toEqual(['2', '4']);
+    expect(server.requests.every((r) => r.authorization === `Bearer ${TOKEN}`)).toBe(true);
+  });
+
+  it('fetches a Medication the draft order references, to recognise glutamine', async () => {
+    const endari = { resourceType: 'Medication', id: 'med-endari', code: { coding: [{ system: 'http://www.nlm.nih.gov/research/umls/rxnorm', code: '1928941' }] } };
+    const server = await fhirServer([endari]);
+    const fixture = scenario('cirrhosis-order-sign');
+    const draft = { resourceType: 'MedicationRequest', id: 'draft-endari', status: 'draft', intent: 'order', subject: { reference: `Patient/${PATIENT}` }, medicationReference: { reference: 'Medication/med-endari' } };
+    const context = { ...(fixture.context as Record<string, unknown>), draftOrders: { resourceType: 'Bundle', entry: [{ resource: draft }] } };
+    const res = await call({ ...fixture, context }, server).response.expect(200);
+    expect(hookResponseSchema.parse(res.body).cards[0]?.suggestions?.[0]?.actions?.[0]?.resourceId).toBe('MedicationRequest/draft-endari');
+    expect(requestedTypes(server)).toEqual(['Medication/med-endari']);
+  });
+
+  it('fetches the Medication a current medication order references (lactulose by reference)', async () => {
+    const lactulose = { resourceType: 'Medication', id: 'med-lac', code: { text: 'Lactulose 10 g/15 mL oral solution' } };
+    const server = await fhirServer([lactulose]);
+    const fixture = scenario('healthy-patient-no-card');
+    const order = { resourceType: 'MedicationRequest', id: 'rx-lac', status: 'active', intent: 'order', subject: { reference: `Patient/${PATIENT}` }, medicationReference: { reference: 'Medication/med-lac' } };
+    const prefetch = { ...(fixture.prefetch as Record<string, unknown>), medicationRequests: { resourceType: 'Bundle', type: 'searchset', entry: [{ resource: order }] } };
+    const res = await call({ ...fixture, prefetch }, server).response.expect(200);
+    expect(rules(res.body)).toEqual(['lactulose:warning']);
+  });
+
+  it('fetches without a token when the EHR sends fhirServer but no fhirAuthorization (the Sandbox)', async () => {
+    const server = await fhirServer([cirrhosis]);
+    const body = scenario('cirrhosis-order-sign');
+    delete body.prefetch;
+    const res = await call(body, server, {}, null).response.expect(200);
+    expect(rules(res.body)).toEqual(['liver-disease:critical']);
+    expect(server.requests.every((r) => r.authorization === undefined)).toBe(true);
+  });
+
+  it('answers 412 with an OperationOutcome when nothing can be fetched either', async () => {
+    const server = await fhirServer([], () => ({ status: 503, body: { resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'transient' }] } }));
+    const body = scenario('cirrhosis-order-sign');
+    delete body.prefetch;
+    const res = await call(body, server).response.expect(412);
+    expect(res.body.resourceType).toBe('OperationOutcome');
+    expect(res.body.issue[0].diagnostics).toContain('fetching them from the FHIR server failed');
+  });
+});
+
+describe('time budget and failures', () => {
+  it('reports what did not come back in time and still returns the cards it could compute, within budget + 500 ms', async () => {
+    const server = await fhirServer([cirrhosis], async (r) => {
+      if (r.path.startsWith('Observation')) await new Promise((done) => setTimeout(done, 3000));
+      return undefined;
+    });
+    const body = scenario('cirrhosis-order-sign');
+    delete body.prefetch;
+    const started = performance.now();
+    const res = await call(body, server, { timeoutMs: 400, budgetMs: 700 }).response.expect(200);
+    const elapsed = performance.now() - started;
+    expect(elapsed).toBeLessThan(700 + 500);
+    expect(rules(res.body)).toEqual(['liver-disease:critical', 'incomplete-data:info']);
+    const detail = hookResponseSchema.parse(res.body).cards[1]?.detail ?? '';
+    expect(detail).toContain('ammonia results: not provided by the EHR, and fetching it failed: the FHIR server did not answer within 400 ms');
+    expect(detail).toContain('eGFR results: not provided by the EHR, and fetching it failed');
+  });
+
+  it('reports 5xx and 401 answers per data requirement', async () => {
+    const server = await fhirServer([cirrhosis], (r) => {
+      if (r.path.startsWith('MedicationRequest')) return { status: 500, body: { resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'exception' }] } };
+      if (r.path.startsWith('MedicationStatement')) return { status: 401, body: { resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'login' }] } };
+      return undefined;
+    });
+    const body = scenario('cirrhosis-order-sign');
+    delete body.prefetch;
+    const res = await call(body, server).response.expect(200);
+    const detail = hookResponseSchema.parse(res.body).cards.find((c) => c.source.topic?.code === 'incomplete-data')?.detail ?? '';
+    expect(detail).toContain('current medication orders: not provided by the EHR, and fetching it failed: the FHIR server answered HTTP 500');
+    expect(detail).toContain('current medication statements: not provided by the EHR, and fetching it failed: the FHIR server answered HTTP 401');
+    expect(server.requests.every((r) => r.authorization === `Bearer ${TOKEN}`)).toBe(true);
+  });
+
+  it('sends the token only to the FHIR server: a next link to another origin is not followed', async () => {
+    const elsewhere = await fhirServer([cirrhosis]);
+    const server = await fhirServer([]);
+    const fixture = scenario('healthy-patient-no-card');
+    const page = {
+      resourceType: 'Bundle',
+      type: 'searchset',
+      link: [{ relation: 'next', url: `${elsewhere.baseUrl}/Condition?patient=${PATIENT}&_offset=1` }],
+      entry: [],
+    };
+    const prefetch = { ...(fixture.prefetch as Record<string, unknown>), conditions: page };
+    const res = await call({ ...fixture, prefetch }, server).response.expect(200);
+    expect(elsewhere.requests).toEqual([]);
+    const detail = hookResponseSchema.parse(res.body).cards.find((c) => c.source.topic?.code === 'incomplete-data')?.detail ?? '';
+    expect(detail).toContain('a next-page link pointed to another server and was not followed');
+  });
+
+  it('refuses an http: FHIR server unless CDS_ALLOW_HTTP_FHIR, and says so', async () => {
+    const server = await fhirServer([cirrhosis]);
+    const body = { ...scenario('conditions-only-incomplete-data') };
+    const res = await call(body, server, { allowHttp: false }).response.expect(200);
+    expect(server.requests).toEqual([]);
+    const detail = hookResponseSchema.parse(res.body).cards[0]?.detail ?? '';
+    expect(detail).toContain("ammonia results: not provided by the EHR, and not fetched: the EHR's FHIR server address is not secure (http), and this service calls only https servers");
+  });
+
+  it('calls only servers on CDS_FHIR_SERVER_ALLOWLIST when it is set', async () => {
+    const server = await fhirServer([cirrhosis]);
+    const body = scenario('cirrhosis-order-sign');
+    delete body.prefetch;
+    const refused = await call(body, server, { allowlist: ['https://ehr.example.org/fhir'] }).response.expect(412);
+    expect(refused.body.issue[0].diagnostics).toContain("they were not fetched: the EHR's FHIR server is not one this service is set up to call");
+    expect(server.requests).toEqual([]);
+    const allowed = await call(body, server, { allowlist: [`${server.baseUrl}/`] }).response.expect(200);
+    expect(rules(allowed.body)).toEqual(['liver-disease:critical']);
+  });
+
+  it('caps the size of an answer', async () => {
+    const big = { resourceType: 'Bundle', type: 'searchset', entry: [{ resource: { ...cirrhosis, note: [{ text: 'x'.repeat(20000) }] } }] };
+    const server = await fhirServer([], (r) => (r.path.startsWith('Condition') ? { status: 200, body: big } : undefined));
+    const body = scenario('cirrhosis-order-sign');
+    delete body.prefetch;
+    const res = await call(body, server, { maxResponseBytes: 10000 }).response.expect(200);
+    const detail = hookResponseSchema.parse(res.body).cards.find((c) => c.source.topic?.code === 'incomplete-data')?.detail ?? '';
+    expect(detail).toContain("fetching it failed: the FHIR server's answer was larger than 10000 bytes");
+  });
+
+  it('never writes the access token, the FHIR URLs or patient data to the log', async () => {
+    const server = await fhirServer([cirrhosis]);
+    const body = scenario('cirrhosis-order-sign');
+    delete body.prefetch;
+    const { response, logs } = call(body, server);
+    await response.expect(200);
+    const text = logs.join('\n');
+    for (const secret of [TOKEN, PATIENT, server.baseUrl, 'Cirrhosis']) expect(text).not.toContain(secret);
+  });
+});
