@@ -2,8 +2,9 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import request from 'supertest';
 import { describe, expect, it } from 'vitest';
+import { hookResponseSchema } from '../src/cds/card-schema.js';
 import { loadConfig } from '../src/config.js';
-import { testApp } from './helpers.js';
+import { TEST_FHIR_POLICY, testApp } from './helpers.js';
 
 const README = readFileSync(fileURLToPath(new URL('../README.md', import.meta.url)), 'utf8');
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -37,5 +38,23 @@ describe('README', () => {
   it('gives the two commands', () => {
     expect(README).toContain('npm ci && npm start');
     expect(README).toContain('npm test');
+  });
+});
+
+describe('README: the local FHIR server example', () => {
+  it('answers the no-prefetch Endari request with the cards the README names', async () => {
+    const { startLocalFhirServer } = await import('../scripts/local-fhir-server.js');
+    const bundle = JSON.parse(readFileSync(`${ROOT}/fixtures/bundles/patient-cirrhosis-ckd.json`, 'utf8')) as unknown;
+    const server = await startLocalFhirServer({ resources: [bundle] });
+    try {
+      expect(README).toContain('npm run fhir-server -- fixtures/bundles/patient-cirrhosis-ckd.json');
+      expect(README).toContain('fixtures/requests/endari-no-prefetch.json');
+      const body = readFileSync(`${ROOT}/fixtures/requests/endari-no-prefetch.json`, 'utf8').replace('FHIR_SERVER', server.baseUrl);
+      const { app } = testApp({ config: { publicUrl: 'http://127.0.0.1:3000', maxBodyBytes: 1024 * 1024, fhir: TEST_FHIR_POLICY } });
+      const res = await request(app).post('/cds-services/glutamine-order-sign').set('Content-Type', 'application/json').send(body).expect(200);
+      expect(hookResponseSchema.parse(res.body).cards.map((c) => c.source.topic?.code)).toEqual(['liver-disease', 'kidney-disease', 'lactulose']);
+    } finally {
+      await server.close();
+    }
   });
 });
