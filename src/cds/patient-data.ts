@@ -135,7 +135,7 @@ export async function fetchMedications(references: readonly string[], access: Fh
       const url = ref.includes('://') ? new URL(ref) : client.resolve(ref);
       // Only Medications on the EHR's own FHIR server are fetched (the token goes nowhere else).
       if (!client.isOnServer(url)) return undefined;
-      const read = await client.read(url.toString().slice(client.resolve('').toString().length));
+      const read = await client.read(url);
       return read.ok && read.value.resourceType === 'Medication' ? { fullUrl: ref, resource: read.value } : undefined;
     }),
   );

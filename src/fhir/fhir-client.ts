@@ -40,8 +40,9 @@ export class FhirClient {
     return url.origin === this.base.origin && url.pathname.startsWith(this.base.pathname);
   }
 
-  async read(relative: string): Promise<Fetched<AnyResource>> {
-    const got = await this.getJson(this.resolve(relative));
+  /** Reads one resource, by a path relative to the base or an absolute URL on this server. */
+  async read(target: string | URL): Promise<Fetched<AnyResource>> {
+    const got = await this.getJson(typeof target === 'string' ? this.resolve(target) : target);
     if (!got.ok) return got;
     return isResource(got.value) ? { ok: true, value: got.value, complete: true } : { ok: false, reason: 'the FHIR server answered with something that is not a FHIR resource' };
   }
