@@ -1,8 +1,11 @@
 import cors from 'cors';
 import express from 'express';
+import helmet from 'helmet';
 import type { Express } from 'express';
 import type { Config } from './config.js';
 import { cdsRoutes } from './http/cds-routes.js';
+import { requireClientJwt } from './http/client-auth.js';
+import type { ClientVerifier } from './http/client-auth.js';
 import { errorHandler, methodNotAllowed, notFound } from './http/error-handler.js';
 import { requestLog } from './http/request-log.js';
 import { rulePages } from './http/rule-pages.js';
@@ -10,7 +13,9 @@ import type { Logger } from './logger.js';
 import type { Catalogue } from './rules/load-catalogue.js';
 
 export interface AppDeps {
-  config: Pick<Config, 'publicUrl' | 'maxBodyBytes' | 'fhir'>;
+  config: Pick<Config, 'publicUrl' | 'maxBodyBytes' | 'fhir'> & Partial<Pick<Config, 'corsOrigins'>>;
+  /** Verifies CDS client JWTs on hook calls; absent in protected (loopback or explicitly open) mode. */
+  verifyClient?: ClientVerifier;
   catalogue: Catalogue;
   logger: Logger;
   now: () => Date;
@@ -28,18 +33,16 @@ export function createApp(deps: AppDeps): Express {
   app.use(requestLog(deps.logger, deps.newId));
   // CDS Hooks 2.0 §CORS: browser clients (the Sandbox) preflight every call without Authorization;
   // the preflight is answered here, before any auth, with 204.
+  // Security headers; CORP cross-origin because browser-based EHR clients call this API from elsewhere.
+  app.use(helmet({ crossOriginResourcePolicy: { policy: 'cross-origin' } }));
   app.use(
     cors({
-      origin: '*',
+      origin: deps.config.corsOrigins === undefined || deps.config.corsOrigins === '*' ? '*' : [...deps.config.corsOrigins],
       methods: ['GET', 'POST', 'OPTIONS'],
       allowedHeaders: ['Authorization', 'Content-Type', 'Accept'],
       maxAge: 600,
     }),
   );
-  app.use((_req, res, next) => {
-    res.setHeader('X-Content-Type-Options', 'nosniff');
-    next();
-  });
 
   app
     .route('/healthz')
@@ -53,6 +56,7 @@ export function createApp(deps: AppDeps): Express {
       publicUrl: deps.config.publicUrl,
       maxBodyBytes: deps.config.maxBodyBytes,
       fhir: deps.config.fhir,
+      ...(deps.verifyClient ? { authenticate: requireClientJwt(deps.verifyClient, deps.config.publicUrl, deps.logger) } : {}),
       now: deps.now,
       newId: deps.newId,
     }),

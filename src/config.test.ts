@@ -11,6 +11,9 @@ describe('loadConfig', () => {
       maxBodyBytes: 10 * 1024 * 1024,
       logLevel: 'info',
       fhir: { timeoutMs: 2000, budgetMs: 3000, allowHttp: false, maxPages: 10, maxResponseBytes: 5 * 1024 * 1024 },
+      allowUnauthenticated: false,
+      corsOrigins: '*',
+      requestTimeoutMs: 15000,
     });
   });
 
@@ -27,6 +30,10 @@ describe('loadConfig', () => {
       CDS_FHIR_SERVER_ALLOWLIST: 'https://ehr.example.org/fhir, https://other.example.org/R4',
       CDS_FHIR_MAX_PAGES: '3',
       CDS_FHIR_MAX_RESPONSE: '1mb',
+      CDS_TRUSTED_CLIENTS: '/etc/glutamine-cds/clients.json',
+      CDS_ALLOW_UNAUTHENTICATED: 'true',
+      CDS_CORS_ORIGINS: 'https://ehr.example.org, https://sandbox.cds-hooks.org',
+      CDS_REQUEST_TIMEOUT_MS: '5000',
     });
     expect(config).toEqual({
       port: 8080,
@@ -42,6 +49,10 @@ describe('loadConfig', () => {
         maxPages: 3,
         maxResponseBytes: 1024 * 1024,
       },
+      trustedClientsFile: '/etc/glutamine-cds/clients.json',
+      allowUnauthenticated: true,
+      corsOrigins: ['https://ehr.example.org', 'https://sandbox.cds-hooks.org'],
+      requestTimeoutMs: 5000,
     });
     expect(Object.isFrozen(config)).toBe(true);
   });
@@ -79,6 +90,12 @@ describe('loadConfig', () => {
       expect(problems).toContain("CDS_FHIR_SERVER_ALLOWLIST: 'ftp://bad' is not an http(s) base URL");
       expect(problems).toMatch(/^CDS_FHIR_TIMEOUT_MS: /m);
     }
+  });
+
+  it('names a bad CORS origin', () => {
+    expect(() => loadConfig({ CDS_CORS_ORIGINS: 'https://ok.example.org, https://bad.example.org/path' })).toThrow(
+      "CDS_CORS_ORIGINS: 'https://bad.example.org/path' is not an origin such as https://ehr.example.org",
+    );
   });
 
   it('rejects a port out of range', () => {

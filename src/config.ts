@@ -43,6 +43,23 @@ const envSchema = z.object({
       return urls;
     }),
   CDS_FHIR_MAX_PAGES: z.coerce.number().int().min(1).max(100).default(10),
+  CDS_TRUSTED_CLIENTS: z.string().trim().min(1).optional(),
+  CDS_ALLOW_UNAUTHENTICATED: z.enum(['true', 'false'], { error: 'must be true or false' }).default('false'),
+  CDS_CORS_ORIGINS: z
+    .string()
+    .default('*')
+    .transform((value, ctx) => {
+      if (value.trim() === '*') return '*' as const;
+      const origins = value.split(',').map((o) => o.trim()).filter((o) => o !== '');
+      for (const origin of origins) {
+        if (!URL.canParse(origin) || new URL(origin).origin !== origin) {
+          ctx.addIssue({ code: 'custom', message: `'${origin}' is not an origin such as https://ehr.example.org` });
+          return z.NEVER;
+        }
+      }
+      return origins;
+    }),
+  CDS_REQUEST_TIMEOUT_MS: z.coerce.number().int().min(1000).max(600000).default(15000),
   CDS_FHIR_MAX_RESPONSE: z
     .string()
     .default('5mb')
@@ -65,6 +82,12 @@ export interface Config {
   logLevel: (typeof LOG_LEVELS)[number];
   /** How hook calls may fetch from the EHR's FHIR server. */
   fhir: FhirAccessPolicy;
+  /** Path of the trusted CDS clients file; without it hook calls are not authenticated (protected mode). */
+  trustedClientsFile?: string;
+  allowUnauthenticated: boolean;
+  corsOrigins: '*' | readonly string[];
+  /** Longest time a client may take to send a whole request. */
+  requestTimeoutMs: number;
 }
 
 function defaultPublicUrl(host: string, port: number): string {
@@ -96,5 +119,9 @@ export function loadConfig(env: Record<string, string | undefined>): Readonly<Co
       maxPages: settings.CDS_FHIR_MAX_PAGES,
       maxResponseBytes: settings.CDS_FHIR_MAX_RESPONSE,
     }),
+    ...(settings.CDS_TRUSTED_CLIENTS ? { trustedClientsFile: settings.CDS_TRUSTED_CLIENTS } : {}),
+    allowUnauthenticated: settings.CDS_ALLOW_UNAUTHENTICATED === 'true',
+    corsOrigins: settings.CDS_CORS_ORIGINS === '*' ? '*' : Object.freeze([...settings.CDS_CORS_ORIGINS]),
+    requestTimeoutMs: settings.CDS_REQUEST_TIMEOUT_MS,
   });
 }

@@ -1,24 +1,50 @@
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { createApp } from './app.js';
+import { JwksCache } from './auth/jwks-cache.js';
+import { authMode } from './auth/protected-mode.js';
+import { ReplayCache } from './auth/replay-cache.js';
+import { loadTrustedClients } from './auth/trusted-clients.js';
+import { verifyClientJwt } from './auth/verify-client-jwt.js';
 import { loadConfig } from './config.js';
+import type { Config } from './config.js';
 import { CatalogueError, ConfigError } from './errors.js';
+import type { ClientVerifier } from './http/client-auth.js';
 import { createLogger } from './logger.js';
 import { loadCatalogue } from './rules/load-catalogue.js';
 
-/** The process: config, catalogue, app, listen, graceful shutdown. The only place that exits. */
+/** Stops the process with a message naming what is wrong (start-up only). */
+function exitWith(message: string): never {
+  console.error(message);
+  process.exit(1);
+}
+
+/** The JWT verifier for the trusted clients file, or undefined in protected mode. */
+function clientVerifier(config: Readonly<Config>): ClientVerifier | undefined {
+  if (!config.trustedClientsFile) return undefined;
+  const clients = loadTrustedClients(config.trustedClientsFile);
+  const jwks = new JwksCache({ timeoutMs: 2000, minRefetchMs: 60_000, maxBytes: 256 * 1024, now: Date.now });
+  const replay = new ReplayCache();
+  const nowSeconds = (): number => Math.floor(Date.now() / 1000);
+  return (authorization, audience) => verifyClientJwt(authorization, audience, { clients, jwks, replay, nowSeconds });
+}
+
+/** The process: config, trusted clients, catalogue, app, listen, graceful shutdown. The only place that exits. */
 function main(): void {
-  let config;
+  let config: Readonly<Config>;
+  let verifyClient: ClientVerifier | undefined;
   try {
     config = loadConfig(process.env);
+    verifyClient = clientVerifier(config);
   } catch (error) {
-    if (error instanceof ConfigError) {
-      console.error(error.message);
-      process.exit(1);
-    }
+    if (error instanceof ConfigError) exitWith(error.message);
     throw error;
   }
   const logger = createLogger(config.logLevel);
+  const mode = authMode(verifyClient !== undefined, config.host, config.allowUnauthenticated);
+  if (mode.mode === 'refuse') exitWith(mode.error);
+  if (mode.mode !== 'verify') logger.warn(mode.warning);
+
   // cards/ sits next to src/ and dist/, so this resolves in development and in the built image.
   const cardsDir = fileURLToPath(new URL('../cards/', import.meta.url));
   let catalogue;
@@ -32,13 +58,19 @@ function main(): void {
     throw error;
   }
 
-  const app = createApp({ config, catalogue, logger, now: () => new Date(), newId: randomUUID });
+  const app = createApp({ config, catalogue, logger, now: () => new Date(), newId: randomUUID, ...(verifyClient ? { verifyClient } : {}) });
   const server = app.listen(config.port, config.host, () => {
     const address = server.address();
     // PORT=0 asks the OS for a free port; report the one actually bound.
     const port = typeof address === 'object' && address ? address.port : config.port;
-    logger.info({ host: config.host, port, publicUrl: config.publicUrl, rules: catalogue.rules.length }, 'glutamine-cds listening');
+    logger.info(
+      { host: config.host, port, publicUrl: config.publicUrl, rules: catalogue.rules.length, authentication: mode.mode === 'verify' ? 'jwt' : 'none' },
+      'glutamine-cds listening',
+    );
   });
+  // A slow client may not hold a connection open: whole request within the timeout.
+  server.requestTimeout = config.requestTimeoutMs;
+  server.headersTimeout = Math.min(config.requestTimeoutMs, 60_000);
   server.on('error', (error) => {
     logger.fatal({ err: { name: error.name, message: error.message } }, 'cannot listen');
     process.exit(1);
@@ -51,8 +83,12 @@ function main(): void {
     setTimeout(() => process.exit(0), 5000).unref();
     server.closeIdleConnections();
   };
-  process.on('SIGTERM', () => { shutdown('SIGTERM'); });
-  process.on('SIGINT', () => { shutdown('SIGINT'); });
+  process.on('SIGTERM', () => {
+    shutdown('SIGTERM');
+  });
+  process.on('SIGINT', () => {
+    shutdown('SIGINT');
+  });
 }
 
 main();

@@ -1,5 +1,5 @@
 import { Router, json } from 'express';
-import type { Request } from 'express';
+import type { Request, RequestHandler } from 'express';
 import { discoveryDocument } from '../cds/discovery.js';
 import { callHook } from '../cds/hook-call.js';
 import type { HookCallDeps } from '../cds/hook-call.js';
@@ -13,6 +13,8 @@ function hasBody(req: Request): boolean {
 
 export interface CdsRoutesDeps extends HookCallDeps {
   maxBodyBytes: number;
+  /** Checks the client JWT before the body is even read; discovery stays open. */
+  authenticate?: RequestHandler;
 }
 
 /** CDS Hooks 2.0 endpoints: discovery and one POST per service. Handlers parse, call one function, send. */
@@ -32,7 +34,7 @@ export function cdsRoutes(deps: CdsRoutesDeps): Router {
 
   router
     .route('/cds-services/:serviceId')
-    .post(body, async (req, res) => {
+    .post(...(deps.authenticate ? [deps.authenticate] : []), body, async (req, res) => {
       const state = requestState(res);
       state.serviceId = req.params.serviceId;
       // body-parser turns an empty body into {}; report it as missing rather than as three missing fields.

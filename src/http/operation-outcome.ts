@@ -6,6 +6,7 @@ const ISSUE_TYPE: Record<ErrorCode, OperationOutcomeIssue['code']> = {
   ERR_BAD_REQUEST: 'invalid',
   ERR_MALFORMED_JSON: 'structure',
   ERR_HOOK_MISMATCH: 'invalid',
+  ERR_UNAUTHORIZED: 'login',
   ERR_NOT_FOUND: 'not-found',
   ERR_UNKNOWN_SERVICE: 'not-found',
   ERR_METHOD_NOT_ALLOWED: 'not-supported',

@@ -30,6 +30,7 @@ export function requestLog(logger: Logger, newId: () => string): RequestHandler 
           ...(state.hookInstance ? { hookInstance: state.hookInstance } : {}),
           ...(state.ruleIds ? { ruleIds: state.ruleIds } : {}),
           ...(state.errorCode ? { errorCode: state.errorCode } : {}),
+          ...(state.client ? { client: state.client } : {}),
         },
         'request',
       );

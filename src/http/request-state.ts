@@ -7,6 +7,8 @@ export interface RequestState {
   hookInstance?: string;
   ruleIds?: string[];
   errorCode?: string;
+  /** The authenticated CDS client: iss, tenant and jti may be logged (S9); the token never. */
+  client?: { iss: string; jti: string; tenant?: string };
 }
 
 export function requestState(res: Response): RequestState {

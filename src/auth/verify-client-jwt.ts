@@ -1,0 +1,90 @@
+import type { KeyObject } from 'node:crypto';
+import jwt from 'jsonwebtoken';
+import type { JwtPayload } from 'jsonwebtoken';
+import type { JwksCache } from './jwks-cache.js';
+import type { ReplayCache } from './replay-cache.js';
+import type { TrustedClient } from './trusted-clients.js';
+
+/**
+ * CDS Hooks 2.0 §Trusting CDS Clients, verified in the order of S9's checklist. Every failure has a
+ * reason for the log; the caller only ever learns "401".
+ */
+
+/** Clock skew allowed on exp and iat. */
+const SKEW_SECONDS = 60;
+/** CDS Hooks best practice: tokens live "no more than an hour". */
+const MAX_LIFETIME_SECONDS = 3600;
+
+export type Verification = { ok: true; iss: string; jti: string; tenant?: string } | { ok: false; reason: string };
+
+export interface VerifierDeps {
+  clients: readonly TrustedClient[];
+  jwks: JwksCache;
+  replay: ReplayCache;
+  /** Epoch seconds. */
+  nowSeconds: () => number;
+}
+
+function fail(reason: string): Verification {
+  return { ok: false, reason };
+}
+
+async function findKey(client: TrustedClient, kid: string, jku: string | undefined, deps: VerifierDeps): Promise<KeyObject | string> {
+  if (jku !== undefined) {
+    // Never fetch a key URL the token names unless that client's entry lists it (SSRF, attacker keys).
+    if (!client.jwksUrls.includes(jku)) return 'jku is not on the client\'s jwksUrls';
+    return (await deps.jwks.key(jku, kid)) ?? 'no key with that kid at the jku';
+  }
+  const inline = client.keys.get(kid);
+  if (inline) return inline;
+  for (const url of client.jwksUrls) {
+    const key = await deps.jwks.key(url, kid);
+    if (key) return key;
+  }
+  return 'no key with that kid';
+}
+
+function audienceMatches(aud: unknown, expected: string): boolean {
+  if (typeof aud === 'string') return aud === expected;
+  return Array.isArray(aud) && aud.length === 1 && aud[0] === expected;
+}
+
+/** Verifies `Authorization: Bearer <jwt>` for a call to `expectedAudience` (the exact public URL invoked). */
+export async function verifyClientJwt(authorization: string | undefined, expectedAudience: string, deps: VerifierDeps): Promise<Verification> {
+  const match = /^Bearer\s+(\S+)$/i.exec(authorization ?? '');
+  const token = match?.[1];
+  if (!token) return fail('no bearer token');
+  const decoded = jwt.decode(token, { complete: true });
+  if (!decoded || typeof decoded.payload === 'string') return fail('malformed token');
+  const { header, payload } = decoded;
+  if (typeof payload.iss !== 'string') return fail('no iss');
+  const client = deps.clients.find((c) => c.iss === payload.iss);
+  if (!client) return fail('unknown iss');
+  // The algorithm comes from the client's entry, never from the token (no none, no HS*).
+  if (!(client.algorithms as readonly string[]).includes(header.alg)) return fail(`algorithm ${header.alg} is not accepted for this client`);
+  if (typeof header.kid !== 'string' || header.kid === '') return fail('no kid');
+  const jku = (header as { jku?: unknown }).jku;
+  if (jku !== undefined && typeof jku !== 'string') return fail('malformed jku');
+  const key = await findKey(client, header.kid, jku, deps);
+  if (typeof key === 'string') return fail(key);
+
+  let verified: JwtPayload;
+  try {
+    const result = jwt.verify(token, key, { algorithms: client.algorithms, issuer: client.iss, clockTolerance: SKEW_SECONDS, clockTimestamp: deps.nowSeconds() });
+    if (typeof result === 'string') return fail('payload is not a JSON object');
+    verified = result;
+  } catch (error) {
+    return fail(`signature or claims rejected (${(error as Error).name}: ${(error as Error).message})`);
+  }
+  const now = deps.nowSeconds();
+  if (typeof verified.exp !== 'number') return fail('no exp');
+  if (typeof verified.iat !== 'number') return fail('no iat');
+  if (verified.iat > now + SKEW_SECONDS) return fail('iat is in the future');
+  if (verified.exp - verified.iat > MAX_LIFETIME_SECONDS) return fail('lifetime longer than an hour');
+  if (!audienceMatches(verified.aud, expectedAudience)) return fail('aud is not the URL called');
+  if (typeof verified.jti !== 'string' || verified.jti === '') return fail('no jti');
+  const tenant = (verified as { tenant?: unknown }).tenant;
+  if (client.tenants && (typeof tenant !== 'string' || !client.tenants.includes(tenant))) return fail('tenant not allowed');
+  if (!deps.replay.firstUse(`${client.iss}|${verified.jti}`, verified.exp + SKEW_SECONDS, now)) return fail('jti replayed');
+  return { ok: true, iss: client.iss, jti: verified.jti, ...(typeof tenant === 'string' ? { tenant } : {}) };
+}

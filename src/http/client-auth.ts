@@ -1,0 +1,31 @@
+import type { RequestHandler } from 'express';
+import type { Verification } from '../auth/verify-client-jwt.js';
+import type { Logger } from '../logger.js';
+import { requestState } from './request-state.js';
+
+export type ClientVerifier = (authorization: string | undefined, expectedAudience: string) => Promise<Verification>;
+
+/**
+ * Requires a valid CDS client JWT (CDS Hooks 2.0 §Trusting CDS Clients). The audience is the exact
+ * public URL called. A failure is a bare 401 with `WWW-Authenticate: Bearer` (S9: no details); the
+ * reason is logged — never the token.
+ */
+export function requireClientJwt(verify: ClientVerifier, publicUrl: string, logger: Logger): RequestHandler {
+  return async (req, res, next) => {
+    const audience = `${publicUrl}${req.baseUrl}${req.path}`;
+    const result = await verify(req.headers.authorization, audience);
+    const state = requestState(res);
+    if (!result.ok) {
+      state.errorCode = 'ERR_UNAUTHORIZED';
+      logger.warn({ requestId: state.requestId, reason: result.reason }, 'client JWT rejected');
+      res
+        .status(401)
+        .set('WWW-Authenticate', 'Bearer')
+        .type('application/fhir+json')
+        .json({ resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'login', diagnostics: 'Authentication required' }] });
+      return;
+    }
+    state.client = { iss: result.iss, jti: result.jti, ...(result.tenant ? { tenant: result.tenant } : {}) };
+    next();
+  };
+}
