@@ -1,11 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { createApp } from './app.js';
-import { JwksCache } from './auth/jwks-cache.js';
 import { authMode } from './auth/protected-mode.js';
-import { ReplayCache } from './auth/replay-cache.js';
 import { loadTrustedClients } from './auth/trusted-clients.js';
-import { verifyClientJwt } from './auth/verify-client-jwt.js';
+import { clientVerifier } from './auth/verify-client-jwt.js';
 import { loadConfig } from './config.js';
 import type { Config } from './config.js';
 import { CatalogueError, ConfigError } from './errors.js';
@@ -20,13 +18,8 @@ function exitWith(message: string): never {
 }
 
 /** The JWT verifier for the trusted clients file, or undefined in protected mode. */
-function clientVerifier(config: Readonly<Config>): ClientVerifier | undefined {
-  if (!config.trustedClientsFile) return undefined;
-  const clients = loadTrustedClients(config.trustedClientsFile);
-  const jwks = new JwksCache({ timeoutMs: 2000, minRefetchMs: 60_000, maxBytes: 256 * 1024, now: Date.now });
-  const replay = new ReplayCache();
-  const nowSeconds = (): number => Math.floor(Date.now() / 1000);
-  return (authorization, audience) => verifyClientJwt(authorization, audience, { clients, jwks, replay, nowSeconds });
+function verifierFor(config: Readonly<Config>): ClientVerifier | undefined {
+  return config.trustedClientsFile ? clientVerifier(loadTrustedClients(config.trustedClientsFile)) : undefined;
 }
 
 /** The process: config, trusted clients, catalogue, app, listen, graceful shutdown. The only place that exits. */
@@ -35,7 +28,7 @@ function main(): void {
   let verifyClient: ClientVerifier | undefined;
   try {
     config = loadConfig(process.env);
-    verifyClient = clientVerifier(config);
+    verifyClient = verifierFor(config);
   } catch (error) {
     if (error instanceof ConfigError) exitWith(error.message);
     throw error;

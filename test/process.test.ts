@@ -25,6 +25,40 @@ describe('the process (src/main.ts)', () => {
     expect(output().stderr).toMatch(/- LOG_LEVEL: /);
   });
 
+  it('refuses to start on a non-loopback address without trusted clients', async () => {
+    const { child, output } = start({ HOST: '0.0.0.0', PORT: '0' });
+    const [code] = (await once(child, 'exit')) as [number];
+    expect(code).toBe(1);
+    expect(output().stderr).toContain('Refusing to start: HOST=0.0.0.0 is not a loopback address and CDS_TRUSTED_CLIENTS is not set');
+  });
+
+  it('names a bad trusted clients file and exits 1', async () => {
+    const { child, output } = start({ CDS_TRUSTED_CLIENTS: 'test/no-such-clients.json' });
+    const [code] = (await once(child, 'exit')) as [number];
+    expect(code).toBe(1);
+    expect(output().stderr).toContain('CDS_TRUSTED_CLIENTS: cannot read test/no-such-clients.json');
+  });
+
+  it('starts with the example trusted clients file on any address, authenticating', async () => {
+    const { child, output } = start({ HOST: '0.0.0.0', PORT: '0', CDS_TRUSTED_CLIENTS: 'trusted-clients.example.json' });
+    const line = await new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no listening line: ${JSON.stringify(output())}`)), 15000);
+      child.stdout.on('data', () => {
+        const found = output().stdout.split('\n').find((l) => l.includes('glutamine-cds listening'));
+        if (found) {
+          clearTimeout(timer);
+          resolve(found);
+        }
+      });
+    });
+    expect(JSON.parse(line)).toMatchObject({ authentication: 'jwt' });
+    const port = (JSON.parse(line) as { port: number }).port;
+    const res = await fetch(`http://127.0.0.1:${port}/cds-services/glutamine-order-sign`, { method: 'POST', body: '{}' });
+    expect(res.status).toBe(401);
+    child.kill('SIGTERM');
+    await once(child, 'exit');
+  }, 20000);
+
   it('serves discovery, then shuts down cleanly on SIGTERM', async () => {
     const { child, output } = start({ PORT: '0', HOST: '127.0.0.1' });
     const port = await new Promise<number>((resolve, reject) => {

@@ -1,8 +1,8 @@
 import type { KeyObject } from 'node:crypto';
 import jwt from 'jsonwebtoken';
 import type { JwtPayload } from 'jsonwebtoken';
-import type { JwksCache } from './jwks-cache.js';
-import type { ReplayCache } from './replay-cache.js';
+import { JwksCache } from './jwks-cache.js';
+import { ReplayCache } from './replay-cache.js';
 import type { TrustedClient } from './trusted-clients.js';
 
 /**
@@ -87,4 +87,15 @@ export async function verifyClientJwt(authorization: string | undefined, expecte
   if (client.tenants && (typeof tenant !== 'string' || !client.tenants.includes(tenant))) return fail('tenant not allowed');
   if (!deps.replay.firstUse(`${client.iss}|${verified.jti}`, verified.exp + SKEW_SECONDS, now)) return fail('jti replayed');
   return { ok: true, iss: client.iss, jti: verified.jti, ...(typeof tenant === 'string' ? { tenant } : {}) };
+}
+
+/** A verifier for these clients with its own key cache and replay cache: one per process. */
+export function clientVerifier(
+  clients: readonly TrustedClient[],
+  options: { jwksTimeoutMs?: number; minRefetchMs?: number } = {},
+): (authorization: string | undefined, expectedAudience: string) => Promise<Verification> {
+  const jwks = new JwksCache({ timeoutMs: options.jwksTimeoutMs ?? 2000, minRefetchMs: options.minRefetchMs ?? 60_000, maxBytes: 256 * 1024, now: Date.now });
+  const replay = new ReplayCache();
+  const nowSeconds = (): number => Math.floor(Date.now() / 1000);
+  return (authorization, audience) => verifyClientJwt(authorization, audience, { clients, jwks, replay, nowSeconds });
 }
