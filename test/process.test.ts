@@ -42,7 +42,7 @@ describe('the process (src/main.ts)', () => {
   it('starts with the example trusted clients file on any address, authenticating', async () => {
     const { child, output } = start({ HOST: '0.0.0.0', PORT: '0', CDS_TRUSTED_CLIENTS: 'trusted-clients.example.json' });
     const line = await new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no listening line: ${JSON.stringify(output())}`)), 15000);
+      const timer = setTimeout(() => { reject(new Error(`no listening line: ${JSON.stringify(output())}`)); }, 15000);
       child.stdout.on('data', () => {
         const found = output().stdout.split('\n').find((l) => l.includes('glutamine-cds listening'));
         if (found) {
