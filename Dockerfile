@@ -10,6 +10,8 @@ COPY src ./src
 RUN npm run build
 
 # Runtime: production dependencies, compiled code and the knowledge in cards/, as a non-root user.
+# HOST=0.0.0.0 is not loopback, so the service starts only with CDS_TRUSTED_CLIENTS (mount the file)
+# or CDS_ALLOW_UNAUTHENTICATED=true behind a gateway that authenticates EHRs (README, Security).
 FROM node:20-bookworm-slim AS runtime
 ENV NODE_ENV=production \
     HOST=0.0.0.0 \
@@ -19,6 +21,7 @@ COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --ignore-scripts && npm cache clean --force
 COPY --from=build /app/dist ./dist
 COPY cards ./cards
+COPY trusted-clients.example.json ./
 USER node
 EXPOSE 3000
 HEALTHCHECK --interval=30s --timeout=3s --start-period=10s --retries=3 \

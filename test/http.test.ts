@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import request from 'supertest';
 import { describe, expect, it } from 'vitest';
 import { hookResponseSchema } from '../src/cds/card-schema.js';
-import { FIXTURES_DIR, TEST_FHIR_POLICY, testApp } from './helpers.js';
+import { FIXTURES_DIR, PUBLIC_URL, TEST_FHIR_POLICY, testApp } from './helpers.js';
 
 const SIGN = '/cds-services/glutamine-order-sign';
 const SELECT = '/cds-services/glutamine-order-select';
@@ -288,6 +288,23 @@ describe('CORS, health and rule pages', () => {
     expect(res.headers['access-control-allow-origin']).toBe('*');
     expect(res.headers['access-control-allow-methods']).toBe('GET,POST,OPTIONS');
     expect(res.headers['access-control-allow-headers']).toBe('Authorization,Content-Type,Accept');
+  });
+
+  it('with CDS_CORS_ORIGINS set, allows only those origins', async () => {
+    const { app } = testApp({ config: { publicUrl: PUBLIC_URL, maxBodyBytes: 1024 * 1024, fhir: TEST_FHIR_POLICY, corsOrigins: ['https://ehr.example.org'] } });
+    const allowed = await request(app).get('/cds-services').set('Origin', 'https://ehr.example.org').expect(200);
+    expect(allowed.headers['access-control-allow-origin']).toBe('https://ehr.example.org');
+    const other = await request(app).get('/cds-services').set('Origin', 'https://evil.example.org').expect(200);
+    expect(other.headers['access-control-allow-origin']).toBeUndefined();
+  });
+
+  it('sends security headers (helmet)', async () => {
+    const { app } = testApp();
+    const res = await request(app).get('/healthz').expect(200);
+    expect(res.headers['x-content-type-options']).toBe('nosniff');
+    expect(res.headers['strict-transport-security']).toMatch(/max-age=/);
+    expect(res.headers['content-security-policy']).toContain("default-src 'self'");
+    expect(res.headers['x-powered-by']).toBeUndefined();
   });
 
   it('adds CORS headers to normal responses', async () => {

@@ -1,0 +1,117 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import type { Server } from 'node:http';
+import { join } from 'node:path';
+import fc from 'fast-check';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FIXTURES_DIR, NO_OUTBOUND_FHIR_POLICY, PUBLIC_URL, testApp } from './helpers.js';
+
+/**
+ * Property: whatever arrives — random JSON, wrong types, huge strings, deep nesting, `__proto__`
+ * keys, invalid dates and units, or a real hook request with any node replaced — the answer is 200,
+ * 400, 412 or 413 (never a 500) and the server keeps serving. Runs through a real socket.
+ */
+
+const ALLOWED = new Set([200, 400, 412, 413]);
+let server: Server;
+let base = '';
+
+beforeAll(async () => {
+  const { app } = testApp({ config: { publicUrl: PUBLIC_URL, maxBodyBytes: 256 * 1024, fhir: NO_OUTBOUND_FHIR_POLICY } });
+  server = app.listen(0, '127.0.0.1');
+  await new Promise<void>((done) => server.once('listening', done));
+  const address = server.address();
+  base = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
+});
+
+afterAll(async () => {
+  server.closeAllConnections();
+  await new Promise((done) => server.close(done));
+});
+
+async function post(service: string, text: string): Promise<number> {
+  const res = await fetch(`${base}/cds-services/${service}`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: text });
+  await res.arrayBuffer();
+  return res.status;
+}
+
+const fixtures = readdirSync(join(FIXTURES_DIR, 'scenarios'))
+  .filter((f) => f.endsWith('.json') && !f.endsWith('.expected.json'))
+  .map((f) => JSON.parse(readFileSync(join(FIXTURES_DIR, 'scenarios', f), 'utf8')) as unknown);
+
+/** Nasty leaves: odd types, huge strings, invalid dates and units, prototype keys. */
+const nasty = fc.oneof(
+  fc.constantFrom(null, true, 0, -1, 1e308, Number.MIN_VALUE, '', 'Patient/x', '2026-13-45', 'not-a-date', '>=', '{packet}', 'µg/dL as N', 'BID', '__proto__', 'constructor'),
+  fc.string({ maxLength: 20 }),
+  fc.string({ minLength: 50_000, maxLength: 60_000 }).map((s) => s.slice(0, 50_000)),
+  fc.constant({ ['__proto__']: { polluted: true } }),
+  fc.constant(JSON.parse('{"__proto__": {"polluted": true}, "constructor": {"prototype": {"polluted": true}}}') as unknown),
+  fc.constant(Array.from({ length: 3000 }, () => [])),
+  fc.constant(JSON.parse(`${'['.repeat(2000)}${']'.repeat(2000)}`) as unknown),
+);
+
+type Path = Array<string | number>;
+function paths(value: unknown, prefix: Path = [], out: Path[] = []): Path[] {
+  if (Array.isArray(value)) value.forEach((v, i) => paths(v, [...prefix, i], out));
+  else if (typeof value === 'object' && value !== null) for (const [k, v] of Object.entries(value)) paths(v, [...prefix, k], out);
+  if (prefix.length > 0) out.push(prefix);
+  return out;
+}
+
+function replaceAt(root: unknown, path: Path, replacement: unknown): unknown {
+  const copy = structuredClone(root);
+  let node = copy as Record<string | number, unknown>;
+  for (const key of path.slice(0, -1)) node = node[key] as Record<string | number, unknown>;
+  Object.defineProperty(node, path[path.length - 1] ?? '', { value: replacement, enumerable: true, writable: true, configurable: true });
+  return copy;
+}
+
+describe('property: no input makes a 500', () => {
+  it('random JSON bodies', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.jsonValue({ maxDepth: 6 }), fc.constantFrom('glutamine-order-sign', 'glutamine-order-select'), async (value, service) => {
+        expect(ALLOWED).toContain(await post(service, JSON.stringify(value)));
+      }),
+      { numRuns: 600 },
+    );
+  }, 120_000);
+
+  it('random envelopes with the right shape and nasty contents', async () => {
+    const envelope = fc.record({
+      hook: fc.oneof(fc.constant('order-sign'), nasty),
+      hookInstance: fc.oneof(fc.uuid(), nasty),
+      fhirServer: fc.oneof(fc.constant(undefined), nasty),
+      context: fc.record({ patientId: fc.oneof(fc.constant('p1'), nasty), draftOrders: fc.oneof(nasty, fc.constant(fixtures[0] !== undefined ? (fixtures[0] as { context: { draftOrders: unknown } }).context.draftOrders : {})), selections: nasty }),
+      prefetch: fc.oneof(nasty, fc.dictionary(fc.constantFrom('patient', 'conditions', 'ammonia', 'egfr', 'medicationRequests'), nasty)),
+    });
+    await fc.assert(
+      fc.asyncProperty(envelope, async (value) => {
+        expect(ALLOWED).toContain(await post('glutamine-order-sign', JSON.stringify(value)));
+      }),
+      { numRuns: 600 },
+    );
+  }, 120_000);
+
+  it('real hook requests with one node replaced', async () => {
+    const mutated = fc
+      .nat({ max: fixtures.length - 1 })
+      .chain((i) => {
+        const fixture = fixtures[i];
+        const all = paths(fixture);
+        return fc.tuple(fc.constant(fixture), fc.constantFrom(...all), nasty);
+      })
+      .map(([fixture, path, leaf]) => replaceAt(fixture, path, leaf));
+    await fc.assert(
+      fc.asyncProperty(mutated, async (value) => {
+        const hook = (value as { hook?: unknown }).hook === 'order-select' ? 'glutamine-order-select' : 'glutamine-order-sign';
+        expect(ALLOWED).toContain(await post(hook, JSON.stringify(value)));
+      }),
+      { numRuns: 1500 },
+    );
+  }, 120_000);
+
+  it('is still serving afterwards, and nothing was polluted', async () => {
+    const res = await fetch(`${base}/healthz`);
+    expect(res.status).toBe(200);
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  });
+});
