@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { createServer } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { createApp } from './app.js';
 import { authMode } from './auth/protected-mode.js';
@@ -52,7 +53,12 @@ function main(): void {
   }
 
   const app = createApp({ config, catalogue, logger, now: () => new Date(), newId: randomUUID, ...(verifyClient ? { verifyClient } : {}) });
-  const server = app.listen(config.port, config.host, () => {
+  // A slow client may not hold a connection open: the whole request within the timeout, checked every second.
+  const server = createServer(
+    { requestTimeout: config.requestTimeoutMs, headersTimeout: Math.min(config.requestTimeoutMs, 60_000), connectionsCheckingInterval: 1000 },
+    app,
+  );
+  server.listen(config.port, config.host, () => {
     const address = server.address();
     // PORT=0 asks the OS for a free port; report the one actually bound.
     const port = typeof address === 'object' && address ? address.port : config.port;
@@ -61,9 +67,6 @@ function main(): void {
       'glutamine-cds listening',
     );
   });
-  // A slow client may not hold a connection open: whole request within the timeout.
-  server.requestTimeout = config.requestTimeoutMs;
-  server.headersTimeout = Math.min(config.requestTimeoutMs, 60_000);
   server.on('error', (error) => {
     logger.fatal({ err: { name: error.name, message: error.message } }, 'cannot listen');
     process.exit(1);

@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { connect } from 'node:net';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -55,6 +56,29 @@ describe('the process (src/main.ts)', () => {
     const port = (JSON.parse(line) as { port: number }).port;
     const res = await fetch(`http://127.0.0.1:${port}/cds-services/glutamine-order-sign`, { method: 'POST', body: '{}' });
     expect(res.status).toBe(401);
+    child.kill('SIGTERM');
+    await once(child, 'exit');
+  }, 20000);
+
+  it('closes a request that does not arrive within CDS_REQUEST_TIMEOUT_MS (408)', async () => {
+    const { child, output } = start({ PORT: '0', CDS_REQUEST_TIMEOUT_MS: '1000' });
+    const port = await new Promise<number>((resolve, reject) => {
+      const timer = setTimeout(() => { reject(new Error(`no listening line: ${JSON.stringify(output())}`)); }, 15000);
+      child.stdout.on('data', () => {
+        const line = output().stdout.split('\n').find((l) => l.includes('glutamine-cds listening'));
+        if (!line) return;
+        clearTimeout(timer);
+        resolve((JSON.parse(line) as { port: number }).port);
+      });
+    });
+    const socket = connect(port, '127.0.0.1');
+    socket.write('POST /cds-services/glutamine-order-sign HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"hook":');
+    let answer = '';
+    socket.on('data', (chunk: Buffer) => (answer += chunk.toString()));
+    const started = performance.now();
+    await once(socket, 'close');
+    expect(performance.now() - started).toBeLessThan(4000);
+    expect(answer).toMatch(/^HTTP\/1\.1 408/);
     child.kill('SIGTERM');
     await once(child, 'exit');
   }, 20000);
