@@ -3,6 +3,7 @@ import express from 'express';
 import helmet from 'helmet';
 import type { Express } from 'express';
 import type { Config } from './config.js';
+import { analyticsRoutes } from './http/analytics-route.js';
 import { cdsRoutes } from './http/cds-routes.js';
 import { requireClientJwt } from './http/client-auth.js';
 import type { ClientVerifier } from './http/client-auth.js';
@@ -11,9 +12,12 @@ import { requestLog } from './http/request-log.js';
 import { rulePages } from './http/rule-pages.js';
 import type { Logger } from './logger.js';
 import type { Catalogue } from './rules/load-catalogue.js';
+import type { AuditStore } from './store/audit-store.js';
 
 export interface AppDeps {
-  config: Pick<Config, 'publicUrl' | 'maxBodyBytes' | 'fhir'> & Partial<Pick<Config, 'corsOrigins'>>;
+  config: Pick<Config, 'publicUrl' | 'maxBodyBytes' | 'fhir'> & Partial<Pick<Config, 'corsOrigins' | 'storeComments' | 'adminToken' | 'retentionDays'>>;
+  /** Card audit and feedback. */
+  store: AuditStore;
   /** Verifies CDS client JWTs on hook calls; absent in protected (loopback or explicitly open) mode. */
   verifyClient?: ClientVerifier;
   catalogue: Catalogue;
@@ -56,12 +60,20 @@ export function createApp(deps: AppDeps): Express {
       publicUrl: deps.config.publicUrl,
       maxBodyBytes: deps.config.maxBodyBytes,
       fhir: deps.config.fhir,
+      store: deps.store,
+      storeComments: deps.config.storeComments ?? false,
+      logger: deps.logger,
       ...(deps.verifyClient ? { authenticate: requireClientJwt(deps.verifyClient, deps.config.publicUrl, deps.logger) } : {}),
       now: deps.now,
       newId: deps.newId,
     }),
   );
   app.use(rulePages(deps.catalogue));
+  if (deps.config.adminToken) {
+    app.use(
+      analyticsRoutes({ adminToken: deps.config.adminToken, store: deps.store, catalogue: deps.catalogue, retentionDays: deps.config.retentionDays ?? 365, now: deps.now }),
+    );
+  }
   app.use(notFound);
   app.use(errorHandler(deps.logger));
   return app;

@@ -14,6 +14,9 @@ describe('loadConfig', () => {
       allowUnauthenticated: false,
       corsOrigins: '*',
       requestTimeoutMs: 15000,
+      dbPath: './data/glutamine-cds.sqlite',
+      retentionDays: 365,
+      storeComments: false,
     });
   });
 
@@ -34,6 +37,10 @@ describe('loadConfig', () => {
       CDS_ALLOW_UNAUTHENTICATED: 'true',
       CDS_CORS_ORIGINS: 'https://ehr.example.org, https://sandbox.cds-hooks.org',
       CDS_REQUEST_TIMEOUT_MS: '5000',
+      CDS_DB_PATH: '/var/lib/glutamine-cds/audit.sqlite',
+      CDS_RETENTION_DAYS: '90',
+      CDS_STORE_COMMENTS: 'true',
+      CDS_ADMIN_TOKEN: 'a-long-admin-token-123',
     });
     expect(config).toEqual({
       port: 8080,
@@ -53,6 +60,10 @@ describe('loadConfig', () => {
       allowUnauthenticated: true,
       corsOrigins: ['https://ehr.example.org', 'https://sandbox.cds-hooks.org'],
       requestTimeoutMs: 5000,
+      dbPath: '/var/lib/glutamine-cds/audit.sqlite',
+      retentionDays: 90,
+      storeComments: true,
+      adminToken: 'a-long-admin-token-123',
     });
     expect(Object.isFrozen(config)).toBe(true);
   });
@@ -96,6 +107,10 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ CDS_CORS_ORIGINS: 'https://ok.example.org, https://bad.example.org/path' })).toThrow(
       "CDS_CORS_ORIGINS: 'https://bad.example.org/path' is not an origin such as https://ehr.example.org",
     );
+  });
+
+  it('refuses a short admin token', () => {
+    expect(() => loadConfig({ CDS_ADMIN_TOKEN: 'short' })).toThrow('CDS_ADMIN_TOKEN: must be at least 16 characters');
   });
 
   it('rejects a port out of range', () => {

@@ -60,6 +60,10 @@ const envSchema = z.object({
       return origins;
     }),
   CDS_REQUEST_TIMEOUT_MS: z.coerce.number().int().min(1000).max(600000).default(15000),
+  CDS_DB_PATH: z.string().trim().min(1).default('./data/glutamine-cds.sqlite'),
+  CDS_RETENTION_DAYS: z.coerce.number().int().min(1).max(36500).default(365),
+  CDS_STORE_COMMENTS: z.enum(['true', 'false'], { error: 'must be true or false' }).default('false'),
+  CDS_ADMIN_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
   CDS_FHIR_MAX_RESPONSE: z
     .string()
     .default('5mb')
@@ -88,6 +92,13 @@ export interface Config {
   corsOrigins: '*' | readonly string[];
   /** Longest time a client may take to send a whole request. */
   requestTimeoutMs: number;
+  /** SQLite file of the card audit and feedback. */
+  dbPath: string;
+  retentionDays: number;
+  /** Whether feedback free text (which may name the patient) is kept. */
+  storeComments: boolean;
+  /** Enables GET /analytics/rules for callers presenting it. */
+  adminToken?: string;
 }
 
 function defaultPublicUrl(host: string, port: number): string {
@@ -123,5 +134,9 @@ export function loadConfig(env: Record<string, string | undefined>): Readonly<Co
     allowUnauthenticated: settings.CDS_ALLOW_UNAUTHENTICATED === 'true',
     corsOrigins: settings.CDS_CORS_ORIGINS === '*' ? '*' : Object.freeze([...settings.CDS_CORS_ORIGINS]),
     requestTimeoutMs: settings.CDS_REQUEST_TIMEOUT_MS,
+    dbPath: settings.CDS_DB_PATH,
+    retentionDays: settings.CDS_RETENTION_DAYS,
+    storeComments: settings.CDS_STORE_COMMENTS === 'true',
+    ...(settings.CDS_ADMIN_TOKEN ? { adminToken: settings.CDS_ADMIN_TOKEN } : {}),
   });
 }

@@ -11,6 +11,7 @@ import { CatalogueError, ConfigError } from './errors.js';
 import type { ClientVerifier } from './http/client-auth.js';
 import { createLogger } from './logger.js';
 import { loadCatalogue } from './rules/load-catalogue.js';
+import { SqliteAuditStore } from './store/sqlite-store.js';
 
 /** Stops the process with a message naming what is wrong (start-up only). */
 function exitWith(message: string): never {
@@ -52,7 +53,25 @@ function main(): void {
     throw error;
   }
 
-  const app = createApp({ config, catalogue, logger, now: () => new Date(), newId: randomUUID, ...(verifyClient ? { verifyClient } : {}) });
+  let store: SqliteAuditStore;
+  try {
+    store = new SqliteAuditStore(config.dbPath);
+  } catch (error) {
+    exitWith(`Cannot open the audit database ${config.dbPath}: ${(error as Error).message}`);
+  }
+  // Retention: purge now and every hour; the timer must not keep the process alive.
+  const purge = (): void => {
+    try {
+      const removed = store.purgeBefore(new Date(Date.now() - config.retentionDays * 86_400_000).toISOString());
+      if (removed > 0) logger.info({ removed, retentionDays: config.retentionDays }, 'audit retention purge');
+    } catch (error) {
+      logger.error({ err: { name: (error as Error).name, message: (error as Error).message } }, 'audit retention purge failed');
+    }
+  };
+  purge();
+  setInterval(purge, 3_600_000).unref();
+
+  const app = createApp({ config, catalogue, logger, store, now: () => new Date(), newId: randomUUID, ...(verifyClient ? { verifyClient } : {}) });
   // A slow client may not hold a connection open: the whole request within the timeout, checked every second.
   const server = createServer(
     { requestTimeout: config.requestTimeoutMs, headersTimeout: Math.min(config.requestTimeoutMs, 60_000), connectionsCheckingInterval: 1000 },
@@ -72,12 +91,24 @@ function main(): void {
     process.exit(1);
   });
 
+  // Stop accepting, let in-flight requests finish (their feedback is stored before they answer),
+  // then close the database so the WAL is checkpointed.
+  let stopping = false;
   const shutdown = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
     logger.info({ signal }, 'shutting down');
-    server.close(() => process.exit(0));
-    // Hook calls are short; do not wait forever for idle keep-alive sockets.
-    setTimeout(() => process.exit(0), 5000).unref();
+    const finish = (): void => {
+      store.close();
+      process.exit(0);
+    };
+    server.close(finish);
     server.closeIdleConnections();
+    // Hook calls are short; a client holding a connection open does not keep us up for long.
+    setTimeout(() => {
+      server.closeAllConnections();
+      finish();
+    }, 5000).unref();
   };
   process.on('SIGTERM', () => {
     shutdown('SIGTERM');

@@ -4,6 +4,7 @@ import { createApp } from '../src/app.js';
 import type { AppDeps } from '../src/app.js';
 import { createLogger } from '../src/logger.js';
 import { loadCatalogue } from '../src/rules/load-catalogue.js';
+import { SqliteAuditStore } from '../src/store/sqlite-store.js';
 import type { Catalogue } from '../src/rules/load-catalogue.js';
 
 export const CARDS_DIR = fileURLToPath(new URL('../cards/', import.meta.url));
@@ -49,6 +50,7 @@ export function testApp(overrides: Partial<AppDeps> = {}) {
     logger: createLogger('info', logs.stream),
     now: () => NOW,
     newId: sequentialIds(),
+    store: new SqliteAuditStore(':memory:'),
     ...overrides,
   });
   return { app, logs: logs.lines };

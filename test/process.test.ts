@@ -1,4 +1,7 @@
 import { spawn } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { connect } from 'node:net';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
@@ -8,7 +11,9 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
 /** Runs src/main.ts as `npm start` would run dist/main.js, with the given environment. */
 function start(env: Record<string, string>) {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], { cwd: ROOT, env: { PATH: process.env.PATH ?? '', ...env } });
+  // Each process gets its own audit database outside the repository.
+  const dbPath = join(mkdtempSync(join(tmpdir(), 'glutamine-db-')), 'audit.sqlite');
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], { cwd: ROOT, env: { PATH: process.env.PATH ?? '', CDS_DB_PATH: dbPath, ...env } });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));

@@ -1,18 +1,49 @@
 import { Router, json } from 'express';
 import type { Request, RequestHandler } from 'express';
 import { discoveryDocument } from '../cds/discovery.js';
-import { callHook } from '../cds/hook-call.js';
-import type { HookCallDeps } from '../cds/hook-call.js';
+import { acceptFeedback } from '../cds/feedback.js';
+import { callHook, findService } from '../cds/hook-call.js';
+import type { HookCallDeps, HookCallResult } from '../cds/hook-call.js';
+import type { Logger } from '../logger.js';
+import type { AuditStore } from '../store/audit-store.js';
 import { methodNotAllowed } from './error-handler.js';
 import { requestState } from './request-state.js';
+import type { RequestState } from './request-state.js';
 
 /** Whether the request carried a body at all (the test type-is uses). */
 function hasBody(req: Request): boolean {
   return req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0');
 }
 
+/**
+ * Records the cards issued (ids, rule, indicator — no patient data). A failing audit does not take
+ * the advice away from the clinician: it is logged and the cards are still sent.
+ */
+function auditCards(result: HookCallResult, serviceId: string, client: RequestState['client'], deps: CdsRoutesDeps): void {
+  if (result.response.cards.length === 0) return;
+  const issuedAt = deps.now().toISOString();
+  try {
+    deps.store.recordCards(
+      result.response.cards.map((card) => ({
+        uuid: card.uuid,
+        ruleId: card.source.topic?.code ?? 'unknown',
+        indicator: card.indicator,
+        serviceId,
+        hookInstance: result.hookInstance,
+        issuedAt,
+        ...(client ? { clientIss: client.iss, ...(client.tenant ? { clientTenant: client.tenant } : {}) } : {}),
+      })),
+    );
+  } catch (error) {
+    deps.logger.error({ err: { name: (error as Error).name, message: (error as Error).message } }, 'card audit failed');
+  }
+}
+
 export interface CdsRoutesDeps extends HookCallDeps {
   maxBodyBytes: number;
+  store: AuditStore;
+  storeComments: boolean;
+  logger: Logger;
   /** Checks the client JWT before the body is even read; discovery stays open. */
   authenticate?: RequestHandler;
 }
@@ -41,9 +72,26 @@ export function cdsRoutes(deps: CdsRoutesDeps): Router {
       const result = await callHook(req.params.serviceId, hasBody(req) ? req.body : undefined, deps);
       state.hookInstance = result.hookInstance;
       state.ruleIds = result.ruleIds;
+      auditCards(result, req.params.serviceId, state.client, deps);
       // Cards carry patient data: never cache them.
       res.setHeader('Cache-Control', 'no-store');
       res.json(result.response);
+    })
+    .all(methodNotAllowed('POST'));
+
+  // CDS Hooks 2.0 §Feedback: authenticated like hook calls (aud = this URL), stored before the 200.
+  router
+    .route('/cds-services/:serviceId/feedback')
+    .post(...(deps.authenticate ? [deps.authenticate] : []), body, (req, res) => {
+      const state = requestState(res);
+      state.serviceId = req.params.serviceId;
+      findService(deps.catalogue, req.params.serviceId);
+      const stored = acceptFeedback(req.params.serviceId, hasBody(req) ? req.body : undefined, state.client, {
+        store: deps.store,
+        storeComments: deps.storeComments,
+        now: deps.now,
+      });
+      res.json(stored);
     })
     .all(methodNotAllowed('POST'));
 

@@ -1,0 +1,70 @@
+import { z } from 'zod';
+import { ServiceError } from '../errors.js';
+import type { AuditStore, FeedbackRecord, StoredFeedback } from '../store/audit-store.js';
+import { zodProblems } from './request-schema.js';
+
+/**
+ * CDS Hooks 2.0 §Feedback: `{"feedback": [Feedback, …]}`. `outcomeTimestamp` is RFC 3339 in UTC;
+ * `acceptedSuggestions` is required for an accepted outcome (cds-fb-2); the Sandbox sends override
+ * reasons with code and system only, so `display` is optional here.
+ */
+const UTC_TIMESTAMP = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]00:00)$/;
+
+const feedbackItemSchema = z
+  .looseObject({
+    card: z.string({ error: (i) => (i.input === undefined ? 'is required' : 'must be the card uuid') }).min(1, 'must be the card uuid'),
+    outcome: z.enum(['accepted', 'overridden'], { error: (i) => (i.input === undefined ? 'is required' : "must be 'accepted' or 'overridden'") }),
+    acceptedSuggestions: z.array(z.looseObject({ id: z.string().min(1, 'must be a suggestion uuid') }), { error: 'must be an array of {"id": …}' }).optional(),
+    overrideReason: z
+      .looseObject({
+        reason: z.looseObject({ system: z.string().optional(), code: z.string().min(1, 'is required'), display: z.string().optional() }).optional(),
+        userComment: z.string().optional(),
+      })
+      .optional(),
+    outcomeTimestamp: z
+      .string({ error: (i) => (i.input === undefined ? 'is required' : 'must be a string') })
+      .refine((t) => UTC_TIMESTAMP.test(t) && !Number.isNaN(Date.parse(t)), 'must be an RFC 3339 date-time in UTC, e.g. 2026-11-26T10:05:31Z'),
+  })
+  .superRefine((item, ctx) => {
+    if (item.outcome === 'accepted' && (item.acceptedSuggestions === undefined || item.acceptedSuggestions.length === 0)) {
+      ctx.addIssue({ code: 'custom', path: ['acceptedSuggestions'], message: 'is required when the outcome is accepted' });
+    }
+  });
+
+export const feedbackBodySchema = z.looseObject(
+  { feedback: z.array(feedbackItemSchema, { error: (i) => (i.input === undefined ? 'is required' : 'must be an array') }).min(1, 'must not be empty') },
+  { error: (i) => (i.input === undefined ? 'is required' : 'must be a JSON object') },
+);
+
+export interface FeedbackDeps {
+  store: AuditStore;
+  storeComments: boolean;
+  now: () => Date;
+}
+
+/** Validates and stores a feedback call; stored (durably) before the caller answers 200. */
+export function acceptFeedback(serviceId: string, body: unknown, client: { iss: string } | undefined, deps: FeedbackDeps): StoredFeedback {
+  const parsed = feedbackBodySchema.safeParse(body);
+  if (!parsed.success) {
+    const problems = zodProblems(parsed.error);
+    throw new ServiceError('ERR_BAD_REQUEST', problems.map((p) => p.message).join('; '), problems);
+  }
+  const receivedAt = deps.now().toISOString();
+  const records = parsed.data.feedback.map((item): FeedbackRecord => {
+    const reason = item.overrideReason?.reason;
+    const comment = item.overrideReason?.userComment;
+    return {
+      card: item.card,
+      serviceId,
+      outcome: item.outcome,
+      acceptedSuggestions: (item.acceptedSuggestions ?? []).map((s) => s.id),
+      ...(reason ? { overrideReason: { code: reason.code, ...(reason.system ? { system: reason.system } : {}), ...(reason.display ? { display: reason.display } : {}) } } : {}),
+      // Free text can name the patient: kept only when the operator opts in.
+      ...(deps.storeComments && comment ? { userComment: comment } : {}),
+      outcomeTimestamp: new Date(item.outcomeTimestamp).toISOString(),
+      receivedAt,
+      ...(client ? { clientIss: client.iss } : {}),
+    };
+  });
+  return deps.store.recordFeedback(records);
+}

@@ -1,0 +1,54 @@
+import { timingSafeEqual } from 'node:crypto';
+import { Router } from 'express';
+import type { RequestHandler } from 'express';
+import { ruleAnalytics } from '../cds/analytics.js';
+import { ServiceError } from '../errors.js';
+import type { Catalogue } from '../rules/load-catalogue.js';
+import type { AuditStore } from '../store/audit-store.js';
+import { methodNotAllowed } from './error-handler.js';
+
+export interface AnalyticsDeps {
+  adminToken: string;
+  store: AuditStore;
+  catalogue: Catalogue;
+  retentionDays: number;
+  now: () => Date;
+}
+
+function sameSecret(given: string, expected: string): boolean {
+  const a = Buffer.from(given);
+  const b = Buffer.from(expected);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+function requireAdmin(token: string): RequestHandler {
+  return (req, res, next) => {
+    const given = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '')?.[1];
+    if (!given || !sameSecret(given, token)) {
+      res.status(401).set('WWW-Authenticate', 'Bearer').type('application/fhir+json').json({
+        resourceType: 'OperationOutcome',
+        issue: [{ severity: 'error', code: 'login', diagnostics: 'Authentication required' }],
+      });
+      return;
+    }
+    next();
+  };
+}
+
+/** `GET /analytics/rules?since=<date>`: how clinicians respond to each rule (CDS_ADMIN_TOKEN). */
+export function analyticsRoutes(deps: AnalyticsDeps): Router {
+  const router = Router();
+  router
+    .route('/analytics/rules')
+    .get(requireAdmin(deps.adminToken), (req, res) => {
+      const sinceParam = typeof req.query.since === 'string' ? req.query.since : undefined;
+      const since = sinceParam ? new Date(sinceParam) : new Date(deps.now().getTime() - deps.retentionDays * 86_400_000);
+      if (Number.isNaN(since.getTime())) {
+        throw new ServiceError('ERR_BAD_REQUEST', 'since must be a date such as 2026-01-01', [{ path: 'since', message: 'since must be a date such as 2026-01-01' }]);
+      }
+      res.setHeader('Cache-Control', 'no-store');
+      res.json(ruleAnalytics(deps.store, deps.catalogue, since));
+    })
+    .all(methodNotAllowed('GET'));
+  return router;
+}

@@ -1,0 +1,55 @@
+/**
+ * What the service keeps about its own advice: the cards it issued and the feedback clinicians gave
+ * on them — never patient identifiers, names or clinical values. An interface, so that a server
+ * database can replace the embedded one.
+ */
+
+export interface IssuedCard {
+  uuid: string;
+  ruleId: string;
+  indicator: string;
+  serviceId: string;
+  hookInstance: string;
+  /** ISO 8601 UTC. */
+  issuedAt: string;
+  clientIss?: string;
+  clientTenant?: string;
+}
+
+export interface FeedbackRecord {
+  card: string;
+  serviceId: string;
+  outcome: 'accepted' | 'overridden';
+  acceptedSuggestions: string[];
+  overrideReason?: { system?: string; code: string; display?: string };
+  /** Free text that may hold patient information: present only when CDS_STORE_COMMENTS=true. */
+  userComment?: string;
+  outcomeTimestamp: string;
+  receivedAt: string;
+  clientIss?: string;
+}
+
+export interface StoredFeedback {
+  stored: number;
+  duplicates: number;
+  unknownCards: number;
+}
+
+export interface RuleCounts {
+  ruleId: string;
+  issued: number;
+  accepted: number;
+  overridden: number;
+  overrideReasons: Array<{ system?: string; code: string; display?: string; count: number }>;
+}
+
+export interface AuditStore {
+  recordCards(cards: readonly IssuedCard[]): void;
+  /** Stores new items, ignores exact repeats (idempotent), marks items about unknown cards. */
+  recordFeedback(items: readonly FeedbackRecord[]): StoredFeedback;
+  /** Per rule: cards issued since `since`, and the latest outcome of each. */
+  ruleCounts(since: string): RuleCounts[];
+  /** Deletes cards and feedback older than `before` (ISO); returns how many rows went. */
+  purgeBefore(before: string): number;
+  close(): void;
+}

@@ -1,0 +1,167 @@
+import { createHash } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import type { AuditStore, FeedbackRecord, IssuedCard, RuleCounts, StoredFeedback } from './audit-store.js';
+
+/**
+ * The audit store in SQLite (better-sqlite3 12: synchronous, transactional, WAL). Schema changes are
+ * numbered migrations tracked in PRAGMA user_version and run at start-up, in order, once.
+ */
+const MIGRATIONS: readonly string[] = [
+  `CREATE TABLE cards (
+     uuid TEXT PRIMARY KEY,
+     rule_id TEXT NOT NULL,
+     indicator TEXT NOT NULL,
+     service_id TEXT NOT NULL,
+     hook_instance TEXT NOT NULL,
+     issued_at TEXT NOT NULL,
+     client_iss TEXT,
+     client_tenant TEXT
+   );
+   CREATE INDEX cards_issued_at ON cards (issued_at);
+   CREATE TABLE feedback (
+     id INTEGER PRIMARY KEY,
+     item_key TEXT NOT NULL UNIQUE,
+     card_uuid TEXT NOT NULL,
+     known_card INTEGER NOT NULL,
+     service_id TEXT NOT NULL,
+     outcome TEXT NOT NULL CHECK (outcome IN ('accepted', 'overridden')),
+     accepted_suggestions TEXT NOT NULL,
+     override_system TEXT,
+     override_code TEXT,
+     override_display TEXT,
+     user_comment TEXT,
+     outcome_timestamp TEXT NOT NULL,
+     received_at TEXT NOT NULL,
+     client_iss TEXT
+   );
+   CREATE INDEX feedback_card ON feedback (card_uuid, outcome_timestamp);
+   CREATE INDEX feedback_received_at ON feedback (received_at);`,
+];
+
+/** The identity of a feedback item: the same item posted twice has the same key. */
+function itemKey(item: FeedbackRecord): string {
+  const identity = [item.card, item.outcome, item.outcomeTimestamp, [...item.acceptedSuggestions].sort().join(','), item.overrideReason?.system ?? '', item.overrideReason?.code ?? ''];
+  return createHash('sha256').update(JSON.stringify(identity)).digest('hex');
+}
+
+export class SqliteAuditStore implements AuditStore {
+  private readonly db: Database.Database;
+
+  /** Opens (creating the file and folder on first start) and migrates. `:memory:` for tests. */
+  constructor(path: string) {
+    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    this.db = new Database(path);
+    this.db.pragma('journal_mode = WAL');
+    // FULL: a feedback item acknowledged with 200 survives a crash of the process or the machine.
+    this.db.pragma('synchronous = FULL');
+    this.db.pragma('busy_timeout = 5000');
+    this.migrate();
+  }
+
+  get schemaVersion(): number {
+    return this.db.pragma('user_version', { simple: true }) as number;
+  }
+
+  private migrate(): void {
+    const current = this.schemaVersion;
+    MIGRATIONS.slice(current).forEach((sql, i) => {
+      this.db.transaction(() => {
+        this.db.exec(sql);
+        this.db.pragma(`user_version = ${current + i + 1}`);
+      })();
+    });
+  }
+
+  recordCards(cards: readonly IssuedCard[]): void {
+    const insert = this.db.prepare(
+      `INSERT OR IGNORE INTO cards (uuid, rule_id, indicator, service_id, hook_instance, issued_at, client_iss, client_tenant)
+       VALUES (@uuid, @ruleId, @indicator, @serviceId, @hookInstance, @issuedAt, @clientIss, @clientTenant)`,
+    );
+    this.db.transaction(() => {
+      for (const card of cards) insert.run({ clientIss: null, clientTenant: null, ...card });
+    })();
+  }
+
+  recordFeedback(items: readonly FeedbackRecord[]): StoredFeedback {
+    const known = this.db.prepare('SELECT 1 FROM cards WHERE uuid = ?');
+    const insert = this.db.prepare(
+      `INSERT OR IGNORE INTO feedback (item_key, card_uuid, known_card, service_id, outcome, accepted_suggestions, override_system, override_code,
+         override_display, user_comment, outcome_timestamp, received_at, client_iss)
+       VALUES (@itemKey, @card, @knownCard, @serviceId, @outcome, @acceptedSuggestions, @overrideSystem, @overrideCode,
+         @overrideDisplay, @userComment, @outcomeTimestamp, @receivedAt, @clientIss)`,
+    );
+    return this.db.transaction(() => {
+      const result = { stored: 0, duplicates: 0, unknownCards: 0 };
+      for (const item of items) {
+        const isKnown = known.get(item.card) !== undefined;
+        const info = insert.run({
+          itemKey: itemKey(item),
+          card: item.card,
+          knownCard: isKnown ? 1 : 0,
+          serviceId: item.serviceId,
+          outcome: item.outcome,
+          acceptedSuggestions: JSON.stringify(item.acceptedSuggestions),
+          overrideSystem: item.overrideReason?.system ?? null,
+          overrideCode: item.overrideReason?.code ?? null,
+          overrideDisplay: item.overrideReason?.display ?? null,
+          userComment: item.userComment ?? null,
+          outcomeTimestamp: item.outcomeTimestamp,
+          receivedAt: item.receivedAt,
+          clientIss: item.clientIss ?? null,
+        });
+        if (info.changes === 0) result.duplicates += 1;
+        else {
+          result.stored += 1;
+          if (!isKnown) result.unknownCards += 1;
+        }
+      }
+      return result;
+    })();
+  }
+
+  ruleCounts(since: string): RuleCounts[] {
+    // The latest outcome of each card decides whether it counts as accepted or overridden.
+    const latest = `SELECT f.* FROM feedback f
+      WHERE f.id = (SELECT g.id FROM feedback g WHERE g.card_uuid = f.card_uuid ORDER BY g.outcome_timestamp DESC, g.id DESC LIMIT 1)`;
+    const rows = this.db
+      .prepare(
+        `SELECT c.rule_id AS ruleId, COUNT(*) AS issued,
+           SUM(CASE WHEN l.outcome = 'accepted' THEN 1 ELSE 0 END) AS accepted,
+           SUM(CASE WHEN l.outcome = 'overridden' THEN 1 ELSE 0 END) AS overridden
+         FROM cards c LEFT JOIN (${latest}) l ON l.card_uuid = c.uuid
+         WHERE c.issued_at >= ? GROUP BY c.rule_id`,
+      )
+      .all(since) as Array<{ ruleId: string; issued: number; accepted: number | null; overridden: number | null }>;
+    const reasons = this.db
+      .prepare(
+        `SELECT c.rule_id AS ruleId, l.override_system AS system, l.override_code AS code, MAX(l.override_display) AS display, COUNT(*) AS count
+         FROM cards c JOIN (${latest}) l ON l.card_uuid = c.uuid
+         WHERE c.issued_at >= ? AND l.outcome = 'overridden' AND l.override_code IS NOT NULL
+         GROUP BY c.rule_id, l.override_system, l.override_code ORDER BY count DESC, code`,
+      )
+      .all(since) as Array<{ ruleId: string; system: string | null; code: string; display: string | null; count: number }>;
+    return rows.map((row) => ({
+      ruleId: row.ruleId,
+      issued: row.issued,
+      accepted: row.accepted ?? 0,
+      overridden: row.overridden ?? 0,
+      overrideReasons: reasons
+        .filter((r) => r.ruleId === row.ruleId)
+        .map((r) => ({ ...(r.system ? { system: r.system } : {}), code: r.code, ...(r.display ? { display: r.display } : {}), count: r.count })),
+    }));
+  }
+
+  purgeBefore(before: string): number {
+    return this.db.transaction(() => {
+      const feedback = this.db.prepare('DELETE FROM feedback WHERE received_at < ?').run(before).changes;
+      const cards = this.db.prepare('DELETE FROM cards WHERE issued_at < ?').run(before).changes;
+      return feedback + cards;
+    })();
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+}
