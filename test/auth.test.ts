@@ -137,6 +137,14 @@ describe('accepted tokens', () => {
     expect(logs.join('\n')).not.toContain(token);
   });
 
+  it('feedback needs a token whose aud is the feedback URL', async () => {
+    const feedback = { feedback: [{ card: 'c1', outcome: 'overridden', outcomeTimestamp: '2026-11-26T12:00:00Z' }] };
+    await request(app).post(`${SIGN_PATH}/feedback`).send(feedback).expect(401);
+    await request(app).post(`${SIGN_PATH}/feedback`).set('Authorization', `Bearer ${signEs384(claims())}`).send(feedback).expect(401);
+    const token = signEs384(claims({ aud: `${AUD}/feedback` }));
+    await request(app).post(`${SIGN_PATH}/feedback`).set('Authorization', `Bearer ${token}`).send(feedback).expect(200);
+  });
+
   it('leaves discovery and CORS preflights open', async () => {
     await request(app).get('/cds-services').expect(200);
     await request(app).options(SIGN_PATH).set('Origin', 'https://sandbox.cds-hooks.org').set('Access-Control-Request-Method', 'POST').expect(204);

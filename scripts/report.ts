@@ -1,0 +1,55 @@
+/**
+ * How clinicians respond to each rule, from the audit database:
+ *
+ *   npm run report                     # a table, last CDS_RETENTION_DAYS days
+ *   npm run report -- --json           # the same as GET /analytics/rules
+ *   npm run report -- --since 2026-01-01
+ *
+ * Reads CDS_DB_PATH like the service (default ./data/glutamine-cds.sqlite).
+ */
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ruleAnalytics } from '../src/cds/analytics.js';
+import type { RuleAnalytics } from '../src/cds/analytics.js';
+import { loadConfig } from '../src/config.js';
+import { loadCatalogue } from '../src/rules/load-catalogue.js';
+import { SqliteAuditStore } from '../src/store/sqlite-store.js';
+
+export function renderTable(report: RuleAnalytics): string {
+  const header = ['rule id', 'issued', 'accepted', 'overridden', 'override rate', 'top override reasons'];
+  const rows = report.rules.map((r) => [
+    r.ruleId,
+    String(r.issued),
+    String(r.accepted),
+    String(r.overridden),
+    `${(r.overrideRate * 100).toFixed(1)}%`,
+    r.topOverrideReasons.map((o) => `${o.display} (${o.count})`).join('; ') || '—',
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => (row[i] ?? '').length)));
+  const line = (cells: string[]): string => cells.map((c, i) => (i >= 1 && i <= 4 ? c.padStart(widths[i] ?? 0) : c.padEnd(widths[i] ?? 0))).join('  ').trimEnd();
+  return [`Since ${report.since}`, '', line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
+}
+
+function main(argv: string[]): void {
+  const config = loadConfig(process.env);
+  const sinceAt = argv.indexOf('--since');
+  const since = sinceAt >= 0 ? new Date(argv[sinceAt + 1] ?? '') : new Date(Date.now() - config.retentionDays * 86_400_000);
+  if (Number.isNaN(since.getTime())) throw new Error('--since needs a date such as 2026-01-01');
+  const catalogue = loadCatalogue(fileURLToPath(new URL('../cards/', import.meta.url)));
+  const store = new SqliteAuditStore(config.dbPath);
+  try {
+    const report = ruleAnalytics(store, catalogue, since);
+    console.log(argv.includes('--json') ? JSON.stringify(report, null, 2) : renderTable(report));
+  } finally {
+    store.close();
+  }
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  try {
+    main(process.argv.slice(2));
+  } catch (error) {
+    console.error(error instanceof Error ? error.message : error);
+    process.exit(1);
+  }
+}

@@ -1,0 +1,307 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import Database from 'better-sqlite3';
+import request from 'supertest';
+import { afterEach, describe, expect, it } from 'vitest';
+import { renderTable } from '../scripts/report.js';
+import { ruleAnalytics } from '../src/cds/analytics.js';
+import { SqliteAuditStore } from '../src/store/sqlite-store.js';
+import { FIXTURES_DIR, NOW, NO_OUTBOUND_FHIR_POLICY, PUBLIC_URL, testApp, testCatalogue } from './helpers.js';
+
+/** CDS Hooks 2.0 §Feedback, the card audit behind it, and the analytics a committee reads. */
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const ADMIN = 'admin-token-for-tests-0001';
+const SIGN = '/cds-services/glutamine-order-sign';
+const FEEDBACK = `${SIGN}/feedback`;
+
+const stores: SqliteAuditStore[] = [];
+afterEach(() => {
+  for (const store of stores.splice(0)) store.close();
+});
+
+function tempDb(): string {
+  return join(mkdtempSync(join(tmpdir(), 'glutamine-audit-')), 'audit.sqlite');
+}
+
+function appWith(options: { storeComments?: boolean; path?: string } = {}) {
+  const store = new SqliteAuditStore(options.path ?? ':memory:');
+  stores.push(store);
+  const { app, logs } = testApp({
+    store,
+    config: { publicUrl: PUBLIC_URL, maxBodyBytes: 1024 * 1024, fhir: NO_OUTBOUND_FHIR_POLICY, adminToken: ADMIN, retentionDays: 365, storeComments: options.storeComments ?? false },
+  });
+  return { app, store, logs };
+}
+
+function fixture(name: string): object {
+  return JSON.parse(readFileSync(join(FIXTURES_DIR, 'scenarios', `${name}.json`), 'utf8')) as object;
+}
+
+interface IssuedCard {
+  uuid: string;
+  source: { topic: { code: string } };
+  suggestions?: Array<{ uuid: string }>;
+}
+
+async function issue(app: ReturnType<typeof appWith>['app'], name = 'cirrhosis-high-ammonia-lactulose-ckd4'): Promise<IssuedCard[]> {
+  const res = await request(app).post(SIGN).send(fixture(name)).expect(200);
+  return res.body.cards as IssuedCard[];
+}
+
+const accepted = (card: IssuedCard) => ({ card: card.uuid, outcome: 'accepted', acceptedSuggestions: [{ id: card.suggestions?.[0]?.uuid ?? 'x' }], outcomeTimestamp: '2026-11-26T12:05:00Z' });
+const overridden = (card: IssuedCard, code = 'benefit-outweighs-risk', extra: object = {}) => ({
+  card: card.uuid,
+  outcome: 'overridden',
+  overrideReason: { reason: { system: 'urn:glutamine-cds:override-reason', code }, ...extra },
+  outcomeTimestamp: '2026-11-26T12:06:00Z',
+});
+
+describe('card audit', () => {
+  it('records every card issued, with ids and rule but no patient data', async () => {
+    const { app, store } = appWith();
+    const cards = await issue(app);
+    const counts = store.ruleCounts('2000-01-01T00:00:00Z');
+    expect(counts.map((c) => [c.ruleId, c.issued]).sort()).toEqual([
+      ['hyperammonemia', 1],
+      ['kidney-disease', 1],
+      ['lactulose', 1],
+      ['liver-disease', 1],
+    ]);
+    expect(cards).toHaveLength(4);
+  });
+
+  it('keeps the database free of patient identifiers and clinical values', async () => {
+    const path = tempDb();
+    const { app, store } = appWith({ path });
+    await issue(app);
+    store.close();
+    const db = new Database(path, { readonly: true });
+    const dump = JSON.stringify([db.prepare('SELECT * FROM cards').all(), db.prepare('SELECT * FROM feedback').all()]);
+    db.close();
+    for (const secret of ['pat-1001', 'Cirrhosis', '19943007', 'umol', 'Lactulose', '1968-04-02']) expect(dump).not.toContain(secret);
+    expect(dump).toContain('liver-disease');
+  });
+});
+
+describe('POST /cds-services/{id}/feedback', () => {
+  it('stores accepted and overridden outcomes and answers 200', async () => {
+    const { app } = appWith();
+    const [liver, ammonia] = await issue(app);
+    if (!liver || !ammonia) throw new Error('cards expected');
+    const res = await request(app).post(FEEDBACK).send({ feedback: [accepted(liver), overridden(ammonia)] }).expect(200);
+    expect(res.body).toEqual({ stored: 2, duplicates: 0, unknownCards: 0 });
+  });
+
+  it('is idempotent: the same item posted twice is stored once', async () => {
+    const { app, store } = appWith();
+    const [liver] = await issue(app);
+    if (!liver) throw new Error('card expected');
+    await request(app).post(FEEDBACK).send({ feedback: [overridden(liver)] }).expect(200);
+    const again = await request(app).post(FEEDBACK).send({ feedback: [overridden(liver)] }).expect(200);
+    expect(again.body).toEqual({ stored: 0, duplicates: 1, unknownCards: 0 });
+    expect(store.ruleCounts('2000-01-01T00:00:00Z').find((c) => c.ruleId === 'liver-disease')?.overridden).toBe(1);
+  });
+
+  it('accepts feedback for an unknown card and marks it', async () => {
+    const { app } = appWith();
+    const res = await request(app)
+      .post(FEEDBACK)
+      .send({ feedback: [{ card: '4e0a3a1e-3283-4575-ab82-028d55fe2719', outcome: 'overridden', outcomeTimestamp: '2021-12-11T10:05:31Z' }] })
+      .expect(200);
+    expect(res.body).toEqual({ stored: 1, duplicates: 0, unknownCards: 1 });
+  });
+
+  it('accepts the spec example (acceptedSuggestions) and an override with only code and system (the Sandbox)', async () => {
+    const { app } = appWith();
+    const spec = { card: '4e0a3a1e-3283-4575-ab82-028d55fe2719', outcome: 'accepted', acceptedSuggestions: [{ id: 'e56e1945-20b3-4393-8503-a1a20fd73152' }], outcomeTimestamp: '2021-12-11T10:05:31Z' };
+    await request(app).post(FEEDBACK).send({ feedback: [spec] }).expect(200);
+  });
+
+  it.each([
+    [{}, 'feedback is required'],
+    [{ feedback: [] }, 'feedback must not be empty'],
+    [{ feedback: [{ outcome: 'accepted', acceptedSuggestions: [{ id: 'x' }], outcomeTimestamp: '2026-11-26T12:00:00Z' }] }, 'feedback.0.card is required'],
+    [{ feedback: [{ card: 'c', outcome: 'ignored', outcomeTimestamp: '2026-11-26T12:00:00Z' }] }, "feedback.0.outcome must be 'accepted' or 'overridden'"],
+    [{ feedback: [{ card: 'c', outcome: 'accepted', outcomeTimestamp: '2026-11-26T12:00:00Z' }] }, 'feedback.0.acceptedSuggestions is required when the outcome is accepted'],
+    [{ feedback: [{ card: 'c', outcome: 'overridden', outcomeTimestamp: '2026-11-26T13:00:00+01:00' }] }, 'feedback.0.outcomeTimestamp must be an RFC 3339 date-time in UTC'],
+    [{ feedback: [{ card: 'c', outcome: 'overridden' }] }, 'feedback.0.outcomeTimestamp is required'],
+  ])('400 naming the field for %j', async (body, message) => {
+    const { app } = appWith();
+    const res = await request(app).post(FEEDBACK).send(body).expect(400);
+    expect(res.body.issue.map((i: { diagnostics: string }) => i.diagnostics).join(' | ')).toContain(message);
+  });
+
+  it('404 for an unknown service', async () => {
+    const { app } = appWith();
+    await request(app).post('/cds-services/nope/feedback').send({ feedback: [] }).expect(404);
+  });
+
+  it('keeps userComment only when CDS_STORE_COMMENTS=true', async () => {
+    for (const storeComments of [false, true]) {
+      const path = tempDb();
+      const { app, store } = appWith({ storeComments, path });
+      const [liver] = await issue(app);
+      if (!liver) throw new Error('card expected');
+      await request(app).post(FEEDBACK).send({ feedback: [overridden(liver, 'not-current', { userComment: 'Mr Smith stopped drinking in 2024' })] }).expect(200);
+      store.close();
+      const db = new Database(path, { readonly: true });
+      const comments = db.prepare('SELECT user_comment AS c FROM feedback').all() as Array<{ c: string | null }>;
+      db.close();
+      expect(comments.map((r) => r.c)).toEqual([storeComments ? 'Mr Smith stopped drinking in 2024' : null]);
+    }
+  });
+
+  it('stores all of 200 concurrent feedback posts', async () => {
+    const path = tempDb();
+    const { app, store } = appWith({ path });
+    const server = app.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const address = server.address();
+    const base = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
+    try {
+      const statuses = await Promise.all(
+        Array.from({ length: 200 }, async (_, i) => {
+          const res = await fetch(`${base}${FEEDBACK}`, {
+            method: 'POST',
+            headers: { 'Content-Type': 'application/json' },
+            body: JSON.stringify({ feedback: [{ card: `card-${i}`, outcome: 'overridden', outcomeTimestamp: '2026-11-26T12:00:00Z' }] }),
+          });
+          await res.arrayBuffer();
+          return res.status;
+        }),
+      );
+      expect(statuses.every((s) => s === 200)).toBe(true);
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
+    store.close();
+    const db = new Database(path, { readonly: true });
+    const { n } = db.prepare('SELECT COUNT(*) AS n FROM feedback').get() as { n: number };
+    db.close();
+    expect(n).toBe(200);
+  });
+});
+
+describe('analytics', () => {
+  it('GET /analytics/rules needs the admin token and reports per rule', async () => {
+    const { app } = appWith();
+    const first = await issue(app);
+    const second = await issue(app);
+    const [liver1, ammonia1] = first;
+    const [liver2] = second;
+    if (!liver1 || !ammonia1 || !liver2) throw new Error('cards expected');
+    await request(app)
+      .post(FEEDBACK)
+      .send({ feedback: [overridden(liver1, 'specialist-advised'), accepted(liver2), overridden(ammonia1, 'not-current')] })
+      .expect(200);
+
+    await request(app).get('/analytics/rules').expect(401);
+    await request(app).get('/analytics/rules').set('Authorization', 'Bearer wrong-token-wrong-token').expect(401);
+    const res = await request(app).get('/analytics/rules').set('Authorization', `Bearer ${ADMIN}`).expect(200);
+    expect(res.body.since).toBe(new Date(NOW.getTime() - 365 * 86_400_000).toISOString());
+    const liver = res.body.rules.find((r: { ruleId: string }) => r.ruleId === 'liver-disease');
+    expect(liver).toEqual({
+      ruleId: 'liver-disease',
+      issued: 2,
+      accepted: 1,
+      overridden: 1,
+      overrideRate: 0.5,
+      topOverrideReasons: [{ code: 'specialist-advised', display: "Recommended by the patient's specialist", count: 1 }],
+    });
+    expect(res.body.rules.find((r: { ruleId: string }) => r.ruleId === 'active-cancer')).toEqual({
+      ruleId: 'active-cancer',
+      issued: 0,
+      accepted: 0,
+      overridden: 0,
+      overrideRate: 0,
+      topOverrideReasons: [],
+    });
+    const later = await request(app).get('/analytics/rules?since=2030-01-01').set('Authorization', `Bearer ${ADMIN}`).expect(200);
+    expect(later.body.rules.every((r: { issued: number }) => r.issued === 0)).toBe(true);
+    await request(app).get('/analytics/rules?since=yesterday').set('Authorization', `Bearer ${ADMIN}`).expect(400);
+  });
+
+  it('is absent without CDS_ADMIN_TOKEN', async () => {
+    const { app } = testApp();
+    await request(app).get('/analytics/rules').expect(404);
+  });
+
+  it('npm run report prints the same as a table', async () => {
+    const { app, store } = appWith();
+    const [liver] = await issue(app);
+    if (!liver) throw new Error('card expected');
+    await request(app).post(FEEDBACK).send({ feedback: [overridden(liver)] }).expect(200);
+    const table = renderTable(ruleAnalytics(store, testCatalogue(), new Date('2000-01-01T00:00:00Z')));
+    expect(table).toMatch(/^liver-disease\s+1\s+0\s+1\s+100\.0%\s+Benefit outweighs risk; patient will be monitored \(1\)$/m);
+    expect(table).toMatch(/^active-cancer\s+0\s+0\s+0\s+0\.0%\s+—$/m);
+  });
+
+  it('retention removes old cards and feedback', () => {
+    const store = new SqliteAuditStore(':memory:');
+    stores.push(store);
+    store.recordCards([{ uuid: 'old', ruleId: 'lactulose', indicator: 'warning', serviceId: 's', hookInstance: 'h', issuedAt: '2020-01-01T00:00:00.000Z' }]);
+    store.recordCards([{ uuid: 'new', ruleId: 'lactulose', indicator: 'warning', serviceId: 's', hookInstance: 'h', issuedAt: '2026-11-01T00:00:00.000Z' }]);
+    store.recordFeedback([{ card: 'old', serviceId: 's', outcome: 'overridden', acceptedSuggestions: [], outcomeTimestamp: '2020-01-01T00:00:00.000Z', receivedAt: '2020-01-01T00:00:00.000Z' }]);
+    expect(store.purgeBefore('2025-11-26T00:00:00.000Z')).toBe(2);
+    expect(store.ruleCounts('2000-01-01T00:00:00Z')).toEqual([{ ruleId: 'lactulose', issued: 1, accepted: 0, overridden: 0, overrideReasons: [] }]);
+  });
+
+  it('migrations run once and are recorded in the schema version', () => {
+    const path = tempDb();
+    const first = new SqliteAuditStore(path);
+    expect(first.schemaVersion).toBe(1);
+    first.close();
+    const second = new SqliteAuditStore(path);
+    stores.push(second);
+    expect(second.schemaVersion).toBe(1);
+  });
+});
+
+describe('no data lost', () => {
+  function startService(env: Record<string, string>) {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], { cwd: ROOT, env: { PATH: process.env.PATH ?? '', PORT: '0', ...env } });
+    let out = '';
+    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    const port = new Promise<number>((resolve, reject) => {
+      const timer = setTimeout(() => { reject(new Error(`not listening: ${out}`)); }, 15000);
+      child.stdout.on('data', () => {
+        const line = out.split('\n').find((l) => l.includes('glutamine-cds listening'));
+        if (line) {
+          clearTimeout(timer);
+          resolve((JSON.parse(line) as { port: number }).port);
+        }
+      });
+    });
+    return { child, port };
+  }
+
+  it('feedback answered 200 survives a SIGKILL right after; SIGTERM closes cleanly', async () => {
+    const db = tempDb();
+    const first = startService({ CDS_DB_PATH: db });
+    const port = await first.port;
+    const res = await fetch(`http://127.0.0.1:${port}${FEEDBACK}`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ feedback: [{ card: 'card-killed', outcome: 'overridden', outcomeTimestamp: '2026-11-26T12:00:00Z' }] }),
+    });
+    expect(res.status).toBe(200);
+    first.child.kill('SIGKILL');
+    await once(first.child, 'exit');
+
+    const second = startService({ CDS_DB_PATH: db, CDS_ADMIN_TOKEN: ADMIN });
+    await second.port;
+    const reopened = new Database(db, { readonly: true });
+    const rows = reopened.prepare('SELECT card_uuid AS card FROM feedback').all();
+    reopened.close();
+    expect(rows).toEqual([{ card: 'card-killed' }]);
+    second.child.kill('SIGTERM');
+    const [code] = (await once(second.child, 'exit')) as [number];
+    expect(code).toBe(0);
+  }, 30000);
+});
