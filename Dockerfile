@@ -1,13 +1,15 @@
 # syntax=docker/dockerfile:1
 
-# Build: compile TypeScript with the dev dependencies.
+# Build: compile TypeScript, build the native SQLite binding, then keep production dependencies only.
 FROM node:20-bookworm-slim AS build
+# better-sqlite3 is a native addon: node-gyp needs these when no prebuilt binary can be fetched.
+RUN apt-get update && apt-get install -y --no-install-recommends python3 make g++ && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --ignore-scripts
+RUN npm ci
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
-RUN npm run build
+RUN npm run build && npm prune --omit=dev && npm cache clean --force
 
 # Runtime: production dependencies, compiled code and the knowledge in cards/, as a non-root user.
 # HOST=0.0.0.0 is not loopback, so the service starts only with CDS_TRUSTED_CLIENTS (mount the file)
@@ -18,10 +20,13 @@ ENV NODE_ENV=production \
     PORT=3000
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --ignore-scripts && npm cache clean --force
+COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY cards ./cards
 COPY trusted-clients.example.json ./
+# The audit database (CDS_DB_PATH) lives here; mount a volume to keep it.
+RUN mkdir -p /app/data && chown node:node /app/data
+VOLUME ["/app/data"]
 USER node
 EXPOSE 3000
 HEALTHCHECK --interval=30s --timeout=3s --start-period=10s --retries=3 \
