@@ -116,7 +116,7 @@ describe('fetching from the EHR FHIR server', () => {
     const filler = Array.from({ length: 4 }, (_, i) => ({
       ...cirrhosis,
       id: `cond-filler-${i}`,
-      code: { coding: [{ system: 'http://snomed.info/sct', code: '38341003', display: 'Hypertensive disorder' }] },
+      code: { text: 'Essential hypertension' },
     }));
     const server = await fhirServer([...filler, cirrhosis]);
     const fixture = scenario('healthy-patient-no-card');

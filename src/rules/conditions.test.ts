@@ -59,7 +59,7 @@ describe('findConditions', () => {
   });
 
   it('ignores conditions outside the value set', () => {
-    const c = condition('active', 'confirmed', { code: { coding: [{ system: SYSTEM.snomed, code: '38341003' }] } });
+    const c = condition('active', 'confirmed', { code: { coding: [{ system: SYSTEM.snomed, code: '0000000' }] } });
     expect(findConditions([c], valueSet)).toEqual([]);
   });
 });

@@ -47,7 +47,7 @@ describe('glutamine order detection (glutamine-rules.md §What counts as a gluta
   });
 
   it.each([
-    ['another drug', concept(SYSTEM.rxnorm, '308191', 'amoxicillin 500 MG Oral Capsule')],
+    ['another drug', concept('http://example.org/local-formulary', 'AMOX500', 'amoxicillin 500 MG Oral Capsule')],
     ['a look-alike word', { medicationCodeableConcept: { text: 'glutaminase inhibitor (trial)' } }],
     ['glutamic acid', { medicationCodeableConcept: { text: 'Glutamic acid 500 mg' } }],
     ['no product yet', {}],
