@@ -12,5 +12,9 @@ if (existsSync(compiled)) {
   register();
   cli = await import(new URL('../src/cli/main.ts', import.meta.url).href);
 }
-const code = await cli.run(process.argv.slice(2), (text) => console.log(text));
+const code = await cli.run(
+  process.argv.slice(2),
+  (text) => console.log(text),
+  (text) => console.error(text),
+);
 process.exitCode = code;

@@ -17,6 +17,8 @@ export interface CheckOptions {
   fhirServer?: string;
   json: boolean;
   color: boolean;
+  /** The clinical "now" for look-back windows (fixtures are dated); default: the real time. */
+  now?: Date;
 }
 
 const SERVICE_FOR: Record<Hook, string> = { 'order-sign': 'glutamine-order-sign', 'order-select': 'glutamine-order-select' };
@@ -49,14 +51,14 @@ async function evaluate(request: Record<string, unknown>, options: CheckOptions,
     publicUrl: 'http://localhost:3000',
     // A developer tool: local http FHIR servers are fine here.
     fhir: { timeoutMs: 2000, budgetMs: 3000, allowHttp: true, maxPages: 10, maxResponseBytes: 5 * 1024 * 1024 },
-    now: () => new Date(),
+    now: () => options.now ?? new Date(),
     newId: randomUUID,
   });
   return result.response;
 }
 
 /** Checks each file and prints its cards; resolves to the exit code (2 when any card is critical). */
-export async function check(files: readonly string[], options: CheckOptions, catalogue: Catalogue, out: (text: string) => void): Promise<number> {
+export async function check(files: readonly string[], options: CheckOptions, catalogue: Catalogue, out: (text: string) => void, err: (text: string) => void = out): Promise<number> {
   let critical = false;
   let failed = false;
   const responses: Record<string, HookResponse> = {};
@@ -69,7 +71,7 @@ export async function check(files: readonly string[], options: CheckOptions, cat
       if (!options.json) out(`${printCards(`${file} (${String(request.hook)})`, response.cards, options.color)}\n`);
     } catch (error) {
       failed = true;
-      out(`${file}: ${(error as Error).message}`);
+      err(`${file}: ${(error as Error).message}`);
     }
   }
   if (options.json) out(JSON.stringify(files.length === 1 ? (Object.values(responses)[0] ?? {}) : responses, null, 2));

@@ -23,7 +23,11 @@ export function requestFromBundle(bundle: unknown, hook: Hook, catalogue: Catalo
   if (!patient || typeof patient.id !== 'string') throw new Error('the bundle has no Patient with an id');
   const lookup = new MedicationLookup().add(entries);
   const requests = resources.filter((r) => r.resourceType === 'MedicationRequest');
-  const orders = findGlutamineOrders(requests, undefined, catalogue, lookup).map((o) => o.resource);
+  const glutamine = findGlutamineOrders(requests, undefined, catalogue, lookup).map((o) => o.resource);
+  // Draft glutamine orders are the ones being written; other glutamine orders are then current
+  // medications (a duplicate). With no draft, every glutamine order is checked, whatever its status.
+  const drafts = glutamine.filter((r) => r.status === 'draft');
+  const orders = drafts.length > 0 ? drafts : glutamine;
   if (orders.length === 0) throw new Error('the bundle has no glutamine MedicationRequest to check');
   const medications = resources.filter((r) => r.resourceType === 'Medication');
   const ofType = (type: string) => resources.filter((r) => r.resourceType === type);
