@@ -22,3 +22,11 @@ describe('docs/rules.md (the rule catalogue)', () => {
     expect(committed).toContain('OID 2.16.840.1.113762.1.4.1111.161, version 20200310');
   });
 });
+
+describe('fixtures/README.md (the fixture library)', () => {
+  it('is exactly what npm run docs:fixtures generates', async () => {
+    const { renderFixturesDoc } = await import('../scripts/build-fixtures-doc.js');
+    const committedFixtures = readFileSync(fileURLToPath(new URL('../fixtures/README.md', import.meta.url)), 'utf8');
+    expect(committedFixtures, 'fixtures/README.md is out of date: run npm run docs:fixtures').toBe(renderFixturesDoc());
+  });
+});
