@@ -8,6 +8,7 @@ import { cdsRoutes } from './http/cds-routes.js';
 import { requireClientJwt } from './http/client-auth.js';
 import type { ClientVerifier } from './http/client-auth.js';
 import { errorHandler, methodNotAllowed, notFound } from './http/error-handler.js';
+import { previewRoutes } from './http/preview.js';
 import { requestLog } from './http/request-log.js';
 import { rulePages } from './http/rule-pages.js';
 import type { Logger } from './logger.js';
@@ -15,7 +16,9 @@ import type { Catalogue } from './rules/load-catalogue.js';
 import type { AuditStore } from './store/audit-store.js';
 
 export interface AppDeps {
-  config: Pick<Config, 'publicUrl' | 'maxBodyBytes' | 'fhir'> & Partial<Pick<Config, 'corsOrigins' | 'storeComments' | 'adminToken' | 'retentionDays'>>;
+  config: Pick<Config, 'publicUrl' | 'maxBodyBytes' | 'fhir'> & Partial<Pick<Config, 'corsOrigins' | 'storeComments' | 'adminToken' | 'retentionDays' | 'preview'>>;
+  /** Where the preview finds the fixture library (only read when config.preview is on). */
+  fixturesDir?: string;
   /** Card audit and feedback. */
   store: AuditStore;
   /** Verifies CDS client JWTs on hook calls; absent in protected (loopback or explicitly open) mode. */
@@ -69,6 +72,9 @@ export function createApp(deps: AppDeps): Express {
     }),
   );
   app.use(rulePages(deps.catalogue));
+  if (deps.config.preview && deps.fixturesDir) {
+    app.use(previewRoutes({ catalogue: deps.catalogue, fixturesDir: deps.fixturesDir, publicUrl: deps.config.publicUrl }));
+  }
   if (deps.config.adminToken) {
     app.use(
       analyticsRoutes({ adminToken: deps.config.adminToken, store: deps.store, catalogue: deps.catalogue, retentionDays: deps.config.retentionDays ?? 365, now: deps.now }),

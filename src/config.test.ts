@@ -17,6 +17,7 @@ describe('loadConfig', () => {
       dbPath: './data/glutamine-cds.sqlite',
       retentionDays: 365,
       storeComments: false,
+      preview: false,
     });
   });
 
@@ -41,6 +42,7 @@ describe('loadConfig', () => {
       CDS_RETENTION_DAYS: '90',
       CDS_STORE_COMMENTS: 'true',
       CDS_ADMIN_TOKEN: 'a-long-admin-token-123',
+      CDS_PREVIEW: 'true',
     });
     expect(config).toEqual({
       port: 8080,
@@ -64,6 +66,7 @@ describe('loadConfig', () => {
       retentionDays: 90,
       storeComments: true,
       adminToken: 'a-long-admin-token-123',
+      preview: true,
     });
     expect(Object.isFrozen(config)).toBe(true);
   });

@@ -64,6 +64,7 @@ const envSchema = z.object({
   CDS_RETENTION_DAYS: z.coerce.number().int().min(1).max(36500).default(365),
   CDS_STORE_COMMENTS: z.enum(['true', 'false'], { error: 'must be true or false' }).default('false'),
   CDS_ADMIN_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+  CDS_PREVIEW: z.enum(['true', 'false'], { error: 'must be true or false' }).default('false'),
   CDS_FHIR_MAX_RESPONSE: z
     .string()
     .default('5mb')
@@ -99,6 +100,8 @@ export interface Config {
   storeComments: boolean;
   /** Enables GET /analytics/rules for callers presenting it. */
   adminToken?: string;
+  /** Serves GET /preview (the fixture library rendered as cards); for integrators, off by default. */
+  preview: boolean;
 }
 
 function defaultPublicUrl(host: string, port: number): string {
@@ -138,5 +141,6 @@ export function loadConfig(env: Record<string, string | undefined>): Readonly<Co
     retentionDays: settings.CDS_RETENTION_DAYS,
     storeComments: settings.CDS_STORE_COMMENTS === 'true',
     ...(settings.CDS_ADMIN_TOKEN ? { adminToken: settings.CDS_ADMIN_TOKEN } : {}),
+    preview: settings.CDS_PREVIEW === 'true',
   });
 }

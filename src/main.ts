@@ -71,7 +71,9 @@ function main(): void {
   purge();
   setInterval(purge, 3_600_000).unref();
 
-  const app = createApp({ config, catalogue, logger, store, now: () => new Date(), newId: randomUUID, ...(verifyClient ? { verifyClient } : {}) });
+  if (config.preview) logger.warn('CDS_PREVIEW=true: GET /preview shows the fixture library; not for production');
+  const fixturesDir = fileURLToPath(new URL('../fixtures/', import.meta.url));
+  const app = createApp({ config, catalogue, logger, store, fixturesDir, now: () => new Date(), newId: randomUUID, ...(verifyClient ? { verifyClient } : {}) });
   // A slow client may not hold a connection open: the whole request within the timeout, checked every second.
   const server = createServer(
     { requestTimeout: config.requestTimeoutMs, headersTimeout: Math.min(config.requestTimeoutMs, 60_000), connectionsCheckingInterval: 1000 },
