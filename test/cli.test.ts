@@ -63,6 +63,20 @@ describe('glutamine-cds check', () => {
     expect(err).toContain('patient-cirrhosis-ckd.json: the bundle has no glutamine MedicationRequest to check');
   });
 
+  it('fetches from a FHIR server given with --fhir-server (the docs/integration.md walkthrough)', async () => {
+    const { startLocalFhirServer } = await import('../scripts/local-fhir-server.js');
+    const server = await startLocalFhirServer({ resources: [JSON.parse(readFileSync(join(BUNDLES, 'patient-cirrhosis-ckd.json'), 'utf8'))] });
+    try {
+      const { code, out } = await cli('check', '--json', '--now', FIXTURE_DAY, '--fhir-server', server.baseUrl, join(FIXTURES_DIR, 'requests', 'endari-no-prefetch.json'));
+      const cards = (JSON.parse(out) as { cards: Array<{ indicator: string; source: { topic: { code: string } } }> }).cards;
+      expect(cards.map((c) => `${c.source.topic.code}:${c.indicator}`)).toEqual(['liver-disease:critical', 'kidney-disease:warning', 'lactulose:warning']);
+      expect(code).toBe(2);
+      expect(readFileSync(join(ROOT, 'docs', 'integration.md'), 'utf8')).toContain('--fhir-server http://127.0.0.1:8090/fhir fixtures/requests/endari-no-prefetch.json');
+    } finally {
+      await server.close();
+    }
+  });
+
   it('runs as npx glutamine-cds (the package bin)', () => {
     const result = spawnSync(process.execPath, ['bin/glutamine-cds.mjs', 'check', 'fixtures/bundles/liver-disease-alcoholic-cirrhosis.json'], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } });
     expect(result.status).toBe(2);
