@@ -8,6 +8,8 @@ import { cdsRoutes } from './http/cds-routes.js';
 import { requireClientJwt } from './http/client-auth.js';
 import type { ClientVerifier } from './http/client-auth.js';
 import { errorHandler, methodNotAllowed, notFound } from './http/error-handler.js';
+import { metricsRoute } from './http/metrics.js';
+import type { ServiceMetrics } from './http/metrics.js';
 import { previewRoutes } from './http/preview.js';
 import { requestLog } from './http/request-log.js';
 import { rulePages } from './http/rule-pages.js';
@@ -17,6 +19,8 @@ import type { AuditStore } from './store/audit-store.js';
 
 export interface AppDeps {
   config: Pick<Config, 'publicUrl' | 'maxBodyBytes' | 'fhir'> & Partial<Pick<Config, 'corsOrigins' | 'storeComments' | 'adminToken' | 'retentionDays' | 'preview'>>;
+  /** Prometheus metrics; served at GET /metrics when given. */
+  metrics?: ServiceMetrics;
   /** Where the preview finds the fixture library (only read when config.preview is on). */
   fixturesDir?: string;
   /** Card audit and feedback. */
@@ -37,7 +41,7 @@ export function createApp(deps: AppDeps): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
-  app.use(requestLog(deps.logger, deps.newId));
+  app.use(requestLog(deps.logger, deps.newId, deps.metrics));
   // CDS Hooks 2.0 §CORS: browser clients (the Sandbox) preflight every call without Authorization;
   // the preflight is answered here, before any auth, with 204.
   // Security headers; CORP cross-origin because browser-based EHR clients call this API from elsewhere.
@@ -66,11 +70,13 @@ export function createApp(deps: AppDeps): Express {
       store: deps.store,
       storeComments: deps.config.storeComments ?? false,
       logger: deps.logger,
-      ...(deps.verifyClient ? { authenticate: requireClientJwt(deps.verifyClient, deps.config.publicUrl, deps.logger) } : {}),
+      ...(deps.verifyClient ? { authenticate: requireClientJwt(deps.verifyClient, deps.config.publicUrl, deps.logger, deps.metrics) } : {}),
+      ...(deps.metrics ? { metrics: deps.metrics, observeFetch: (seconds: number, outcome: string) => deps.metrics?.fhirFetch(seconds, outcome) } : {}),
       now: deps.now,
       newId: deps.newId,
     }),
   );
+  if (deps.metrics) app.route('/metrics').get(metricsRoute(deps.metrics)).all(methodNotAllowed('GET'));
   app.use(rulePages(deps.catalogue));
   if (deps.config.preview && deps.fixturesDir) {
     app.use(previewRoutes({ catalogue: deps.catalogue, fixturesDir: deps.fixturesDir, publicUrl: deps.config.publicUrl }));

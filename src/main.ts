@@ -9,6 +9,7 @@ import { loadConfig } from './config.js';
 import type { Config } from './config.js';
 import { CatalogueError, ConfigError } from './errors.js';
 import type { ClientVerifier } from './http/client-auth.js';
+import { ServiceMetrics } from './http/metrics.js';
 import { createLogger } from './logger.js';
 import { loadCatalogue } from './rules/load-catalogue.js';
 import { SqliteAuditStore } from './store/sqlite-store.js';
@@ -73,7 +74,8 @@ function main(): void {
 
   if (config.preview) logger.warn('CDS_PREVIEW=true: GET /preview shows the fixture library; not for production');
   const fixturesDir = fileURLToPath(new URL('../fixtures/', import.meta.url));
-  const app = createApp({ config, catalogue, logger, store, fixturesDir, now: () => new Date(), newId: randomUUID, ...(verifyClient ? { verifyClient } : {}) });
+  const metrics = new ServiceMetrics(new Set(catalogue.services.map((s) => s.id)));
+  const app = createApp({ config, catalogue, logger, store, metrics, fixturesDir, now: () => new Date(), newId: randomUUID, ...(verifyClient ? { verifyClient } : {}) });
   // A slow client may not hold a connection open: the whole request within the timeout, checked every second.
   const server = createServer(
     { requestTimeout: config.requestTimeoutMs, headersTimeout: Math.min(config.requestTimeoutMs, 60_000), connectionsCheckingInterval: 1000 },

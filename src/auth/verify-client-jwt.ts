@@ -15,7 +15,8 @@ const SKEW_SECONDS = 60;
 /** CDS Hooks best practice: tokens live "no more than an hour". */
 const MAX_LIFETIME_SECONDS = 3600;
 
-export type Verification = { ok: true; iss: string; jti: string; tenant?: string } | { ok: false; reason: string };
+/** `code` is a short, fixed reason (a metrics label); `reason` the sentence for the log. */
+export type Verification = { ok: true; iss: string; jti: string; tenant?: string } | { ok: false; code: string; reason: string };
 
 export interface VerifierDeps {
   clients: readonly TrustedClient[];
@@ -25,8 +26,8 @@ export interface VerifierDeps {
   nowSeconds: () => number;
 }
 
-function fail(reason: string): Verification {
-  return { ok: false, reason };
+function fail(code: string, reason: string = code.replace(/_/g, ' ')): Verification {
+  return { ok: false, code, reason };
 }
 
 async function findKey(client: TrustedClient, kid: string, jku: string | undefined, deps: VerifierDeps): Promise<KeyObject | string> {
@@ -53,39 +54,39 @@ function audienceMatches(aud: unknown, expected: string): boolean {
 export async function verifyClientJwt(authorization: string | undefined, expectedAudience: string, deps: VerifierDeps): Promise<Verification> {
   const match = /^Bearer\s+(\S+)$/i.exec(authorization ?? '');
   const token = match?.[1];
-  if (!token) return fail('no bearer token');
+  if (!token) return fail('missing_token', 'no bearer token');
   const decoded = jwt.decode(token, { complete: true });
-  if (!decoded || typeof decoded.payload === 'string') return fail('malformed token');
+  if (!decoded || typeof decoded.payload === 'string') return fail('malformed', 'malformed token');
   const { header, payload } = decoded;
-  if (typeof payload.iss !== 'string') return fail('no iss');
+  if (typeof payload.iss !== 'string') return fail('unknown_iss', 'no iss');
   const client = deps.clients.find((c) => c.iss === payload.iss);
-  if (!client) return fail('unknown iss');
+  if (!client) return fail('unknown_iss', 'unknown iss');
   // The algorithm comes from the client's entry, never from the token (no none, no HS*).
-  if (!(client.algorithms as readonly string[]).includes(header.alg)) return fail(`algorithm ${header.alg} is not accepted for this client`);
-  if (typeof header.kid !== 'string' || header.kid === '') return fail('no kid');
+  if (!(client.algorithms as readonly string[]).includes(header.alg)) return fail('algorithm', `algorithm ${header.alg} is not accepted for this client`);
+  if (typeof header.kid !== 'string' || header.kid === '') return fail('kid', 'no kid');
   const jku = (header as { jku?: unknown }).jku;
-  if (jku !== undefined && typeof jku !== 'string') return fail('malformed jku');
+  if (jku !== undefined && typeof jku !== 'string') return fail('jku', 'malformed jku');
   const key = await findKey(client, header.kid, jku, deps);
-  if (typeof key === 'string') return fail(key);
+  if (typeof key === 'string') return fail(key.startsWith('jku') ? 'jku' : 'kid', key);
 
   let verified: JwtPayload;
   try {
     const result = jwt.verify(token, key, { algorithms: client.algorithms, issuer: client.iss, clockTolerance: SKEW_SECONDS, clockTimestamp: deps.nowSeconds() });
-    if (typeof result === 'string') return fail('payload is not a JSON object');
+    if (typeof result === 'string') return fail('malformed', 'payload is not a JSON object');
     verified = result;
   } catch (error) {
-    return fail(`signature or claims rejected (${(error as Error).name}: ${(error as Error).message})`);
+    return fail((error as Error).name === 'TokenExpiredError' ? 'expired' : 'signature_or_claims', `signature or claims rejected (${(error as Error).name}: ${(error as Error).message})`);
   }
   const now = deps.nowSeconds();
-  if (typeof verified.exp !== 'number') return fail('no exp');
-  if (typeof verified.iat !== 'number') return fail('no iat');
-  if (verified.iat > now + SKEW_SECONDS) return fail('iat is in the future');
-  if (verified.exp - verified.iat > MAX_LIFETIME_SECONDS) return fail('lifetime longer than an hour');
-  if (!audienceMatches(verified.aud, expectedAudience)) return fail('aud is not the URL called');
-  if (typeof verified.jti !== 'string' || verified.jti === '') return fail('no jti');
+  if (typeof verified.exp !== 'number') return fail('exp', 'no exp');
+  if (typeof verified.iat !== 'number') return fail('iat', 'no iat');
+  if (verified.iat > now + SKEW_SECONDS) return fail('iat', 'iat is in the future');
+  if (verified.exp - verified.iat > MAX_LIFETIME_SECONDS) return fail('lifetime', 'lifetime longer than an hour');
+  if (!audienceMatches(verified.aud, expectedAudience)) return fail('aud', 'aud is not the URL called');
+  if (typeof verified.jti !== 'string' || verified.jti === '') return fail('jti', 'no jti');
   const tenant = (verified as { tenant?: unknown }).tenant;
-  if (client.tenants && (typeof tenant !== 'string' || !client.tenants.includes(tenant))) return fail('tenant not allowed');
-  if (!deps.replay.firstUse(`${client.iss}|${verified.jti}`, verified.exp + SKEW_SECONDS, now)) return fail('jti replayed');
+  if (client.tenants && (typeof tenant !== 'string' || !client.tenants.includes(tenant))) return fail('tenant', 'tenant not allowed');
+  if (!deps.replay.firstUse(`${client.iss}|${verified.jti}`, verified.exp + SKEW_SECONDS, now)) return fail('replay', 'jti replayed');
   return { ok: true, iss: client.iss, jti: verified.jti, ...(typeof tenant === 'string' ? { tenant } : {}) };
 }
 

@@ -1,4 +1,5 @@
 import { FhirClient } from '../fhir/fhir-client.js';
+import type { FhirClientOptions } from '../fhir/fhir-client.js';
 import { isRecord } from '../fhir/tolerant.js';
 
 /** How the service may call an EHR's FHIR server (from configuration). */
@@ -32,6 +33,7 @@ export function fhirAccess(
   fhirAuthorization: Record<string, unknown> | undefined,
   policy: FhirAccessPolicy,
   now: () => number,
+  observe?: FhirClientOptions['observe'],
 ): FhirAccess {
   if (!fhirServer) return { kind: 'none' };
   let url: URL;
@@ -59,6 +61,7 @@ export function fhirAccess(
       maxPages: policy.maxPages,
       maxResponseBytes: policy.maxResponseBytes,
       now,
+      ...(observe ? { observe } : {}),
     }),
   };
 }

@@ -9,6 +9,8 @@ import type { HookResponse } from './card-schema.js';
 import { buildCards } from './cards.js';
 import { fhirAccess } from './fhir-access.js';
 import type { FhirAccess, FhirAccessPolicy } from './fhir-access.js';
+import type { FhirClientOptions } from '../fhir/fhir-client.js';
+
 import { fetchMedications, gatherPatientRecord, unresolvedMedicationReferences } from './patient-data.js';
 import { prefetchEntries } from './prefetch.js';
 import type { AnyResource } from '../fhir/tolerant.js';
@@ -21,16 +23,24 @@ export interface HookCallDeps {
   /** The clinical "now": look-back windows and ages are measured from it. */
   now: () => Date;
   newId: () => string;
+  /** Told about every request to a FHIR server (metrics). */
+  observeFetch?: FhirClientOptions['observe'];
 }
 
 /** Elapsed-time clock for the fetch budget (not the clinical clock, which tests fix). */
 const monotonic = (): number => performance.now();
 
+/** Milliseconds spent per stage of a hook call. */
+export type StageTimings = Record<'parse' | 'data' | 'rules' | 'render', number>;
+
 /** What a hook call produced, with the facts the request log may carry (ids, never patient data). */
 export interface HookCallResult {
   response: HookResponse;
   hookInstance: string;
+  hook: string;
   ruleIds: string[];
+  /** Milliseconds per stage: parse (envelope, orders), data (prefetch, fetches), rules, render (cards). */
+  stages: StageTimings;
 }
 
 export function findService(catalogue: Catalogue, serviceId: string) {
@@ -60,6 +70,7 @@ function assertSomeDataAvailable(record: PatientRecord, catalogue: Catalogue, ac
 
 /** One hook call: envelope → glutamine orders → patient data → rules → cards. No HTTP here. */
 export async function callHook(serviceId: string, body: unknown, deps: HookCallDeps): Promise<HookCallResult> {
+  const started = monotonic();
   const service = findService(deps.catalogue, serviceId);
   const request = parseHookRequest(body);
   if (request.hook !== service.hook) {
@@ -71,13 +82,16 @@ export async function callHook(serviceId: string, body: unknown, deps: HookCallD
   const drafts = draftEntries.map((e) => e.resource);
   const prefetch = request.prefetch ?? undefined;
   const lookup = new MedicationLookup().add(draftEntries).add(prefetchEntries(prefetch));
-  const access = fhirAccess(request.fhirServer, request.fhirAuthorization, deps.fhir, monotonic);
+  const access = fhirAccess(request.fhirServer, request.fhirAuthorization, deps.fhir, monotonic, deps.observeFetch);
   // A draft may name its product only by a Medication on the EHR's server: fetch it before deciding.
   await fetchMedications(unresolvedMedicationReferences(drafts, lookup), access, lookup);
   // order-select evaluates only the selected orders; order-sign every order (hook library 1.0.1).
   const selections = service.hook === 'order-select' ? request.context.selections : undefined;
   const orders = findGlutamineOrders(drafts, selections, deps.catalogue, lookup);
-  if (orders.length === 0) return { response: { cards: [] }, hookInstance: request.hookInstance, ruleIds: [] };
+  const parsed = monotonic();
+  if (orders.length === 0) {
+    return { response: { cards: [] }, hookInstance: request.hookInstance, hook: request.hook, ruleIds: [], stages: { parse: parsed - started, data: 0, rules: 0, render: 0 } };
+  }
 
   const { patientId, userId, encounterId } = request.context;
   const tokens = { 'context.patientId': patientId, ...(userId ? { 'context.userId': userId } : {}), ...(encounterId ? { 'context.encounterId': encounterId } : {}) };
@@ -93,8 +107,17 @@ export async function callHook(serviceId: string, body: unknown, deps: HookCallD
   });
   await fetchMedications(unresolvedMedicationReferences([...record.medicationRequests, ...record.medicationStatements] as unknown as AnyResource[], lookup), access, lookup);
   assertSomeDataAvailable(record, deps.catalogue, access);
+  const gathered = monotonic();
   const { findings, gaps } = evaluate({ catalogue: deps.catalogue, orders, drafts, record, now: clinicalNow });
+  const evaluated = monotonic();
   const cards = buildCards(findings, gaps, { catalogue: deps.catalogue, orders, publicUrl: deps.publicUrl, newId: deps.newId });
+  const rendered = monotonic();
   const ruleIds = [...new Set(cards.map((c) => c.source.topic?.code).filter((id): id is string => id !== undefined))];
-  return { response: { cards }, hookInstance: request.hookInstance, ruleIds };
+  return {
+    response: { cards },
+    hookInstance: request.hookInstance,
+    hook: request.hook,
+    ruleIds,
+    stages: { parse: parsed - started, data: gathered - parsed, rules: evaluated - gathered, render: rendered - evaluated },
+  };
 }

@@ -19,6 +19,8 @@ export interface FhirClientOptions {
   maxPages: number;
   maxResponseBytes: number;
   now: () => number;
+  /** Told the duration (seconds) and outcome of every request made, for metrics. */
+  observe?: (seconds: number, outcome: 'ok' | 'http_error' | 'timeout' | 'unreachable' | 'invalid') => void;
 }
 
 export type Fetched<T> = { ok: true; value: T; complete: boolean; note?: string } | { ok: false; reason: string };
@@ -98,8 +100,15 @@ export class FhirClient {
 
   private async getJson(url: URL): Promise<{ ok: true; value: unknown } | { ok: false; reason: string }> {
     if (!this.isOnServer(url)) return { ok: false, reason: 'the URL is not on the FHIR server' };
+    const started = this.options.now();
+    const result = await this.fetchJson(url);
+    this.options.observe?.((this.options.now() - started) / 1000, result.outcome);
+    return result.got;
+  }
+
+  private async fetchJson(url: URL): Promise<{ outcome: 'ok' | 'http_error' | 'timeout' | 'unreachable' | 'invalid'; got: { ok: true; value: unknown } | { ok: false; reason: string } }> {
     const remaining = this.options.deadline - this.options.now();
-    if (remaining <= 0) return { ok: false, reason: 'not fetched: the time budget was used up' };
+    if (remaining <= 0) return { outcome: 'timeout', got: { ok: false, reason: 'not fetched: the time budget was used up' } };
     const timeout = Math.min(this.options.timeoutMs, remaining);
     const headers: Record<string, string> = { Accept: 'application/fhir+json, application/json' };
     if (this.options.accessToken) headers.Authorization = `Bearer ${this.options.accessToken}`;
@@ -111,19 +120,19 @@ export class FhirClient {
       const response = await fetch(url, { headers, signal: controller.signal, redirect: 'error' });
       if (!response.ok) {
         await response.body?.cancel();
-        return { ok: false, reason: `the FHIR server answered HTTP ${response.status}` };
+        return { outcome: 'http_error', got: { ok: false, reason: `the FHIR server answered HTTP ${response.status}` } };
       }
       const text = await readCapped(response, this.options.maxResponseBytes);
-      if (text === undefined) return { ok: false, reason: `the FHIR server's answer was larger than ${this.options.maxResponseBytes} bytes` };
+      if (text === undefined) return { outcome: 'invalid', got: { ok: false, reason: `the FHIR server's answer was larger than ${this.options.maxResponseBytes} bytes` } };
       try {
-        return { ok: true, value: JSON.parse(text) as unknown };
+        return { outcome: 'ok', got: { ok: true, value: JSON.parse(text) as unknown } };
       } catch {
-        return { ok: false, reason: 'the FHIR server answered with invalid JSON' };
+        return { outcome: 'invalid', got: { ok: false, reason: 'the FHIR server answered with invalid JSON' } };
       }
     } catch {
       return controller.signal.aborted
-        ? { ok: false, reason: `the FHIR server did not answer within ${timeout} ms` }
-        : { ok: false, reason: 'the FHIR server could not be reached' };
+        ? { outcome: 'timeout', got: { ok: false, reason: `the FHIR server did not answer within ${timeout} ms` } }
+        : { outcome: 'unreachable', got: { ok: false, reason: 'the FHIR server could not be reached' } };
     } finally {
       clearTimeout(timer);
     }

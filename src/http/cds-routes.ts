@@ -4,7 +4,9 @@ import { discoveryDocument } from '../cds/discovery.js';
 import { acceptFeedback } from '../cds/feedback.js';
 import { callHook, findService } from '../cds/hook-call.js';
 import type { HookCallDeps, HookCallResult } from '../cds/hook-call.js';
+import { isRecord } from '../fhir/tolerant.js';
 import type { Logger } from '../logger.js';
+import type { ServiceMetrics } from './metrics.js';
 import type { AuditStore } from '../store/audit-store.js';
 import { methodNotAllowed } from './error-handler.js';
 import { requestState } from './request-state.js';
@@ -44,6 +46,7 @@ export interface CdsRoutesDeps extends HookCallDeps {
   store: AuditStore;
   storeComments: boolean;
   logger: Logger;
+  metrics?: ServiceMetrics;
   /** Checks the client JWT before the body is even read; discovery stays open. */
   authenticate?: RequestHandler;
 }
@@ -71,7 +74,11 @@ export function cdsRoutes(deps: CdsRoutesDeps): Router {
       // body-parser turns an empty body into {}; report it as missing rather than as three missing fields.
       const result = await callHook(req.params.serviceId, hasBody(req) ? req.body : undefined, deps);
       state.hookInstance = result.hookInstance;
+      state.hook = result.hook;
       state.ruleIds = result.ruleIds;
+      state.stages = result.stages;
+      deps.metrics?.stageTimings(result.stages);
+      for (const card of result.response.cards) deps.metrics?.cardIssued(card.source.topic?.code ?? 'unknown', card.indicator);
       auditCards(result, req.params.serviceId, state.client, deps);
       // Cards carry patient data: never cache them.
       res.setHeader('Cache-Control', 'no-store');
@@ -91,6 +98,9 @@ export function cdsRoutes(deps: CdsRoutesDeps): Router {
         storeComments: deps.storeComments,
         now: deps.now,
       });
+      if (deps.metrics && isRecord(req.body) && Array.isArray(req.body.feedback)) {
+        for (const item of req.body.feedback as unknown[]) if (isRecord(item) && typeof item.outcome === 'string') deps.metrics.feedbackReceived(item.outcome);
+      }
       res.json(stored);
     })
     .all(methodNotAllowed('POST'));

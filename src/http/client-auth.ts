@@ -1,6 +1,7 @@
 import type { RequestHandler } from 'express';
 import type { Verification } from '../auth/verify-client-jwt.js';
 import type { Logger } from '../logger.js';
+import type { ServiceMetrics } from './metrics.js';
 import { requestState } from './request-state.js';
 
 export type ClientVerifier = (authorization: string | undefined, expectedAudience: string) => Promise<Verification>;
@@ -10,7 +11,7 @@ export type ClientVerifier = (authorization: string | undefined, expectedAudienc
  * public URL called. A failure is a bare 401 with `WWW-Authenticate: Bearer` (S9: no details); the
  * reason is logged — never the token.
  */
-export function requireClientJwt(verify: ClientVerifier, publicUrl: string, logger: Logger): RequestHandler {
+export function requireClientJwt(verify: ClientVerifier, publicUrl: string, logger: Logger, metrics?: ServiceMetrics): RequestHandler {
   return async (req, res, next) => {
     const audience = `${publicUrl}${req.baseUrl}${req.path}`;
     const result = await verify(req.headers.authorization, audience);
@@ -18,6 +19,7 @@ export function requireClientJwt(verify: ClientVerifier, publicUrl: string, logg
     if (!result.ok) {
       state.errorCode = 'ERR_UNAUTHORIZED';
       logger.warn({ requestId: state.requestId, reason: result.reason }, 'client JWT rejected');
+      metrics?.jwtRejected(result.code);
       res
         .status(401)
         .set('WWW-Authenticate', 'Bearer')

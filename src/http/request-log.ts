@@ -1,6 +1,13 @@
 import type { Request, RequestHandler } from 'express';
 import type { Logger } from '../logger.js';
+import type { StageTimings } from '../cds/hook-call.js';
+import type { ServiceMetrics } from './metrics.js';
 import { requestState } from './request-state.js';
+
+function roundStages(stages: StageTimings): StageTimings {
+  const round = (ms: number): number => Math.round(ms * 100) / 100;
+  return { parse: round(stages.parse), data: round(stages.data), rules: round(stages.rules), render: round(stages.render) };
+}
 
 function routePattern(req: Request): string {
   // express sets req.route (typed `any`) once a route matched.
@@ -10,7 +17,7 @@ function routePattern(req: Request): string {
 }
 
 /** One structured line per request (conventions §12), with an id echoed in X-Request-Id. */
-export function requestLog(logger: Logger, newId: () => string): RequestHandler {
+export function requestLog(logger: Logger, newId: () => string, metrics?: ServiceMetrics): RequestHandler {
   return (req, res, next) => {
     const started = process.hrtime.bigint();
     const state = requestState(res);
@@ -29,11 +36,13 @@ export function requestLog(logger: Logger, newId: () => string): RequestHandler 
           ...(state.serviceId ? { serviceId: state.serviceId } : {}),
           ...(state.hookInstance ? { hookInstance: state.hookInstance } : {}),
           ...(state.ruleIds ? { ruleIds: state.ruleIds } : {}),
+          ...(state.stages ? { stagesMs: roundStages(state.stages) } : {}),
           ...(state.errorCode ? { errorCode: state.errorCode } : {}),
           ...(state.client ? { client: state.client } : {}),
         },
         'request',
       );
+      if (routePattern(req) === '/cds-services/:serviceId' && req.method === 'POST') metrics?.hookRequest(state.serviceId, state.hook, res.statusCode);
     });
     next();
   };

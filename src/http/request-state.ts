@@ -1,10 +1,14 @@
 import type { Response } from 'express';
+import type { StageTimings } from '../cds/hook-call.js';
 
 /** Facts about a request that the access log records: ids and outcomes, never patient data. */
 export interface RequestState {
   requestId: string;
   serviceId?: string;
   hookInstance?: string;
+  hook?: string;
+  /** Milliseconds per stage of a hook call, for the log line and metrics. */
+  stages?: StageTimings;
   ruleIds?: string[];
   errorCode?: string;
   /** The authenticated CDS client: iss, tenant and jti may be logged (S9); the token never. */
