@@ -12,7 +12,7 @@ import type { FhirAccess, FhirAccessPolicy } from './fhir-access.js';
 import type { FhirClientOptions } from '../fhir/fhir-client.js';
 
 import { fetchMedications, gatherPatientRecord, unresolvedMedicationReferences } from './patient-data.js';
-import { prefetchEntries } from './prefetch.js';
+import { prefetchedMedications } from './prefetch.js';
 import type { AnyResource } from '../fhir/tolerant.js';
 import { parseHookRequest } from './request-schema.js';
 
@@ -81,7 +81,7 @@ export async function callHook(serviceId: string, body: unknown, deps: HookCallD
   const draftEntries = bundleEntries(request.context.draftOrders);
   const drafts = draftEntries.map((e) => e.resource);
   const prefetch = request.prefetch ?? undefined;
-  const lookup = new MedicationLookup().add(draftEntries).add(prefetchEntries(prefetch));
+  const lookup = new MedicationLookup().add(draftEntries).add(prefetchedMedications(prefetch));
   const access = fhirAccess(request.fhirServer, request.fhirAuthorization, deps.fhir, monotonic, deps.observeFetch);
   // A draft may name its product only by a Medication on the EHR's server: fetch it before deciding.
   await fetchMedications(unresolvedMedicationReferences(drafts, lookup), access, lookup);

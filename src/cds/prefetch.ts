@@ -44,9 +44,9 @@ export function readPrefetch(present: boolean, value: unknown, requirement: Data
   return { status: { state: wanted.length > 0 ? 'available' : 'empty' }, resources: wanted };
 }
 
-/** Every entry of every prefetched bundle, so referenced Medications can be resolved. */
-export function prefetchEntries(prefetch: Record<string, unknown> | undefined): Array<{ fullUrl?: string; resource: AnyResource }> {
-  return Object.values(prefetch ?? {}).flatMap((value) => bundleEntries(value));
+/** The Medication entries of every prefetched bundle, so referenced Medications can be resolved. */
+export function prefetchedMedications(prefetch: Record<string, unknown> | undefined): Array<{ fullUrl?: string; resource: AnyResource }> {
+  return Object.values(prefetch ?? {}).flatMap((value) => bundleEntries(value).filter((e) => e.resource.resourceType === 'Medication'));
 }
 
 /** The patient record from one result per data requirement. */

@@ -38,12 +38,19 @@ const SYSTEM_NAMES: Record<string, string> = {
   [SYSTEM.atc]: 'ATC',
 };
 
+/** Systems seen so far: a handful of distinct URIs, looked up for every coding of every request. */
+const canonicalCache = new Map<string, string>();
+
 /** Canonical form of a system URI: lower-cased, no trailing slash, known aliases resolved. */
 export function canonicalSystem(system: unknown): string {
   if (typeof system !== 'string' || system === '') return '';
-  const trimmed = system.trim().replace(/\/+$/, '');
-  const lower = trimmed.toLowerCase();
-  return SYSTEM_ALIASES[lower] ?? lower;
+  const cached = canonicalCache.get(system);
+  if (cached !== undefined) return cached;
+  const lower = system.trim().replace(/\/+$/, '').toLowerCase();
+  const canonical = SYSTEM_ALIASES[lower] ?? lower;
+  // Bounded: arbitrary client input must not grow the cache without limit.
+  if (canonicalCache.size < 1000) canonicalCache.set(system, canonical);
+  return canonical;
 }
 
 export function systemName(system: unknown): string {
@@ -79,14 +86,20 @@ export interface CodedConcept {
 
 /** A set of codes (one value set) that answers "is this coding in the set?" in O(1). */
 export class CodeIndex {
-  private readonly byKey = new Map<string, CodedConcept>();
+  /** system → code key → concept: a hash lookup per coding, without building a key string. */
+  private readonly bySystem = new Map<string, Map<string, CodedConcept>>();
   /** ICD-10-CM codes whose descendants are members; ICD-10-CM's hierarchy is its code prefix. */
   private readonly icd10Prefixes: Array<{ prefix: string; concept: CodedConcept }> = [];
 
   constructor(concepts: Iterable<CodedConcept>, icd10Descendants: Iterable<CodedConcept> = []) {
     for (const concept of concepts) {
       const system = canonicalSystem(concept.system);
-      for (const key of codeKeys(system, concept.code)) this.byKey.set(`${system}|${key}`, concept);
+      let codes = this.bySystem.get(system);
+      if (!codes) {
+        codes = new Map();
+        this.bySystem.set(system, codes);
+      }
+      for (const key of codeKeys(system, concept.code)) codes.set(key, concept);
     }
     for (const concept of icd10Descendants) {
       const [prefix] = codeKeys(SYSTEM.icd10cm, concept.code);
@@ -97,8 +110,13 @@ export class CodeIndex {
   lookup(coding: Coding | undefined): CodedConcept | undefined {
     if (!coding?.code || typeof coding.code !== 'string') return undefined;
     const system = canonicalSystem(coding.system);
+    const codes = this.bySystem.get(system);
+    // Fast path: most codes are stored exactly as sent.
+    const exact = codes?.get(coding.code);
+    if (exact) return exact;
+    if (!codes && (system !== SYSTEM.icd10cm || this.icd10Prefixes.length === 0)) return undefined;
     for (const key of codeKeys(system, coding.code)) {
-      const hit = this.byKey.get(`${system}|${key}`) ?? (system === SYSTEM.icd10cm ? this.icd10Prefixes.find((p) => key.startsWith(p.prefix))?.concept : undefined);
+      const hit = codes?.get(key) ?? (system === SYSTEM.icd10cm ? this.icd10Prefixes.find((p) => key.startsWith(p.prefix))?.concept : undefined);
       if (hit) return hit;
     }
     return undefined;

@@ -6,6 +6,12 @@ const FHIR_DATE = /^(\d{4})(?:-(\d{2})(?:-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(
 
 export function parseFhirDate(value: unknown): number | undefined {
   if (typeof value !== 'string') return undefined;
+  // Fast path for the common full form with a zone (2026-11-20T08:30:00Z, …+01:00): Date.parse reads
+  // it exactly; partial dates and zone-less times go through the pattern below (read as UTC).
+  if (value.length >= 20 && value[10] === 'T' && value[4] === '-' && (value.endsWith('Z') || value[value.length - 3] === ':')) {
+    const ms = Date.parse(value);
+    if (!Number.isNaN(ms)) return ms;
+  }
   const m = FHIR_DATE.exec(value.trim());
   if (!m) return undefined;
   const [, y, mo = '01', d = '01', h = '00', mi = '00', s = '00', zone = 'Z'] = m;

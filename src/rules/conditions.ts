@@ -42,9 +42,13 @@ export function isUnconfirmed(condition: Condition): boolean {
 
 /** The counting conditions with a coding in the value set, as evidence (one item per condition). */
 export function findConditions(conditions: readonly Condition[], valueSet: CodeIndex): ConditionEvidence[] {
+  return findAmongCounting(conditions.filter(conditionCounts), valueSet);
+}
+
+/** As findConditions, for conditions already known to count (filtered once per request). */
+export function findAmongCounting(counting: readonly Condition[], valueSet: CodeIndex): ConditionEvidence[] {
   const found: ConditionEvidence[] = [];
-  for (const condition of conditions) {
-    if (!conditionCounts(condition)) continue;
+  for (const condition of counting) {
     const coding = valueSet.match(condition.code);
     if (!coding?.code) continue;
     const recorded = displayDate(condition.recordedDate);

@@ -3,7 +3,7 @@ import { conceptLabel, conceptTexts, systemName } from '../fhir/codings.js';
 import { formatNumber, isAbove, isBelow } from '../fhir/quantities.js';
 import { asArray, isResource } from '../fhir/tolerant.js';
 import type { Analyte, Criterion, Exemption, LabCriterion } from './catalogue-schema.js';
-import { conditionCounts, findConditions, isUnconfirmed } from './conditions.js';
+import { findAmongCounting, isUnconfirmed } from './conditions.js';
 import type { ConditionEvidence, Evidence, LabEvidence, OrderEvidence } from './evidence.js';
 import type { GlutamineOrder } from './glutamine-orders.js';
 import type { LabReading } from './labs.js';
@@ -19,10 +19,11 @@ function valueSet(data: RequestData, id: string): LoadedValueSet | undefined {
 export function matchConditions(match: { valueSet: string }, data: RequestData): ConditionEvidence[] {
   const vs = valueSet(data, match.valueSet);
   if (!vs) return [];
-  const byCode = findConditions(data.input.record.conditions, vs.codes);
+  const counting = data.countingConditions();
+  const byCode = findAmongCounting(counting, vs.codes);
   if (vs.names.length === 0) return byCode;
-  const byName = data.input.record.conditions
-    .filter((c) => conditionCounts(c) && vs.codes.match(c.code) === undefined && conceptTexts(c.code).some(vs.matchesName))
+  const byName = counting
+    .filter((c) => vs.codes.match(c.code) === undefined && conceptTexts(c.code).some(vs.matchesName))
     .map((c): ConditionEvidence => {
       const coding = asArray(c.code?.coding).find((x) => typeof x.code === 'string');
       return {

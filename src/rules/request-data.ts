@@ -1,4 +1,5 @@
-import type { CodeableConcept, MedicationRequest, NutritionOrder } from 'fhir/r4';
+import type { CodeableConcept, Condition, MedicationRequest, NutritionOrder } from 'fhir/r4';
+import { conditionCounts } from './conditions.js';
 import { conceptTexts } from '../fhir/codings.js';
 import { parseFhirDate } from '../fhir/dates.js';
 import { formatNumber } from '../fhir/quantities.js';
@@ -43,9 +44,16 @@ export class RequestData {
   private readonly labs = new Map<string, LatestLab>();
   private readonly facts = new Map<GlutamineOrder, OrderFacts>();
   private readonly medications = new Map<GlutamineOrder, CurrentMedication[]>();
+  private counting?: Condition[];
   readonly derivationProblems: DerivationProblem[] = [];
 
   constructor(readonly input: RequestInput) {}
+
+  /** The conditions that count (active, not refuted…), filtered once for all the rules. */
+  countingConditions(): Condition[] {
+    this.counting ??= this.input.record.conditions.filter(conditionCounts);
+    return this.counting;
+  }
 
   latestLab(analyte: Analyte): LatestLab {
     let latest = this.labs.get(analyte.id);

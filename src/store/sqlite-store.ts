@@ -54,8 +54,9 @@ export class SqliteAuditStore implements AuditStore {
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
     this.db = new Database(path);
     this.db.pragma('journal_mode = WAL');
-    // FULL: a feedback item acknowledged with 200 survives a crash of the process or the machine.
-    this.db.pragma('synchronous = FULL');
+    // NORMAL in WAL mode: every commit survives a crash of the process (not of the machine) without an
+    // fsync per hook call — right for the card audit. Feedback raises it to FULL (see recordFeedback).
+    this.db.pragma('synchronous = NORMAL');
     this.db.pragma('busy_timeout = 5000');
     this.migrate();
   }
@@ -92,6 +93,16 @@ export class SqliteAuditStore implements AuditStore {
        VALUES (@itemKey, @card, @knownCard, @serviceId, @outcome, @acceptedSuggestions, @overrideSystem, @overrideCode,
          @overrideDisplay, @userComment, @outcomeTimestamp, @receivedAt, @clientIss)`,
     );
+    // FULL for feedback: an item acknowledged with 200 survives a crash of the machine too.
+    this.db.pragma('synchronous = FULL');
+    try {
+      return this.insertFeedback(items, known, insert);
+    } finally {
+      this.db.pragma('synchronous = NORMAL');
+    }
+  }
+
+  private insertFeedback(items: readonly FeedbackRecord[], known: Database.Statement, insert: Database.Statement): StoredFeedback {
     return this.db.transaction(() => {
       const result = { stored: 0, duplicates: 0, unknownCards: 0 };
       for (const item of items) {
