@@ -47,10 +47,8 @@ function main(): void {
   try {
     catalogue = loadCatalogue(cardsDir);
   } catch (error) {
-    if (error instanceof CatalogueError) {
-      logger.fatal(`Cannot start: ${error.message}`);
-      process.exit(1);
-    }
+    // Start-up failures go to stderr directly: the buffered log could be cut short by the exit.
+    if (error instanceof CatalogueError) exitWith(`Cannot start: ${error.message}`);
     throw error;
   }
 
@@ -89,10 +87,11 @@ function main(): void {
       { host: config.host, port, publicUrl: config.publicUrl, rules: catalogue.rules.length, authentication: mode.mode === 'verify' ? 'jwt' : 'none' },
       'glutamine-cds listening',
     );
+    // The log is buffered: let operators (and supervisors waiting for this line) see it now.
+    logger.flush();
   });
   server.on('error', (error) => {
-    logger.fatal({ err: { name: error.name, message: error.message } }, 'cannot listen');
-    process.exit(1);
+    exitWith(`Cannot listen on ${config.host}:${config.port}: ${error.message}`);
   });
 
   // Stop accepting, let in-flight requests finish (their feedback is stored before they answer),
@@ -104,6 +103,7 @@ function main(): void {
     logger.info({ signal }, 'shutting down');
     const finish = (): void => {
       store.close();
+      logger.flush();
       process.exit(0);
     };
     server.close(finish);
