@@ -7,15 +7,11 @@ import { ConfigError } from './errors.js';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
-const envSchema = z.object({
-  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
-  HOST: z.string().trim().min(1).default('127.0.0.1'),
-  CDS_PUBLIC_URL: z
-    .url({ protocol: /^https?$/, error: 'must be an absolute http(s) URL' })
-    .optional(),
-  CDS_MAX_BODY: z
+/** A size such as `10mb` or `512kb`, read with `bytes` (the parser body-parser itself uses). */
+function byteSize(defaultValue: string) {
+  return z
     .string()
-    .default('10mb')
+    .default(defaultValue)
     .transform((value, ctx) => {
       const parsed = bytes.parse(value);
       if (parsed === null || !Number.isFinite(parsed) || parsed <= 0) {
@@ -23,7 +19,16 @@ const envSchema = z.object({
         return z.NEVER;
       }
       return parsed;
-    }),
+    });
+}
+
+const envSchema = z.object({
+  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  HOST: z.string().trim().min(1).default('127.0.0.1'),
+  CDS_PUBLIC_URL: z
+    .url({ protocol: /^https?$/, error: 'must be an absolute http(s) URL' })
+    .optional(),
+  CDS_MAX_BODY: byteSize('10mb'),
   LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
   CDS_FHIR_TIMEOUT_MS: z.coerce.number().int().min(1).max(60000).default(2000),
   CDS_FHIR_BUDGET_MS: z.coerce.number().int().min(1).max(120000).default(3000),
@@ -65,17 +70,7 @@ const envSchema = z.object({
   CDS_STORE_COMMENTS: z.enum(['true', 'false'], { error: 'must be true or false' }).default('false'),
   CDS_ADMIN_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
   CDS_PREVIEW: z.enum(['true', 'false'], { error: 'must be true or false' }).default('false'),
-  CDS_FHIR_MAX_RESPONSE: z
-    .string()
-    .default('5mb')
-    .transform((value, ctx) => {
-      const parsed = bytes.parse(value);
-      if (parsed === null || !Number.isFinite(parsed) || parsed <= 0) {
-        ctx.addIssue({ code: 'custom', message: `must be a size such as 5mb (got '${value}')` });
-        return z.NEVER;
-      }
-      return parsed;
-    }),
+  CDS_FHIR_MAX_RESPONSE: byteSize('5mb'),
 });
 
 export interface Config {

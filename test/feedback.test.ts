@@ -1,9 +1,7 @@
-import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import request from 'supertest';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -11,10 +9,10 @@ import { renderTable } from '../scripts/report.js';
 import { ruleAnalytics } from '../src/cds/analytics.js';
 import { SqliteAuditStore } from '../src/store/sqlite-store.js';
 import { FIXTURES_DIR, NOW, NO_OUTBOUND_FHIR_POLICY, PUBLIC_URL, testApp, testCatalogue } from './helpers.js';
+import { startService } from './service-process.js';
 
 /** CDS Hooks 2.0 §Feedback, the card audit behind it, and the analytics a committee reads. */
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const ADMIN = 'admin-token-for-tests-0001';
 const SIGN = '/cds-services/glutamine-order-sign';
 const FEEDBACK = `${SIGN}/feedback`;
@@ -264,27 +262,10 @@ describe('analytics', () => {
 });
 
 describe('no data lost', () => {
-  function startService(env: Record<string, string>) {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], { cwd: ROOT, env: { PATH: process.env.PATH ?? '', PORT: '0', ...env } });
-    let out = '';
-    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
-    const port = new Promise<number>((resolve, reject) => {
-      const timer = setTimeout(() => { reject(new Error(`not listening: ${out}`)); }, 15000);
-      child.stdout.on('data', () => {
-        const line = out.split('\n').find((l) => l.includes('glutamine-cds listening'));
-        if (line) {
-          clearTimeout(timer);
-          resolve((JSON.parse(line) as { port: number }).port);
-        }
-      });
-    });
-    return { child, port };
-  }
-
   it('feedback answered 200 survives a SIGKILL right after; SIGTERM closes cleanly', async () => {
     const db = tempDb();
-    const first = startService({ CDS_DB_PATH: db });
-    const port = await first.port;
+    const first = startService({ PORT: '0', CDS_DB_PATH: db });
+    const { port } = await first.listening();
     const res = await fetch(`http://127.0.0.1:${port}${FEEDBACK}`, {
       method: 'POST',
       headers: { 'Content-Type': 'application/json' },
@@ -294,8 +275,8 @@ describe('no data lost', () => {
     first.child.kill('SIGKILL');
     await once(first.child, 'exit');
 
-    const second = startService({ CDS_DB_PATH: db, CDS_ADMIN_TOKEN: ADMIN });
-    await second.port;
+    const second = startService({ PORT: '0', CDS_DB_PATH: db, CDS_ADMIN_TOKEN: ADMIN });
+    await second.listening();
     const reopened = new Database(db, { readonly: true });
     const rows = reopened.prepare('SELECT card_uuid AS card FROM feedback').all();
     reopened.close();

@@ -1,25 +1,7 @@
-import { spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { connect } from 'node:net';
 import { once } from 'node:events';
-import { fileURLToPath } from 'node:url';
+import { connect } from 'node:net';
 import { describe, expect, it } from 'vitest';
-
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
-
-/** Runs src/main.ts as `npm start` would run dist/main.js, with the given environment. */
-function start(env: Record<string, string>) {
-  // Each process gets its own audit database outside the repository.
-  const dbPath = join(mkdtempSync(join(tmpdir(), 'glutamine-db-')), 'audit.sqlite');
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], { cwd: ROOT, env: { PATH: process.env.PATH ?? '', CDS_DB_PATH: dbPath, ...env } });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  return { child, output: () => ({ stdout, stderr }) };
-}
+import { startService as start } from './service-process.js';
 
 describe('the process (src/main.ts)', () => {
   it('refuses bad configuration with every problem named, and exits 1', async () => {
@@ -66,16 +48,8 @@ describe('the process (src/main.ts)', () => {
   }, 20000);
 
   it('closes a request that does not arrive within CDS_REQUEST_TIMEOUT_MS (408)', async () => {
-    const { child, output } = start({ PORT: '0', CDS_REQUEST_TIMEOUT_MS: '1000' });
-    const port = await new Promise<number>((resolve, reject) => {
-      const timer = setTimeout(() => { reject(new Error(`no listening line: ${JSON.stringify(output())}`)); }, 15000);
-      child.stdout.on('data', () => {
-        const line = output().stdout.split('\n').find((l) => l.includes('glutamine-cds listening'));
-        if (!line) return;
-        clearTimeout(timer);
-        resolve((JSON.parse(line) as { port: number }).port);
-      });
-    });
+    const { child, listening } = start({ PORT: '0', CDS_REQUEST_TIMEOUT_MS: '1000' });
+    const { port } = await listening();
     const socket = connect(port, '127.0.0.1');
     socket.write('POST /cds-services/glutamine-order-sign HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"hook":');
     let answer = '';
@@ -89,16 +63,8 @@ describe('the process (src/main.ts)', () => {
   }, 20000);
 
   it('serves discovery, then shuts down cleanly on SIGTERM', async () => {
-    const { child, output } = start({ PORT: '0', HOST: '127.0.0.1' });
-    const port = await new Promise<number>((resolve, reject) => {
-      const timer = setTimeout(() => { reject(new Error(`no listening line: ${JSON.stringify(output())}`)); }, 15000);
-      child.stdout.on('data', () => {
-        const line = output().stdout.split('\n').find((l) => l.includes('glutamine-cds listening'));
-        if (!line) return;
-        clearTimeout(timer);
-        resolve((JSON.parse(line) as { port: number }).port);
-      });
-    });
+    const { child, listening } = start({ PORT: '0', HOST: '127.0.0.1' });
+    const { port } = await listening();
     const res = await fetch(`http://127.0.0.1:${port}/cds-services`);
     const body = (await res.json()) as { services: Array<{ id: string }> };
     expect(body.services.map((s) => s.id)).toEqual(['glutamine-order-select', 'glutamine-order-sign']);

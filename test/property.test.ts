@@ -3,6 +3,8 @@ import type { Server } from 'node:http';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { allPaths } from './json-paths.js';
+import type { JsonPath } from './json-paths.js';
 import { FIXTURES_DIR, NO_OUTBOUND_FHIR_POLICY, PUBLIC_URL, testApp } from './helpers.js';
 
 /**
@@ -49,15 +51,7 @@ const nasty = fc.oneof(
   fc.constant(JSON.parse(`${'['.repeat(2000)}${']'.repeat(2000)}`) as unknown),
 );
 
-type Path = Array<string | number>;
-function paths(value: unknown, prefix: Path = [], out: Path[] = []): Path[] {
-  if (Array.isArray(value)) value.forEach((v, i) => paths(v, [...prefix, i], out));
-  else if (typeof value === 'object' && value !== null) for (const [k, v] of Object.entries(value)) paths(v, [...prefix, k], out);
-  if (prefix.length > 0) out.push(prefix);
-  return out;
-}
-
-function replaceAt(root: unknown, path: Path, replacement: unknown): unknown {
+function replaceAt(root: unknown, path: JsonPath, replacement: unknown): unknown {
   const copy = structuredClone(root);
   let node = copy as Record<string | number, unknown>;
   for (const key of path.slice(0, -1)) node = node[key] as Record<string | number, unknown>;
@@ -96,7 +90,7 @@ describe('property: no input makes a 500', () => {
       .nat({ max: fixtures.length - 1 })
       .chain((i) => {
         const fixture = fixtures[i];
-        const all = paths(fixture);
+        const all = allPaths(fixture);
         return fc.tuple(fc.constant(fixture), fc.constantFrom(...all), nasty);
       })
       .map(([fixture, path, leaf]) => replaceAt(fixture, path, leaf));

@@ -4,6 +4,8 @@ import { describe, expect, it } from 'vitest';
 import { hookResponseSchema } from '../src/cds/card-schema.js';
 import { callHook } from '../src/cds/hook-call.js';
 import { ServiceError } from '../src/errors.js';
+import { allPaths } from './json-paths.js';
+import type { JsonPath } from './json-paths.js';
 import { FIXTURES_DIR, NOW, NO_OUTBOUND_FHIR_POLICY, PUBLIC_URL, sequentialIds, testCatalogue } from './helpers.js';
 
 /**
@@ -24,16 +26,7 @@ function mulberry32(seed: number): () => number {
 
 const REPLACEMENTS: unknown[] = [null, 0, -1, 1e308, '', 'x', 'Patient/1', [], {}, [null], { a: 1 }, true, [[[]]], { resourceType: 'Bundle', entry: 5 }];
 
-type Path = Array<string | number>;
-
-function allPaths(value: unknown, prefix: Path = [], out: Path[] = []): Path[] {
-  if (Array.isArray(value)) value.forEach((v, i) => allPaths(v, [...prefix, i], out));
-  else if (typeof value === 'object' && value !== null) for (const [k, v] of Object.entries(value)) allPaths(v, [...prefix, k], out);
-  if (prefix.length > 0) out.push(prefix);
-  return out;
-}
-
-function mutate(root: unknown, path: Path, replacement: unknown, remove: boolean): void {
+function mutate(root: unknown, path: JsonPath, replacement: unknown, remove: boolean): void {
   let node = root as Record<string | number, unknown>;
   for (const key of path.slice(0, -1)) node = node[key] as Record<string | number, unknown>;
   const last = path[path.length - 1] as string | number;
