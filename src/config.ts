@@ -73,6 +73,9 @@ const envSchema = z.object({
   CDS_FHIR_MAX_RESPONSE: byteSize('5mb'),
 });
 
+/** Every environment variable the service reads (the README's configuration table lists them all). */
+export const CONFIG_VARIABLES: readonly string[] = Object.keys(envSchema.shape);
+
 export interface Config {
   port: number;
   host: string;

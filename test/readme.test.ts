@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import request from 'supertest';
 import { describe, expect, it } from 'vitest';
 import { hookResponseSchema } from '../src/cds/card-schema.js';
-import { loadConfig } from '../src/config.js';
+import { CONFIG_VARIABLES, loadConfig } from '../src/config.js';
 import { TEST_FHIR_POLICY, testApp } from './helpers.js';
 
 const README = readFileSync(fileURLToPath(new URL('../README.md', import.meta.url)), 'utf8');
@@ -33,6 +33,10 @@ describe('README', () => {
     expect(README).toContain('| `CDS_MAX_BODY` | `10mb` |');
     expect(README).toContain(`| \`LOG_LEVEL\` | \`${defaults.logLevel}\` |`);
     expect(README).toContain('| `CDS_PUBLIC_URL` |');
+  });
+
+  it('has a row in the configuration table for every variable the service reads', () => {
+    for (const variable of CONFIG_VARIABLES) expect(README, variable).toMatch(new RegExp(`^\\| \`${variable}\` \\|`, 'm'));
   });
 
   it('gives the two commands', () => {
