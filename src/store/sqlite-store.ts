@@ -46,8 +46,16 @@ function itemKey(item: FeedbackRecord): string {
   return createHash('sha256').update(JSON.stringify(identity)).digest('hex');
 }
 
+/** The statements of the hot paths, prepared once after migration (not once per call). */
+interface Statements {
+  insertCard: Database.Statement;
+  knownCard: Database.Statement;
+  insertFeedback: Database.Statement;
+}
+
 export class SqliteAuditStore implements AuditStore {
   private readonly db: Database.Database;
+  private readonly statements: Statements;
 
   /** Opens (creating the file and folder on first start) and migrates. `:memory:` for tests. */
   constructor(path: string) {
@@ -59,6 +67,19 @@ export class SqliteAuditStore implements AuditStore {
     this.db.pragma('synchronous = NORMAL');
     this.db.pragma('busy_timeout = 5000');
     this.migrate();
+    this.statements = {
+      insertCard: this.db.prepare(
+        `INSERT OR IGNORE INTO cards (uuid, rule_id, indicator, service_id, hook_instance, issued_at, client_iss, client_tenant)
+         VALUES (@uuid, @ruleId, @indicator, @serviceId, @hookInstance, @issuedAt, @clientIss, @clientTenant)`,
+      ),
+      knownCard: this.db.prepare('SELECT 1 FROM cards WHERE uuid = ?'),
+      insertFeedback: this.db.prepare(
+        `INSERT OR IGNORE INTO feedback (item_key, card_uuid, known_card, service_id, outcome, accepted_suggestions, override_system, override_code,
+           override_display, user_comment, outcome_timestamp, received_at, client_iss)
+         VALUES (@itemKey, @card, @knownCard, @serviceId, @outcome, @acceptedSuggestions, @overrideSystem, @overrideCode,
+           @overrideDisplay, @userComment, @outcomeTimestamp, @receivedAt, @clientIss)`,
+      ),
+    };
   }
 
   get schemaVersion(): number {
@@ -76,23 +97,15 @@ export class SqliteAuditStore implements AuditStore {
   }
 
   recordCards(cards: readonly IssuedCard[]): void {
-    const insert = this.db.prepare(
-      `INSERT OR IGNORE INTO cards (uuid, rule_id, indicator, service_id, hook_instance, issued_at, client_iss, client_tenant)
-       VALUES (@uuid, @ruleId, @indicator, @serviceId, @hookInstance, @issuedAt, @clientIss, @clientTenant)`,
-    );
+    const insert = this.statements.insertCard;
     this.db.transaction(() => {
       for (const card of cards) insert.run({ clientIss: null, clientTenant: null, ...card });
     })();
   }
 
   recordFeedback(items: readonly FeedbackRecord[]): StoredFeedback {
-    const known = this.db.prepare('SELECT 1 FROM cards WHERE uuid = ?');
-    const insert = this.db.prepare(
-      `INSERT OR IGNORE INTO feedback (item_key, card_uuid, known_card, service_id, outcome, accepted_suggestions, override_system, override_code,
-         override_display, user_comment, outcome_timestamp, received_at, client_iss)
-       VALUES (@itemKey, @card, @knownCard, @serviceId, @outcome, @acceptedSuggestions, @overrideSystem, @overrideCode,
-         @overrideDisplay, @userComment, @outcomeTimestamp, @receivedAt, @clientIss)`,
-    );
+    const known = this.statements.knownCard;
+    const insert = this.statements.insertFeedback;
     // FULL for feedback: an item acknowledged with 200 survives a crash of the machine too.
     this.db.pragma('synchronous = FULL');
     try {
