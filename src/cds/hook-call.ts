@@ -1,5 +1,7 @@
 import { ServiceError } from '../errors.js';
 import { bundleEntries } from '../fhir/bundle.js';
+import type { FhirClientOptions } from '../fhir/fhir-client.js';
+import type { AnyResource } from '../fhir/tolerant.js';
 import { evaluate } from '../rules/evaluate.js';
 import { findGlutamineOrders } from '../rules/glutamine-orders.js';
 import type { Catalogue } from '../rules/load-catalogue.js';
@@ -9,11 +11,8 @@ import type { HookResponse } from './card-schema.js';
 import { buildCards } from './cards.js';
 import { fhirAccess } from './fhir-access.js';
 import type { FhirAccess, FhirAccessPolicy } from './fhir-access.js';
-import type { FhirClientOptions } from '../fhir/fhir-client.js';
-
 import { fetchMedications, gatherPatientRecord, unresolvedMedicationReferences } from './patient-data.js';
 import { prefetchedMedications } from './prefetch.js';
-import type { AnyResource } from '../fhir/tolerant.js';
 import { parseHookRequest } from './request-schema.js';
 
 export interface HookCallDeps {
@@ -39,7 +38,11 @@ export interface HookCallResult {
   hookInstance: string;
   hook: string;
   ruleIds: string[];
-  /** Milliseconds per stage: parse (envelope, orders), data (prefetch, fetches), rules, render (cards). */
+  /**
+   * Milliseconds per stage: parse (envelope and order detection, including reading a draft's
+   * Medication from the FHIR server when only it names the product), data (prefetch, fetches),
+   * rules, render (cards).
+   */
   stages: StageTimings;
 }
 
