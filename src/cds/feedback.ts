@@ -42,8 +42,14 @@ export interface FeedbackDeps {
   now: () => Date;
 }
 
+/** What a feedback call stored, and the outcomes of its (validated) items, for metrics. */
+export interface AcceptedFeedback {
+  stored: StoredFeedback;
+  outcomes: Array<'accepted' | 'overridden'>;
+}
+
 /** Validates and stores a feedback call; stored (durably) before the caller answers 200. */
-export function acceptFeedback(serviceId: string, body: unknown, client: { iss: string } | undefined, deps: FeedbackDeps): StoredFeedback {
+export function acceptFeedback(serviceId: string, body: unknown, client: { iss: string } | undefined, deps: FeedbackDeps): AcceptedFeedback {
   const parsed = feedbackBodySchema.safeParse(body);
   if (!parsed.success) {
     const problems = zodProblems(parsed.error);
@@ -66,5 +72,5 @@ export function acceptFeedback(serviceId: string, body: unknown, client: { iss: 
       ...(client ? { clientIss: client.iss } : {}),
     };
   });
-  return deps.store.recordFeedback(records);
+  return { stored: deps.store.recordFeedback(records), outcomes: records.map((r) => r.outcome) };
 }

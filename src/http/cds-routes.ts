@@ -4,11 +4,10 @@ import { discoveryDocument } from '../cds/discovery.js';
 import { acceptFeedback } from '../cds/feedback.js';
 import { callHook, findService } from '../cds/hook-call.js';
 import type { HookCallDeps, HookCallResult } from '../cds/hook-call.js';
-import { isRecord } from '../fhir/tolerant.js';
 import type { Logger } from '../logger.js';
-import type { ServiceMetrics } from './metrics.js';
 import type { AuditStore } from '../store/audit-store.js';
 import { methodNotAllowed } from './error-handler.js';
+import type { ServiceMetrics } from './metrics.js';
 import { requestState } from './request-state.js';
 import type { RequestState } from './request-state.js';
 
@@ -93,14 +92,12 @@ export function cdsRoutes(deps: CdsRoutesDeps): Router {
       const state = requestState(res);
       state.serviceId = req.params.serviceId;
       findService(deps.catalogue, req.params.serviceId);
-      const stored = acceptFeedback(req.params.serviceId, hasBody(req) ? req.body : undefined, state.client, {
+      const { stored, outcomes } = acceptFeedback(req.params.serviceId, hasBody(req) ? req.body : undefined, state.client, {
         store: deps.store,
         storeComments: deps.storeComments,
         now: deps.now,
       });
-      if (deps.metrics && isRecord(req.body) && Array.isArray(req.body.feedback)) {
-        for (const item of req.body.feedback as unknown[]) if (isRecord(item) && typeof item.outcome === 'string') deps.metrics.feedbackReceived(item.outcome);
-      }
+      for (const outcome of outcomes) deps.metrics?.feedbackReceived(outcome);
       res.json(stored);
     })
     .all(methodNotAllowed('POST'));
