@@ -9,6 +9,7 @@ import type { FhirAccessPolicy } from '../cds/fhir-access.js';
 import { callHook } from '../cds/hook-call.js';
 import { requestFromBundle } from '../cli/request-from-bundle.js';
 import type { Catalogue } from '../rules/load-catalogue.js';
+import { escapeHtml } from './html.js';
 
 /**
  * `GET /preview` (CDS_PREVIEW=true): the fixture library rendered as an EHR would show the cards —
@@ -27,9 +28,6 @@ const NO_FETCH: FhirAccessPolicy = { timeoutMs: 1, budgetMs: 1, allowHttp: false
 
 const COLORS: Record<Card['indicator'], string> = { critical: '#b3261e', warning: '#9a6700', info: '#1f5fa8' };
 
-function escapeHtml(text: string): string {
-  return text.replace(/[&<>"']/g, (ch) => `&#${ch.charCodeAt(0)};`);
-}
 
 function markdownToSafeHtml(markdown: string): string {
   const html = marked.parse(markdown, { async: false, gfm: true });

@@ -4,10 +4,8 @@ import { ruleSummary } from '../rules/describe-rule.js';
 import type { RuleSummary } from '../rules/describe-rule.js';
 import type { Catalogue } from '../rules/load-catalogue.js';
 import { methodNotAllowed } from './error-handler.js';
+import { escapeHtml } from './html.js';
 
-function escapeHtml(text: string): string {
-  return text.replace(/[&<>"']/g, (ch) => `&#${ch.charCodeAt(0)};`);
-}
 
 function ruleHtml(summary: RuleSummary): string {
   const tiers = summary.tiers
