@@ -6,15 +6,17 @@
  * cannot find there, so no code can enter the service from memory.
  */
 
+import { SYSTEM } from '../src/fhir/codings.js';
+
+/** The code systems value sets may draw on: the service's own URIs, so both match by construction. */
 export const SYSTEMS = {
-  snomed: 'http://snomed.info/sct',
-  icd10cm: 'http://hl7.org/fhir/sid/icd-10-cm',
-  rxnorm: 'http://www.nlm.nih.gov/research/umls/rxnorm',
-  loinc: 'http://loinc.org',
-  ndc: 'http://hl7.org/fhir/sid/ndc',
-  // FHIR R4 terminology pages: UNII https://hl7.org/fhir/R4/unii.html, ATC http://www.whocc.no/atc
-  unii: 'http://fdasis.nlm.nih.gov',
-  atc: 'http://www.whocc.no/atc',
+  snomed: SYSTEM.snomed,
+  icd10cm: SYSTEM.icd10cm,
+  rxnorm: SYSTEM.rxnorm,
+  loinc: SYSTEM.loinc,
+  ndc: SYSTEM.ndc,
+  unii: SYSTEM.unii,
+  atc: SYSTEM.atc,
 } as const;
 
 export type SystemKey = keyof typeof SYSTEMS;
