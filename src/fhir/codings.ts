@@ -8,6 +8,7 @@ export const SYSTEM = {
   loinc: 'http://loinc.org',
   ndc: 'http://hl7.org/fhir/sid/ndc',
   ucum: 'http://unitsofmeasure.org',
+  // FHIR R4 terminology pages: UNII https://hl7.org/fhir/R4/unii.html, ATC http://www.whocc.no/atc
   unii: 'http://fdasis.nlm.nih.gov',
   atc: 'http://www.whocc.no/atc',
 } as const;
