@@ -1,10 +1,9 @@
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { loadCatalogue } from '../rules/load-catalogue.js';
+import { testCatalogue } from '../../test/helpers.js';
 import { MedicationLookup } from '../rules/medication-lookup.js';
 import { recordFromPrefetch } from './prefetch.js';
 
-const catalogue = loadCatalogue(fileURLToPath(new URL('../../cards/', import.meta.url)));
+const catalogue = testCatalogue();
 
 const condition = { resourceType: 'Condition', id: 'c1', code: { text: 'x' }, subject: { reference: 'Patient/1' } };
 const bundle = (...resources: unknown[]) => ({ resourceType: 'Bundle', type: 'searchset', entry: resources.map((resource) => ({ resource })) });

@@ -1,11 +1,10 @@
 import type { Dosage, MedicationRequest, NutritionOrder, Quantity } from 'fhir/r4';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { testCatalogue } from '../../test/helpers.js';
 import { SYSTEM } from '../fhir/codings.js';
 import { administrationsPerDay, dailyDose, doseGrams, gramsPerUnit, largestSingleDose, plannedDuration } from './dose.js';
-import { loadCatalogue } from './load-catalogue.js';
 
-const catalogue = loadCatalogue(fileURLToPath(new URL('../../cards/', import.meta.url)));
+const catalogue = testCatalogue();
 const dosing = catalogue.dosing;
 const ctx = { dosing };
 const UCUM = 'http://unitsofmeasure.org';

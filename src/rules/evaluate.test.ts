@@ -1,15 +1,14 @@
 import type { Condition, Observation } from 'fhir/r4';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { testCatalogue } from '../../test/helpers.js';
 import { SYSTEM } from '../fhir/codings.js';
 import type { AnyResource } from '../fhir/tolerant.js';
 import { evaluate } from './evaluate.js';
 import { findGlutamineOrders } from './glutamine-orders.js';
-import { loadCatalogue } from './load-catalogue.js';
 import { MedicationLookup } from './medication-lookup.js';
 import type { DataStatus, PatientRecord } from './patient-record.js';
 
-const catalogue = loadCatalogue(fileURLToPath(new URL('../../cards/', import.meta.url)));
+const catalogue = testCatalogue();
 const NOW = Date.parse('2026-11-26T12:00:00Z');
 const glutamine: AnyResource = { resourceType: 'MedicationRequest', id: 'g1', status: 'draft', medicationCodeableConcept: { text: 'L-glutamine 5 g' } };
 const allAvailable = new Map<string, DataStatus>(catalogue.data.map((d) => [d.key, { state: 'available' }]));

@@ -1,13 +1,12 @@
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { testCatalogue } from '../../test/helpers.js';
 import { SYSTEM } from '../fhir/codings.js';
 import { bundleEntries } from '../fhir/bundle.js';
 import type { AnyResource } from '../fhir/tolerant.js';
 import { findGlutamineOrders, isSelected } from './glutamine-orders.js';
-import { loadCatalogue } from './load-catalogue.js';
 import { MedicationLookup } from './medication-lookup.js';
 
-const catalogue = loadCatalogue(fileURLToPath(new URL('../../cards/', import.meta.url)));
+const catalogue = testCatalogue();
 
 function request(id: string, medication: Record<string, unknown>, extra: Record<string, unknown> = {}): AnyResource {
   return { resourceType: 'MedicationRequest', id, status: 'draft', intent: 'order', subject: { reference: 'Patient/1' }, ...medication, ...extra };

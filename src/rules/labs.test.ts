@@ -1,14 +1,13 @@
 import type { Observation } from 'fhir/r4';
 import { describe, expect, it } from 'vitest';
+import { testCatalogue } from '../../test/helpers.js';
 import type { CodeIndex} from '../fhir/codings.js';
 import { SYSTEM } from '../fhir/codings.js';
 import { DAY_MS } from '../fhir/dates.js';
 import type { Analyte } from './catalogue-schema.js';
 import { latestLab, observationDate } from './labs.js';
-import { loadCatalogue } from './load-catalogue.js';
-import { fileURLToPath } from 'node:url';
 
-const catalogue = loadCatalogue(fileURLToPath(new URL('../../cards/', import.meta.url)));
+const catalogue = testCatalogue();
 const NOW = Date.parse('2026-11-26T12:00:00Z');
 
 function analyte(id: string): { analyte: Analyte; codes: CodeIndex } {
