@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
+import { DatabaseSync } from 'node:sqlite';
 import request from 'supertest';
 import { afterEach, describe, expect, it } from 'vitest';
 import { renderTable } from '../scripts/report.js';
@@ -78,7 +78,7 @@ describe('card audit', () => {
     const { app, store } = appWith({ path });
     await issue(app);
     store.close();
-    const db = new Database(path, { readonly: true });
+    const db = new DatabaseSync(path, { readOnly: true });
     const dump = JSON.stringify([db.prepare('SELECT * FROM cards').all(), db.prepare('SELECT * FROM feedback').all()]);
     db.close();
     for (const secret of ['pat-1001', 'Cirrhosis', '19943007', 'umol', 'Lactulose', '1968-04-02']) expect(dump).not.toContain(secret);
@@ -147,7 +147,7 @@ describe('POST /cds-services/{id}/feedback', () => {
       if (!liver) throw new Error('card expected');
       await request(app).post(FEEDBACK).send({ feedback: [overridden(liver, 'not-current', { userComment: 'Mr Smith stopped drinking in 2024' })] }).expect(200);
       store.close();
-      const db = new Database(path, { readonly: true });
+      const db = new DatabaseSync(path, { readOnly: true });
       const comments = db.prepare('SELECT user_comment AS c FROM feedback').all() as Array<{ c: string | null }>;
       db.close();
       expect(comments.map((r) => r.c)).toEqual([storeComments ? 'Mr Smith stopped drinking in 2024' : null]);
@@ -179,7 +179,7 @@ describe('POST /cds-services/{id}/feedback', () => {
       server.close();
     }
     store.close();
-    const db = new Database(path, { readonly: true });
+    const db = new DatabaseSync(path, { readOnly: true });
     const { n } = db.prepare('SELECT COUNT(*) AS n FROM feedback').get() as { n: number };
     db.close();
     expect(n).toBe(200);
@@ -277,7 +277,7 @@ describe('no data lost', () => {
 
     const second = startService({ PORT: '0', CDS_DB_PATH: db, CDS_ADMIN_TOKEN: ADMIN });
     await second.listening();
-    const reopened = new Database(db, { readonly: true });
+    const reopened = new DatabaseSync(db, { readOnly: true });
     const rows = reopened.prepare('SELECT card_uuid AS card FROM feedback').all();
     reopened.close();
     expect(rows).toEqual([{ card: 'card-killed' }]);

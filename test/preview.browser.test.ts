@@ -2,6 +2,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
+import serverlessChromium from '@sparticuz/chromium';
 import { chromium } from 'playwright-core';
 import type { Browser } from 'playwright-core';
 import request from 'supertest';
@@ -9,11 +10,19 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FIXTURES_DIR, NO_OUTBOUND_FHIR_POLICY, PUBLIC_URL, testApp } from './helpers.js';
 
 /**
- * The card preview in a real browser: Debian's Chromium (apt package `chromium`, installed by
- * .ci/run when missing) driven by playwright-core.
+ * The card preview in a real browser driven by playwright-core. The browser comes from the npm
+ * registry (@sparticuz/chromium ships a Chromium binary inside the package), so `npm ci` is all a
+ * fresh machine needs; Debian's Chromium is used instead only when it is installed.
  */
 
-const CHROMIUM = '/usr/bin/chromium';
+const DEBIAN_CHROMIUM = '/usr/bin/chromium';
+// Debian's Chromium as root needs no sandbox; the others keep it off the closed network.
+const DEBIAN_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'];
+
+async function launchBrowser(): Promise<Browser> {
+  if (existsSync(DEBIAN_CHROMIUM)) return chromium.launch({ executablePath: DEBIAN_CHROMIUM, args: DEBIAN_ARGS });
+  return chromium.launch({ executablePath: await serverlessChromium.executablePath(), args: serverlessChromium.args });
+}
 const ARTIFACTS = fileURLToPath(new URL('./artifacts/', import.meta.url));
 
 function previewApp(preview = true) {
@@ -44,29 +53,26 @@ describe('GET /preview', () => {
 });
 
 describe('card preview in headless Chromium', () => {
-  let browser: Browser;
+  let browser: Browser | undefined;
   let server: Server;
   let base = '';
 
   beforeAll(async () => {
-    if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: install Debian's chromium package (.ci/run does)`);
     server = previewApp().listen(0, '127.0.0.1');
     await once(server, 'listening');
     const address = server.address();
     base = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'],
-    });
+    browser = await launchBrowser();
   }, 60000);
 
   afterAll(async () => {
-    await browser.close();
+    await browser?.close();
     server.closeAllConnections();
     server.close();
   });
 
   it('opens the page, picks a cirrhosis fixture and shows the critical card', async () => {
+    if (!browser) throw new Error('no browser');
     const page = await browser.newPage({ viewport: { width: 1100, height: 1400 } });
     await page.goto(`${base}/preview`);
     await page.selectOption('#fixture', 'bundles/liver-disease-alcoholic-cirrhosis');

@@ -1,12 +1,14 @@
 import { createHash } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import Database from 'better-sqlite3';
+import { DatabaseSync } from 'node:sqlite';
+import type { StatementSync } from 'node:sqlite';
 import type { AuditStore, FeedbackRecord, IssuedCard, RuleCounts, StoredFeedback } from './audit-store.js';
 
 /**
- * The audit store in SQLite (better-sqlite3 12: synchronous, transactional, WAL). Schema changes are
- * numbered migrations tracked in PRAGMA user_version and run at start-up, in order, once.
+ * The audit store in SQLite, through Node's built-in `node:sqlite` (synchronous, WAL): no native addon
+ * to compile at install. Schema changes are numbered migrations tracked in PRAGMA user_version and run
+ * at start-up, in order, once.
  */
 const MIGRATIONS: readonly string[] = [
   `CREATE TABLE cards (
@@ -48,24 +50,36 @@ function itemKey(item: FeedbackRecord): string {
 
 /** The statements of the hot paths, prepared once after migration (not once per call). */
 interface Statements {
-  insertCard: Database.Statement;
-  knownCard: Database.Statement;
-  insertFeedback: Database.Statement;
+  insertCard: StatementSync;
+  knownCard: StatementSync;
+  insertFeedback: StatementSync;
+}
+
+/** Runs `work` in one transaction: committed if it returns, rolled back if it throws. */
+function inTransaction<T>(db: DatabaseSync, work: () => T): T {
+  db.exec('BEGIN IMMEDIATE');
+  try {
+    const result = work();
+    db.exec('COMMIT');
+    return result;
+  } catch (error) {
+    if (db.isTransaction) db.exec('ROLLBACK');
+    throw error;
+  }
 }
 
 export class SqliteAuditStore implements AuditStore {
-  private readonly db: Database.Database;
+  private readonly db: DatabaseSync;
   private readonly statements: Statements;
 
   /** Opens (creating the file and folder on first start) and migrates. `:memory:` for tests. */
   constructor(path: string) {
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
-    this.db = new Database(path);
-    this.db.pragma('journal_mode = WAL');
+    this.db = new DatabaseSync(path, { timeout: 5000 });
+    this.db.exec('PRAGMA journal_mode = WAL');
     // NORMAL in WAL mode: every commit survives a crash of the process (not of the machine) without an
     // fsync per hook call — right for the card audit. Feedback raises it to FULL (see recordFeedback).
-    this.db.pragma('synchronous = NORMAL');
-    this.db.pragma('busy_timeout = 5000');
+    this.db.exec('PRAGMA synchronous = NORMAL');
     this.migrate();
     this.statements = {
       insertCard: this.db.prepare(
@@ -83,40 +97,51 @@ export class SqliteAuditStore implements AuditStore {
   }
 
   get schemaVersion(): number {
-    return this.db.pragma('user_version', { simple: true }) as number;
+    return (this.db.prepare('PRAGMA user_version').get() as { user_version: number }).user_version;
   }
 
   private migrate(): void {
     const current = this.schemaVersion;
     MIGRATIONS.slice(current).forEach((sql, i) => {
-      this.db.transaction(() => {
+      inTransaction(this.db, () => {
         this.db.exec(sql);
-        this.db.pragma(`user_version = ${current + i + 1}`);
-      })();
+        this.db.exec(`PRAGMA user_version = ${current + i + 1}`);
+      });
     });
   }
 
   recordCards(cards: readonly IssuedCard[]): void {
     const insert = this.statements.insertCard;
-    this.db.transaction(() => {
-      for (const card of cards) insert.run({ clientIss: null, clientTenant: null, ...card });
-    })();
+    inTransaction(this.db, () => {
+      for (const card of cards) {
+        insert.run({
+          uuid: card.uuid,
+          ruleId: card.ruleId,
+          indicator: card.indicator,
+          serviceId: card.serviceId,
+          hookInstance: card.hookInstance,
+          issuedAt: card.issuedAt,
+          clientIss: card.clientIss ?? null,
+          clientTenant: card.clientTenant ?? null,
+        });
+      }
+    });
   }
 
   recordFeedback(items: readonly FeedbackRecord[]): StoredFeedback {
     const known = this.statements.knownCard;
     const insert = this.statements.insertFeedback;
     // FULL for feedback: an item acknowledged with 200 survives a crash of the machine too.
-    this.db.pragma('synchronous = FULL');
+    this.db.exec('PRAGMA synchronous = FULL');
     try {
       return this.insertFeedback(items, known, insert);
     } finally {
-      this.db.pragma('synchronous = NORMAL');
+      this.db.exec('PRAGMA synchronous = NORMAL');
     }
   }
 
-  private insertFeedback(items: readonly FeedbackRecord[], known: Database.Statement, insert: Database.Statement): StoredFeedback {
-    return this.db.transaction(() => {
+  private insertFeedback(items: readonly FeedbackRecord[], known: StatementSync, insert: StatementSync): StoredFeedback {
+    return inTransaction(this.db, () => {
       const result = { stored: 0, duplicates: 0, unknownCards: 0 };
       for (const item of items) {
         const isKnown = known.get(item.card) !== undefined;
@@ -135,14 +160,14 @@ export class SqliteAuditStore implements AuditStore {
           receivedAt: item.receivedAt,
           clientIss: item.clientIss ?? null,
         });
-        if (info.changes === 0) result.duplicates += 1;
+        if (Number(info.changes) === 0) result.duplicates += 1;
         else {
           result.stored += 1;
           if (!isKnown) result.unknownCards += 1;
         }
       }
       return result;
-    })();
+    });
   }
 
   ruleCounts(since: string): RuleCounts[] {
@@ -178,14 +203,14 @@ export class SqliteAuditStore implements AuditStore {
   }
 
   purgeBefore(before: string): number {
-    return this.db.transaction(() => {
-      const feedback = this.db.prepare('DELETE FROM feedback WHERE received_at < ?').run(before).changes;
-      const cards = this.db.prepare('DELETE FROM cards WHERE issued_at < ?').run(before).changes;
+    return inTransaction(this.db, () => {
+      const feedback = Number(this.db.prepare('DELETE FROM feedback WHERE received_at < ?').run(before).changes);
+      const cards = Number(this.db.prepare('DELETE FROM cards WHERE issued_at < ?').run(before).changes);
       return feedback + cards;
-    })();
+    });
   }
 
   close(): void {
-    if (this.db.open) this.db.close();
+    if (this.db.isOpen) this.db.close();
   }
 }
