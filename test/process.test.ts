@@ -3,7 +3,7 @@ import { connect } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { startService as start } from './service-process.js';
 
-describe('the process (src/main.ts)', () => {
+describe('the process (dist/main.js, as npm start runs it)', () => {
   it('refuses bad configuration with every problem named, and exits 1', async () => {
     const { child, output } = start({ PORT: 'eighty', LOG_LEVEL: 'loud' });
     const [code] = (await once(child, 'exit')) as [number];

@@ -1,31 +1,79 @@
+import { execFile } from 'node:child_process';
+import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import request from 'supertest';
-import { describe, expect, it } from 'vitest';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { curlFor, readmeExamples, shownCardProblems } from '../scripts/readme-examples.js';
 import { hookResponseSchema } from '../src/cds/card-schema.js';
 import { CONFIG_VARIABLES, loadConfig } from '../src/config.js';
-import { TEST_FHIR_POLICY, testApp } from './helpers.js';
+import { startService } from './service-process.js';
+import type { ServiceProcess } from './service-process.js';
 
 const README = readFileSync(fileURLToPath(new URL('../README.md', import.meta.url)), 'utf8');
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const sh = promisify(execFile);
 
-/** The README is the front door: its example and configuration table must stay true. */
-describe('README', () => {
-  it('its curl example returns the card it shows', async () => {
-    const curl = /curl -s -X POST http:\/\/127\.0\.0\.1:3000(\/cds-services\/[a-z-]+) \\\n[^\n]*\n\s+--data @(\S+)/.exec(README);
-    expect(curl, 'curl example').not.toBeNull();
-    const [, path = '', file = ''] = curl ?? [];
-    const shown = /```json\n(\{\n {2}"cards"[\s\S]*?)```/.exec(README)?.[1] ?? '';
-    const summary = /"summary": "([^"]+)"/.exec(shown)?.[1];
-    const resourceId = /"resourceId": "([^"]+)"/.exec(shown)?.[1];
+/** Runs a command from README as a user would paste it, in the repository. */
+async function shell(command: string): Promise<string> {
+  return (await sh('bash', ['-c', command], { cwd: ROOT, maxBuffer: 16 * 1024 * 1024 })).stdout;
+}
 
-    const { app } = testApp();
-    const res = await request(app).post(path).send(JSON.parse(readFileSync(`${ROOT}/${file}`, 'utf8')) as object).expect(200);
-    expect(res.body.cards).toHaveLength(1);
-    expect(res.body.cards[0].summary).toBe(summary);
-    expect(res.body.cards[0].suggestions[0].actions[0].resourceId).toBe(resourceId);
+/**
+ * README's examples against the built service, `node dist/main.js` (what `npm start` runs after its
+ * build), exactly as README writes them: only the port differs.
+ */
+describe('README examples, against the built service', () => {
+  let service: ServiceProcess;
+  let base = '';
+  const examples = readmeExamples(README);
+
+  beforeAll(async () => {
+    service = startService({ PORT: '0', CDS_ALLOW_HTTP_FHIR: 'true' });
+    base = `http://127.0.0.1:${(await service.listening()).port}`;
+  }, 20_000);
+
+  afterAll(async () => {
+    service.child.kill('SIGTERM');
+    await once(service.child, 'exit');
   });
 
+  it('gives the two commands a new user runs', () => {
+    expect(examples.startCommand).toBe('npm ci && npm start');
+    expect(examples.testCommand).toBe('npm test');
+  });
+
+  it('its curl example returns the card it shows', async () => {
+    const response = JSON.parse(await shell(curlFor(examples.curl, base))) as unknown;
+    expect(hookResponseSchema.safeParse(response).success).toBe(true);
+    expect(shownCardProblems(response, examples.shownCard)).toEqual([]);
+    expect(examples.shownCard).toMatchObject({ ruleId: 'liver-disease', indicator: 'critical' });
+  });
+
+  it('the local FHIR server walkthrough answers with the cards README names', async () => {
+    const walkthrough = /```sh\n(npm run fhir-server -- (\S+)[^\n]*)\n(CDS_ALLOW_HTTP_FHIR=true npm start)[^\n]*\n(curl [\s\S]*?)\n```/.exec(README);
+    expect(walkthrough, 'the walkthrough block').not.toBeNull();
+    const [, , bundleFile = '', , curl = ''] = walkthrough ?? [];
+    const { startLocalFhirServer } = await import('../scripts/local-fhir-server.js');
+    const bundle = JSON.parse(readFileSync(`${ROOT}/${bundleFile}`, 'utf8')) as { entry: Array<{ resource: { id?: string; effectiveDateTime?: string } }> };
+    const fhir = await startLocalFhirServer({ resources: [bundle] });
+    try {
+      const response = JSON.parse(await shell(curlFor(curl, base).replaceAll('http://127.0.0.1:8090/fhir', fhir.baseUrl))) as unknown;
+      const rules = hookResponseSchema.parse(response).cards.map((c) => c.source.topic?.code);
+      // README: "the liver-disease and lactulose cards (and the kidney card while the bundle's eGFR is
+      // within 90 days)" — the built service runs on the real clock.
+      const egfrDate = bundle.entry.find((e) => e.resource.id === 'obs-2001-egfr')?.resource.effectiveDateTime ?? '';
+      const egfrRecent = Date.now() - Date.parse(egfrDate) <= 90 * 86_400_000;
+      expect(rules).toEqual(egfrRecent ? ['liver-disease', 'kidney-disease', 'lactulose'] : ['liver-disease', 'lactulose']);
+    } finally {
+      await fhir.close();
+    }
+  });
+});
+
+
+/** The README is the front door: its examples and configuration table must stay true. */
+describe('README', () => {
   it('documents every configuration variable with its real default', () => {
     const defaults = loadConfig({});
     expect(README).toContain(`| \`PORT\` | \`${defaults.port}\` |`);
@@ -38,27 +86,5 @@ describe('README', () => {
   it('has a row in the configuration table for every variable the service reads', () => {
     for (const variable of CONFIG_VARIABLES) expect(README, variable).toMatch(new RegExp(`^\\| \`${variable}\` \\|`, 'm'));
   });
-
-  it('gives the two commands', () => {
-    expect(README).toContain('npm ci && npm start');
-    expect(README).toContain('npm test');
-  });
 });
 
-describe('README: the local FHIR server example', () => {
-  it('answers the no-prefetch Endari request with the cards the README names', async () => {
-    const { startLocalFhirServer } = await import('../scripts/local-fhir-server.js');
-    const bundle = JSON.parse(readFileSync(`${ROOT}/fixtures/bundles/patient-cirrhosis-ckd.json`, 'utf8')) as unknown;
-    const server = await startLocalFhirServer({ resources: [bundle] });
-    try {
-      expect(README).toContain('npm run fhir-server -- fixtures/bundles/patient-cirrhosis-ckd.json');
-      expect(README).toContain('fixtures/requests/endari-no-prefetch.json');
-      const body = readFileSync(`${ROOT}/fixtures/requests/endari-no-prefetch.json`, 'utf8').replace('FHIR_SERVER', server.baseUrl);
-      const { app } = testApp({ config: { publicUrl: 'http://127.0.0.1:3000', maxBodyBytes: 1024 * 1024, fhir: TEST_FHIR_POLICY } });
-      const res = await request(app).post('/cds-services/glutamine-order-sign').set('Content-Type', 'application/json').send(body).expect(200);
-      expect(hookResponseSchema.parse(res.body).cards.map((c) => c.source.topic?.code)).toEqual(['liver-disease', 'kidney-disease', 'lactulose']);
-    } finally {
-      await server.close();
-    }
-  });
-});

@@ -15,12 +15,13 @@ export interface ServiceProcess {
 }
 
 /**
- * Runs src/main.ts as `npm start` runs dist/main.js, with the given environment and, unless the
- * environment names one, its own audit database outside the repository.
+ * Runs the built service, `node dist/main.js`, as `npm start` does (test/build-dist.ts builds it
+ * before the integration tests), with the given environment and, unless the environment names
+ * one, its own audit database outside the repository.
  */
 export function startService(env: Record<string, string>): ServiceProcess {
   const dbPath = join(mkdtempSync(join(tmpdir(), 'glutamine-db-')), 'audit.sqlite');
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], { cwd: ROOT, env: { PATH: process.env.PATH ?? '', CDS_DB_PATH: dbPath, ...env } });
+  const child = spawn(process.execPath, ['dist/main.js'], { cwd: ROOT, env: { PATH: process.env.PATH ?? '', CDS_DB_PATH: dbPath, ...env } });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
