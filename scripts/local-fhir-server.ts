@@ -28,6 +28,8 @@ export interface RecordedRequest {
   /** Path and query below the base URL, e.g. `Condition?patient=123`. */
   path: string;
   authorization?: string;
+  /** Set when the client gave up (closed the connection) before the answer was sent. */
+  cancelled?: boolean;
 }
 
 /** A test's chance to delay or replace an answer: return a status and body to answer with instead. */
@@ -122,6 +124,9 @@ export async function startLocalFhirServer(options: LocalFhirServerOptions = {})
       ...(req.headers.authorization ? { authorization: req.headers.authorization } : {}),
     };
     requests.push(recorded);
+    res.on('close', () => {
+      if (!res.writableFinished) recorded.cancelled = true;
+    });
     const replaced = await options.intercept?.(recorded);
     if (replaced) {
       send(res, replaced.status, replaced.body);

@@ -109,7 +109,8 @@ export class FhirClient {
   private async fetchJson(url: URL): Promise<{ outcome: 'ok' | 'http_error' | 'timeout' | 'unreachable' | 'invalid'; got: { ok: true; value: unknown } | { ok: false; reason: string } }> {
     const remaining = this.options.deadline - this.options.now();
     if (remaining <= 0) return { outcome: 'timeout', got: { ok: false, reason: 'not fetched: the time budget was used up' } };
-    const timeout = Math.min(this.options.timeoutMs, remaining);
+    // Whole milliseconds: the wait is reported in card text.
+    const timeout = Math.round(Math.min(this.options.timeoutMs, remaining));
     const headers: Record<string, string> = { Accept: 'application/fhir+json, application/json' };
     if (this.options.accessToken) headers.Authorization = `Bearer ${this.options.accessToken}`;
     const controller = new AbortController();
