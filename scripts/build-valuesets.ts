@@ -7,7 +7,7 @@
  *
  * Every code is looked up in the source its definition cites; a code that is not there stops the build.
  */
-import { readFileSync, readdirSync, writeFileSync, mkdirSync, existsSync } from 'node:fs';
+import { readFileSync, readdirSync, writeFileSync, mkdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ValueSet, ValueSetComposeInclude, ValueSetExpansionContains } from 'fhir/r4';
@@ -177,23 +177,44 @@ export function renderValueSets(sources: Sources): Map<string, string> {
   return files;
 }
 
+/**
+ * How the committed folder differs from what the generator builds: files whose text differs (or are
+ * missing), and files the generator does not produce (stale, or written by hand).
+ */
+export function valueSetDrift(outDir: string, files: ReadonlyMap<string, string>): { stale: string[]; extra: string[] } {
+  const present = new Set(readdirSync(outDir));
+  const stale = [...files].filter(([name, text]) => !present.has(name) || readFileSync(join(outDir, name), 'utf8') !== text).map(([name]) => name);
+  const extra = [...present].filter((name) => !files.has(name)).sort();
+  return { stale, extra };
+}
+
+/** Writes the generated files and removes any other file in the folder; returns the removed names. */
+export function writeValueSets(outDir: string, files: ReadonlyMap<string, string>): string[] {
+  mkdirSync(outDir, { recursive: true });
+  const { extra } = valueSetDrift(outDir, files);
+  for (const [name, text] of files) writeFileSync(join(outDir, name), text);
+  // The folder holds only what is generated: a value set no longer defined goes with its file.
+  for (const name of extra) rmSync(join(outDir, name), { recursive: true });
+  return extra;
+}
+
 function main(argv: string[]): void {
   const sourceArg = argv.indexOf('--source');
   const terminologyDir = resolve(sourceArg >= 0 && argv[sourceArg + 1] ? argv[sourceArg + 1] ?? '' : join(ROOT, 'terminology'));
   const outDir = join(ROOT, 'cards', 'valuesets');
   const files = renderValueSets(loadSources(terminologyDir, join(ROOT, 'docs', 'clinical-spec.md')));
   if (argv.includes('--check')) {
-    const stale = [...files].filter(([name, text]) => !existsSync(join(outDir, name)) || readFileSync(join(outDir, name), 'utf8') !== text);
-    if (stale.length > 0) {
-      console.error(`out of date: ${stale.map(([n]) => n).join(', ')} — run npm run valuesets`);
+    const { stale, extra } = valueSetDrift(outDir, files);
+    if (stale.length > 0 || extra.length > 0) {
+      console.error(`out of date: ${[...stale, ...extra.map((n) => `${n} (not generated)`)].join(', ')} — run npm run valuesets`);
       process.exit(1);
     }
     console.log(`${files.size} value sets up to date`);
     return;
   }
-  mkdirSync(outDir, { recursive: true });
-  for (const [name, text] of files) writeFileSync(join(outDir, name), text);
+  const removed = writeValueSets(outDir, files);
   for (const [name, text] of files) console.log(`${name}: ${(JSON.parse(text) as ValueSet).expansion?.total ?? 0} codes`);
+  for (const name of removed) console.log(`${name}: removed (no longer generated)`);
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {

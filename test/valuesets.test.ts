@@ -1,18 +1,28 @@
-import { readFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { buildValueSet, loadSources, renderValueSets } from '../scripts/build-valuesets.js';
+import { buildValueSet, loadSources, renderValueSets, valueSetDrift, writeValueSets } from '../scripts/build-valuesets.js';
 import { CARDS_DIR } from './helpers.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const sources = loadSources(join(ROOT, 'terminology'), join(ROOT, 'docs', 'clinical-spec.md'));
 
 describe('generated value sets', () => {
-  it('the committed cards/valuesets are exactly what npm run valuesets builds', () => {
-    for (const [name, text] of renderValueSets(sources)) {
-      expect(readFileSync(join(CARDS_DIR, 'valuesets', name), 'utf8'), `${name} is stale: run npm run valuesets`).toBe(text);
-    }
+  it('the committed cards/valuesets are exactly what npm run valuesets builds: no stale file, no extra file', () => {
+    expect(valueSetDrift(join(CARDS_DIR, 'valuesets'), renderValueSets(sources)), 'run npm run valuesets').toEqual({ stale: [], extra: [] });
+  });
+
+  it('the freshness check sees a changed file and a hand-added one', () => {
+    const copy = join(mkdtempSync(join(tmpdir(), 'valuesets-')), 'valuesets');
+    cpSync(join(CARDS_DIR, 'valuesets'), copy, { recursive: true });
+    writeFileSync(join(copy, 'lactulose.json'), readFileSync(join(copy, 'lactulose.json'), 'utf8').replace('"total"', '"total" '));
+    writeFileSync(join(copy, 'hand-written.json'), '{}');
+    expect(valueSetDrift(copy, renderValueSets(sources))).toEqual({ stale: ['lactulose.json'], extra: ['hand-written.json'] });
+    // …and the generator puts the folder right: the changed file rewritten, the extra one removed.
+    expect(writeValueSets(copy, renderValueSets(sources))).toEqual(['hand-written.json']);
+    expect(valueSetDrift(copy, renderValueSets(sources))).toEqual({ stale: [], extra: [] });
   });
 
   it('record the VSAC OID and version they came from', () => {
