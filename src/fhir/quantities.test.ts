@@ -26,11 +26,17 @@ describe('parseMeasuredText', () => {
     ['> 90', { value: 90, comparator: '>' }],
     ['≥90', { value: 90, comparator: '>=' }],
     ['<5.5', { value: 5.5, comparator: '<' }],
+    ['  >= 60  ', { value: 60, comparator: '>=' }],
   ])('%s', (text, expected) => {
     expect(parseMeasuredText(text)).toEqual(expected);
   });
   it.each(['', 'sixty', '60 mL/min', '>'])('rejects %j', (text) => {
     expect(parseMeasuredText(text)).toBeUndefined();
+  });
+  it('reads padded text, and rejects text longer than any measurement', () => {
+    expect(parseMeasuredText(`${' '.repeat(65_000)}x`)).toBeUndefined();
+    expect(parseMeasuredText(`${' '.repeat(65_000)}5 `)).toEqual({ value: 5 });
+    expect(parseMeasuredText(`>${'0'.repeat(70)}5`)).toBeUndefined();
   });
 });
 

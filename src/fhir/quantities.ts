@@ -35,9 +35,15 @@ export function asComparator(value: unknown): Comparator | undefined {
   return typeof value === 'string' && COMPARATORS.has(value) ? (value as Comparator) : undefined;
 }
 
+/** Longer than any reported measurement such as ">= 1000.25": not a measurement. */
+const MAX_MEASURED_TEXT = 64;
+
 /** Reads "60", ">60", "< 5", "≥ 90" from text. */
 export function parseMeasuredText(text: string): Measured | undefined {
-  const m = /^\s*(<=|>=|<|>|≤|≥)?\s*(\d+(?:\.\d+)?)\s*$/.exec(text);
+  // Trimmed first, so that no two whitespace runs meet in the pattern (which made it quadratic).
+  const trimmed = text.trim();
+  if (trimmed.length > MAX_MEASURED_TEXT) return undefined;
+  const m = /^(<=|>=|<|>|≤|≥)?\s*(\d+(?:\.\d+)?)$/.exec(trimmed);
   if (!m?.[2]) return undefined;
   const symbol = m[1] === '≤' ? '<=' : m[1] === '≥' ? '>=' : m[1];
   const comparator = asComparator(symbol);

@@ -165,4 +165,10 @@ describe('latestLab: unit with a basis note', () => {
   it.each(['µg/dL as N', 'ug/dL (as N)', 'ug/dL NH3-N', 'mcg/dL as nitrogen'])('%s is read as µg/dL on the nitrogen basis', (unit) => {
     expect(ammoniaValue([obs('16362-6', 1, { valueQuantity: { value: 100, unit } })])).toBeCloseTo(71.4, 5);
   });
+  it('takes a unit longer than 64 characters as unreadable, reported like any other', () => {
+    const unit = `umol/L${' '.repeat(3_000)}as N`;
+    const result = latestLab([obs('16362-6', 1, { valueQuantity: { value: 100, unit } })], ammonia.analyte, ammonia.codes, NOW);
+    expect(result.reading).toBeUndefined();
+    expect(result.unreadable.map((u) => u.unit)).toEqual([unit]);
+  });
 });

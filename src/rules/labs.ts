@@ -57,8 +57,15 @@ function withoutBasisNote(unit: string): string {
   return unit.replace(/\s*\(?\s*(?:as\s+(?:N|NH3-N|nitrogen)|NH3-N|nitrogen)\s*\)?\s*$/i, '');
 }
 
+/**
+ * A unit longer than this is not a unit anyone reports, so it is unreadable. Bounding it first keeps
+ * the unit patterns linear: a 3 KB "unit" of spaces made withoutBasisNote backtrack for 15 s.
+ */
+const MAX_UNIT_LENGTH = 64;
+
 function findConversion(analyte: Analyte, units: readonly string[]): Conversion | undefined {
-  for (const unit of units.flatMap((u) => [u, withoutBasisNote(u)])) {
+  const readable = units.filter((u) => u.length <= MAX_UNIT_LENGTH);
+  for (const unit of readable.flatMap((u) => [u, withoutBasisNote(u)])) {
     const key = unitKey(unit);
     const hit = analyte.conversions.find((c) => c.units.some((u) => unitKey(u) === key));
     if (hit) return hit;
