@@ -1,5 +1,6 @@
 import { spawnSync } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -37,12 +38,12 @@ describe('glutamine-cds check', () => {
     const { code, out } = await cli('check', '--json', '--now', FIXTURE_DAY, join(BUNDLES, `${name}.json`));
     const response = JSON.parse(out) as { cards: Array<{ indicator: string; source: { topic: { code: string } } }> };
     expect(response.cards.map((c) => `${c.source.topic.code}:${c.indicator}`)).toEqual(expected.cards);
-    expect(code).toBe(expected.cards.some((c) => c.endsWith(':critical')) ? 2 : 0);
+    expect(code).toBe(expected.cards.some((c) => c.endsWith(':critical')) ? 3 : 0);
   });
 
   it('prints cards readably: indicator, summary, rule id, evidence, suggestion', async () => {
     const { code, out } = await cli('check', join(BUNDLES, 'liver-disease-alcoholic-cirrhosis.json'));
-    expect(code).toBe(2);
+    expect(code).toBe(3);
     expect(out).toContain('CRITICAL Avoid glutamine: advanced liver disease (risk of hepatic encephalopathy)  [liver-disease]');
     expect(out).toContain('- Alcoholic cirrhosis of liver without ascites — ICD-10-CM K70.30, onset 2021-04-09');
     expect(out).toContain('Suggestion: Remove glutamine order (delete MedicationRequest/glutamine-order)');
@@ -70,17 +71,61 @@ describe('glutamine-cds check', () => {
       const { code, out } = await cli('check', '--json', '--now', FIXTURE_DAY, '--fhir-server', server.baseUrl, join(FIXTURES_DIR, 'requests', 'endari-no-prefetch.json'));
       const cards = (JSON.parse(out) as { cards: Array<{ indicator: string; source: { topic: { code: string } } }> }).cards;
       expect(cards.map((c) => `${c.source.topic.code}:${c.indicator}`)).toEqual(['liver-disease:critical', 'kidney-disease:warning', 'lactulose:warning']);
-      expect(code).toBe(2);
+      expect(code).toBe(3);
       expect(readFileSync(join(ROOT, 'docs', 'integration.md'), 'utf8')).toContain('--fhir-server http://127.0.0.1:8090/fhir fixtures/requests/endari-no-prefetch.json');
     } finally {
       await server.close();
     }
   });
 
-  it('runs as npx glutamine-cds (the package bin)', () => {
+  it('runs as npx glutamine-cds (the package bin), from the sources in a checkout', () => {
     const result = spawnSync(process.execPath, ['bin/glutamine-cds.mjs', 'check', 'fixtures/bundles/liver-disease-alcoholic-cirrhosis.json'], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } });
-    expect(result.status).toBe(2);
+    expect(result.status).toBe(3);
     expect(result.stdout).toContain('CRITICAL');
+  }, 30000);
+
+  it.each([
+    [['check', '--foo', 'x.json'], "Unknown option '--foo'"],
+    [['check', '--url'], "Option '--url <value>' argument missing"],
+    [['check'], 'check needs at least one file'],
+    [['check', '--hook', 'order-dispatch', 'x.json'], '--hook must be order-sign or order-select'],
+    [['check', '--now', 'yesterday', 'x.json'], '--now must be a date'],
+    [['validate'], 'validate needs at least one file'],
+    [['frobnicate'], 'unknown command: frobnicate'],
+    [[], 'no command given'],
+  ])('%j is a usage error: the reason and the usage on stderr, exit 2', async (args, reason) => {
+    const { code, out, err } = await cli(...args);
+    expect(code).toBe(2);
+    expect(err).toContain(reason);
+    expect(err).toContain('Usage:');
+    expect(out).toBe('');
+  });
+
+  it('--help prints the usage with the exit codes, exit 0', async () => {
+    for (const args of [['--help'], ['check', '--help'], ['validate', '-h']]) {
+      const { code, out } = await cli(...args);
+      expect(code).toBe(0);
+      expect(out).toContain('Exit codes: 0 done (no critical card), 1 a file could not be checked or is not valid');
+    }
+  });
+
+  it('the bin refuses a dist/ older than src/ when it cannot run the sources (no tsx installed)', () => {
+    const copy = mkdtempSync(join(tmpdir(), 'glutamine-bin-'));
+    cpSync(join(ROOT, 'bin'), join(copy, 'bin'), { recursive: true });
+    mkdirSync(join(copy, 'dist', 'cli'), { recursive: true });
+    writeFileSync(join(copy, 'dist', 'cli', 'main.js'), 'export async function run() { return 0; }\n');
+    utimesSync(join(copy, 'dist', 'cli', 'main.js'), new Date('2026-01-01'), new Date('2026-01-01'));
+    cpSync(join(ROOT, 'src', 'cli'), join(copy, 'src', 'cli'), { recursive: true });
+    const result = spawnSync(process.execPath, [join(copy, 'bin', 'glutamine-cds.mjs'), '--help'], { cwd: copy, encoding: 'utf8' });
+    expect(result.stderr).toContain('dist/ is missing or older than src/, and tsx is not installed: run npm ci && npm run build');
+    expect(result.status).toBe(1);
+  });
+
+  it('the bin prints no stack trace for a bad option', () => {
+    const result = spawnSync(process.execPath, ['bin/glutamine-cds.mjs', 'check', '--foo'], { cwd: ROOT, encoding: 'utf8' });
+    expect(result.status).toBe(2);
+    expect(result.stderr).toContain("glutamine-cds: Unknown option '--foo'");
+    expect(result.stderr).not.toMatch(/\n\s+at /);
   }, 30000);
 });
 

@@ -5,6 +5,7 @@ import type { HookResponse } from '../cds/card-schema.js';
 import { callHook } from '../cds/hook-call.js';
 import { isRecord } from '../fhir/tolerant.js';
 import type { Catalogue } from '../rules/load-catalogue.js';
+import { EXIT } from './exit-codes.js';
 import { printCards } from './print-cards.js';
 import { requestFromBundle } from './request-from-bundle.js';
 import type { Hook } from './request-from-bundle.js';
@@ -57,7 +58,7 @@ async function evaluate(request: Record<string, unknown>, options: CheckOptions,
   return result.response;
 }
 
-/** Checks each file and prints its cards; resolves to the exit code (2 when any card is critical). */
+/** Checks each file and prints its cards; resolves to the exit code (1 when a file fails, else 3 when any card is critical). */
 export async function check(files: readonly string[], options: CheckOptions, catalogue: Catalogue, out: (text: string) => void, err: (text: string) => void = out): Promise<number> {
   let critical = false;
   let failed = false;
@@ -75,5 +76,5 @@ export async function check(files: readonly string[], options: CheckOptions, cat
     }
   }
   if (options.json) out(JSON.stringify(files.length === 1 ? (Object.values(responses)[0] ?? {}) : responses, null, 2));
-  return failed ? 1 : critical ? 2 : 0;
+  return failed ? EXIT.failed : critical ? EXIT.critical : EXIT.ok;
 }
