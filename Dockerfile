@@ -1,20 +1,21 @@
 # syntax=docker/dockerfile:1
 
-# Build: compile TypeScript, build the native SQLite binding, then keep production dependencies only.
-FROM node:20-bookworm-slim AS build
-# better-sqlite3 is a native addon: node-gyp needs these when no prebuilt binary can be fetched.
-RUN apt-get update && apt-get install -y --no-install-recommends python3 make g++ && rm -rf /var/lib/apt/lists/*
+# Build: exactly what .ci/run builds — the same `npm ci` from the lock file (with the project's .npmrc)
+# and the same `npm run build` — then production dependencies only. No native addons: the audit
+# store is Node's built-in node:sqlite, so no compiler is needed.
+FROM node:24-bookworm-slim AS build
 WORKDIR /app
-COPY package.json package-lock.json ./
+COPY package.json package-lock.json .npmrc ./
 RUN npm ci
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 RUN npm run build && npm prune --omit=dev && npm cache clean --force
 
 # Runtime: production dependencies, compiled code and the knowledge in cards/, as a non-root user.
-# HOST=0.0.0.0 is not loopback, so the service starts only with CDS_TRUSTED_CLIENTS (mount the file)
-# or CDS_ALLOW_UNAUTHENTICATED=true behind a gateway that authenticates EHRs (README, Security).
-FROM node:20-bookworm-slim AS runtime
+# HOST=0.0.0.0 is not loopback, so the service starts only with CDS_TRUSTED_CLIENTS (mount your own
+# file: the repository's example trusts the public Sandbox and is deliberately not in the image) or
+# CDS_ALLOW_UNAUTHENTICATED=true behind a gateway that authenticates EHRs (README, Security).
+FROM node:24-bookworm-slim AS runtime
 ENV NODE_ENV=production \
     HOST=0.0.0.0 \
     PORT=3000
@@ -23,7 +24,6 @@ COPY package.json package-lock.json ./
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY cards ./cards
-COPY trusted-clients.example.json ./
 # The audit database (CDS_DB_PATH) lives here; mount a volume to keep it.
 RUN mkdir -p /app/data && chown node:node /app/data
 VOLUME ["/app/data"]

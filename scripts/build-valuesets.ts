@@ -3,7 +3,7 @@
  *
  *   npm run valuesets                 # write cards/valuesets/
  *   npm run valuesets -- --check      # exit 1 if the committed files differ from what would be built
- *   npm run valuesets -- --source ../shared/terminology
+ *   npm run valuesets -- --source <folder>  # another copy of terminology/ (codes.md and vsac/)
  *
  * Every code is looked up in the source its definition cites; a code that is not there stops the build.
  */

@@ -34,7 +34,7 @@ export interface AppDeps {
 }
 
 /**
- * The express app. Never listens and never reads the environment (conventions §1): main.ts does
+ * The express app. Never listens and never reads the environment (docs/conventions.md, convention 1): main.ts does
  * that, and the tests drive this with supertest.
  */
 export function createApp(deps: AppDeps): Express {

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import type { FhirAccessPolicy } from './cds/fhir-access.js';
 import { ConfigError } from './errors.js';
 
-/** The only module that reads process.env (conventions §2). */
+/** The only module that reads process.env (docs/conventions.md, convention 2). */
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 

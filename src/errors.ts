@@ -1,6 +1,6 @@
 /**
  * One error family with stable codes. Code throws these; the HTTP error handler is the only place
- * that turns them into responses (conventions §5). Messages are written for the caller and must
+ * that turns them into responses (docs/conventions.md, convention 5). Messages are written for the caller and must
  * never contain patient data.
  */
 export const ERROR_STATUS = {

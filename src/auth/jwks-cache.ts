@@ -16,7 +16,7 @@ export interface JwksCacheOptions {
 }
 
 /**
- * Public keys fetched from allow-listed JWKS URLs (S9: "maintain their own rotating cache of public
+ * Public keys fetched from allow-listed JWKS URLs (CDS Hooks security best practices: "maintain their own rotating cache of public
  * keys"). Only URLs the trusted-clients file lists ever reach this cache.
  */
 export class JwksCache {

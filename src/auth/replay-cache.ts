@@ -1,5 +1,5 @@
 /**
- * JWT ids seen, kept until their token expires (S9 step 6: "jti must not have been seen before";
+ * JWT ids seen, kept until their token expires (CDS Hooks security best practices, step 6: "jti must not have been seen before";
  * tokens live at most an hour, so the cache stays small).
  */
 export class ReplayCache {

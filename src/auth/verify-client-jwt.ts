@@ -6,7 +6,7 @@ import { ReplayCache } from './replay-cache.js';
 import type { TrustedClient } from './trusted-clients.js';
 
 /**
- * CDS Hooks 2.0 §Trusting CDS Clients, verified in the order of S9's checklist. Every failure has a
+ * CDS Hooks 2.0 §Trusting CDS Clients, verified in the order of the CDS Hooks security best practices' checklist. Every failure has a
  * reason for the log; the caller only ever learns "401".
  */
 

@@ -8,7 +8,7 @@ export type ClientVerifier = (authorization: string | undefined, expectedAudienc
 
 /**
  * Requires a valid CDS client JWT (CDS Hooks 2.0 §Trusting CDS Clients). The audience is the exact
- * public URL called. A failure is a bare 401 with `WWW-Authenticate: Bearer` (S9: no details); the
+ * public URL called. A failure is a bare 401 with `WWW-Authenticate: Bearer` (CDS Hooks security best practices: no details); the
  * reason is logged — never the token.
  */
 export function requireClientJwt(verify: ClientVerifier, publicUrl: string, logger: Logger, metrics?: ServiceMetrics): RequestHandler {

@@ -22,7 +22,7 @@ function bodyParserError(error: unknown): ServiceError | undefined {
   return known ? new ServiceError(known.code, known.message) : undefined;
 }
 
-/** The one place errors become HTTP (conventions §5). Unknown errors: logged with the request id, answered generically. */
+/** The one place errors become HTTP (docs/conventions.md, convention 5). Unknown errors: logged with the request id, answered generically. */
 export function errorHandler(logger: Logger): ErrorRequestHandler {
   return (error: unknown, req, res, _next) => {
     const state = requestState(res);

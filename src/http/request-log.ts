@@ -16,7 +16,7 @@ function routePattern(req: Request): string {
   return typeof path === 'string' ? `${req.baseUrl}${path}` : '(unmatched)';
 }
 
-/** One structured line per request (conventions §12), with an id echoed in X-Request-Id. */
+/** One structured line per request (docs/conventions.md, convention 12), with an id echoed in X-Request-Id. */
 export function requestLog(logger: Logger, newId: () => string, metrics?: ServiceMetrics): RequestHandler {
   return (req, res, next) => {
     const started = process.hrtime.bigint();

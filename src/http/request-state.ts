@@ -11,7 +11,7 @@ export interface RequestState {
   stages?: StageTimings;
   ruleIds?: string[];
   errorCode?: string;
-  /** The authenticated CDS client: iss, tenant and jti may be logged (S9); the token never. */
+  /** The authenticated CDS client: iss, tenant and jti may be logged (CDS Hooks security best practices); the token never. */
   client?: { iss: string; jti: string; tenant?: string };
 }
 

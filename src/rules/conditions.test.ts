@@ -17,7 +17,7 @@ function condition(clinical?: string, verification?: string, extra: Partial<Cond
   };
 }
 
-describe('conditionCounts (glutamine-rules.md §Conditions)', () => {
+describe('conditionCounts (docs/clinical-spec.md "Patient data and how it counts", Conditions)', () => {
   it.each(['active', 'recurrence', 'relapse'])('counts clinicalStatus %s', (status) => {
     expect(conditionCounts(condition(status, 'confirmed'))).toBe(true);
   });

@@ -25,7 +25,7 @@ function hasAbatement(condition: Condition): boolean {
 }
 
 /**
- * glutamine-rules.md §Patient data: a condition counts when clinicalStatus is active, recurrence or
+ * docs/clinical-spec.md "Patient data and how it counts": a condition counts when clinicalStatus is active, recurrence or
  * relapse (or absent with no abatement), and verificationStatus is not refuted or entered-in-error.
  */
 export function conditionCounts(condition: Condition): boolean {

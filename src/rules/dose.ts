@@ -6,7 +6,7 @@ import { asArray } from '../fhir/tolerant.js';
 import type { Dosing } from './catalogue-schema.js';
 
 /**
- * glutamine-rules.md §Computing dose and duration. Everything here answers "how many grams a day,
+ * docs/clinical-spec.md "Computing dose and duration". Everything here answers "how many grams a day,
  * in the largest single dose, for how long" — or nothing, when the order does not say: the rules
  * never guess a dose.
  */

@@ -1,5 +1,5 @@
 /**
- * CKD-EPI 2021 creatinine equation, without a race term (glutamine-rules.md §Units; Inker et al.,
+ * CKD-EPI 2021 creatinine equation, without a race term (docs/clinical-spec.md "Units"; Inker et al.,
  * NEJM 2021): eGFR = 142 × min(Scr/κ, 1)^α × max(Scr/κ, 1)^−1.200 × 0.9938^age × 1.012 [female],
  * κ = 0.7 (F) / 0.9 (M), α = −0.241 (F) / −0.302 (M), Scr in mg/dL, age in years.
  */

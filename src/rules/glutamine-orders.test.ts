@@ -19,7 +19,7 @@ function detect(drafts: AnyResource[], selections?: string[], extraEntries: AnyR
 
 const concept = (system: string, code: string, display?: string) => ({ medicationCodeableConcept: { coding: [{ system, code, ...(display ? { display } : {}) }] } });
 
-describe('glutamine order detection (glutamine-rules.md §What counts as a glutamine order)', () => {
+describe('glutamine order detection (docs/clinical-spec.md "What counts as a glutamine order")', () => {
   it.each([
     ['RxNorm generic powder', concept(SYSTEM.rxnorm, '1869684')],
     ['RxNorm Endari', concept(SYSTEM.rxnorm, '1928941')],

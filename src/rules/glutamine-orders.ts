@@ -38,7 +38,7 @@ function productOf(resource: AnyResource, lookup: MedicationLookup): Product | u
 }
 
 /**
- * glutamine-rules.md §What counts as a glutamine order: a MedicationRequest (any status) or
+ * docs/clinical-spec.md "What counts as a glutamine order": a MedicationRequest (any status) or
  * NutritionOrder whose product is glutamine by code or by whole-word name. With `selections`
  * (order-select) only the selected drafts are candidates; otherwise (order-sign) all of them are.
  */

@@ -76,7 +76,7 @@ describe('latestLab: which result decides', () => {
   });
 });
 
-describe('latestLab: units (glutamine-rules.md §Units)', () => {
+describe('latestLab: units (docs/clinical-spec.md "Units")', () => {
   it.each([
     [{ value: 50, code: 'umol/L' }, 50],
     [{ value: 50, unit: 'µmol/L' }, 50],

@@ -7,7 +7,7 @@ import type { Measured } from '../fhir/quantities.js';
 import { asArray } from '../fhir/tolerant.js';
 import type { Analyte } from './catalogue-schema.js';
 
-/** glutamine-rules.md §Labs: only final, amended or corrected results count. */
+/** docs/clinical-spec.md "Patient data and how it counts", Labs: only final, amended or corrected results count. */
 const COUNTING_STATUS = new Set(['final', 'amended', 'corrected']);
 
 export interface LabReading {
@@ -165,7 +165,7 @@ function optionalLimit(limit: LabReading['upperLimit']): { upperLimit?: NonNulla
 }
 
 /**
- * glutamine-rules.md §Labs: the most recent counting result inside the look-back window decides.
+ * docs/clinical-spec.md "Patient data and how it counts", Labs: the most recent counting result inside the look-back window decides.
  * Results whose unit cannot be converted are skipped, not guessed at, and reported.
  */
 export function latestLab(observations: readonly Observation[], analyte: Analyte, valueSet: CodeIndex, now: number): LatestLab {

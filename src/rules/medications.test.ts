@@ -28,7 +28,7 @@ function found(r: PatientRecord, drafts: AnyResource[] = []) {
   return findMedications(currentMedications(r, drafts, r.medications), lactulose, byName);
 }
 
-describe('current medications (glutamine-rules.md §Medications)', () => {
+describe('current medications (docs/clinical-spec.md "Patient data and how it counts", Medications)', () => {
   it('counts active and on-hold orders, not stopped or completed ones', () => {
     const r = record([rx('active', 'lactulose 10 GM in 15 ML Oral Solution'), rx('on-hold', 'Lactulose syrup'), rx('stopped', 'lactulose'), rx('completed', 'lactulose')]);
     expect(found(r).map((m) => m.status)).toEqual(['active', 'on-hold']);

@@ -7,7 +7,7 @@ import { medicationProduct } from './medication-product.js';
 import type { Product } from './medication-product.js';
 import type { PatientRecord } from './patient-record.js';
 
-/** glutamine-rules.md §Medications: what counts as a current medication. */
+/** docs/clinical-spec.md "Patient data and how it counts", Medications: what counts as a current medication. */
 const CURRENT_REQUEST_STATUS = new Set(['active', 'on-hold']);
 const CURRENT_STATEMENT_STATUS = new Set(['active']);
 /** Other draft orders count whatever their status, except those withdrawn or recorded in error. */
