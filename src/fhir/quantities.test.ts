@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isAbove, isBelow, parseMeasuredText, unitKey } from './quantities.js';
+import { comparatorText, formatRounded, humanUnit, isAbove, isBelow, parseMeasuredText, unitKey } from './quantities.js';
 
 describe('unitKey', () => {
   it.each([
@@ -60,5 +60,18 @@ describe('comparisons with bounds', () => {
     expect(isBelow({ value: 20, comparator: '>' }, 30)).toBe(false);
     expect(isAbove({ value: 50, comparator: '<' }, 35, false)).toBe(false);
     expect(isAbove({ value: 35, comparator: '>' }, 35, false)).toBe(true);
+  });
+});
+
+describe('text for people', () => {
+  it('writes UCUM annotations without braces', () => {
+    expect(humanUnit('mL/min/{1.73_m2}')).toBe('mL/min/1.73 m2');
+    expect(humanUnit('{packet}')).toBe('packet');
+    expect(humanUnit('umol/L')).toBe('umol/L');
+  });
+  it('rounds without trailing zeros, and writes ≤ and ≥', () => {
+    expect(formatRounded(1.5, 2)).toBe('1.5');
+    expect(formatRounded(40.88682632762795, 0)).toBe('41');
+    expect([comparatorText('<='), comparatorText('>='), comparatorText('<'), comparatorText(undefined)]).toEqual(['≤', '≥', '<', '']);
   });
 });

@@ -81,6 +81,24 @@ export function isBelow(m: Measured, threshold: number): boolean {
   }
 }
 
+/** Comparators as people write them: `<=` as ≤, `>=` as ≥. */
+export function comparatorText(comparator: Comparator | undefined): string {
+  return comparator === '<=' ? '≤' : comparator === '>=' ? '≥' : (comparator ?? '');
+}
+
+/** A value rounded to `decimals` places for people, without trailing zeros (1.50 → 1.5). */
+export function formatRounded(value: number, decimals: number): string {
+  return String(Number(value.toFixed(decimals)));
+}
+
+/**
+ * A UCUM code in human form: annotations lose their braces and underscores (`mL/min/{1.73_m2}` →
+ * `mL/min/1.73 m2`), so no clinician reads a brace.
+ */
+export function humanUnit(unit: string): string {
+  return unit.replace(/\{([^{}]{0,64})\}/g, (_m, annotation: string) => annotation.replace(/_/g, ' '));
+}
+
 export function formatNumber(value: number): string {
   if (Number.isInteger(value)) return String(value);
   return String(Math.round(value * 10) / 10);

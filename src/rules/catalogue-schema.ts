@@ -60,6 +60,8 @@ export const analyteSchema = z.strictObject({
   valueSet: id,
   lookbackDays: z.number().int().positive(),
   unit: text,
+  /** How values are shown to people (clinical-spec revision 2, item 21): decimals, and below 10. */
+  display: z.strictObject({ decimals: z.number().int().min(0).max(3), decimalsBelow10: z.number().int().min(0).max(3).optional() }),
   conversions: z.array(conversionSchema).min(1),
   defaultUpperLimit: z.number().positive().optional(),
   textValuesInCanonicalUnit: z.boolean().optional(),

@@ -6,6 +6,7 @@ import type { Analyte, Criterion, Exemption, LabCriterion } from './catalogue-sc
 import { findAmongCounting, isUnconfirmed } from './conditions.js';
 import type { ConditionEvidence, Evidence, LabEvidence, OrderEvidence } from './evidence.js';
 import type { GlutamineOrder } from './glutamine-orders.js';
+import { formatLabValue } from './lab-format.js';
 import type { LabReading } from './labs.js';
 import { findMedications } from './medications.js';
 import type { LoadedValueSet } from './load-catalogue.js';
@@ -52,14 +53,14 @@ function labEvidence(reading: LabReading, analyte: Analyte, criterion: LabCriter
     ...(reading.conversion && reading.measured
       ? {
           converted: {
-            value: `${reading.measured.comparator ?? ''}${formatNumber(reading.measured.value)}`,
+            value: formatLabValue(reading.measured, analyte),
             unit: analyte.unit,
             ...(reading.conversion.basis ? { basis: reading.conversion.basis } : {}),
           },
         }
       : {}),
     unit: analyte.unit,
-    ...(limit ? { limit: { value: formatNumber(limit.value), unit: analyte.unit, from: limit.from } } : {}),
+    ...(limit ? { limit: { value: formatLabValue({ value: limit.value }, analyte), unit: analyte.unit, from: limit.from } } : {}),
     ...(interpretation ? { interpretation } : {}),
     ...(reading.calculatedFrom ? { calculatedFrom: reading.calculatedFrom } : {}),
     ...(reading.date ? { date: reading.date } : {}),
@@ -117,7 +118,7 @@ function matchWeightBand(band: WeightBand, order: GlutamineOrder, data: RequestD
   return [
     ...conditions,
     ...(reading && analyte ? [labEvidence(reading, analyte, undefined)] : []),
-    orderLine('Single dose', `${single.working}; the labeled dose at ${formatNumber(weight.value)} kg is ${formatNumber(fits.maxGrams)} g`),
+    orderLine('Single dose', `${single.working}; the labeled dose at ${analyte ? formatLabValue({ value: weight.value }, analyte) : formatNumber(weight.value)} kg is ${formatNumber(fits.maxGrams)} g`),
   ];
 }
 

@@ -106,6 +106,46 @@ describe('latestLab: units (docs/clinical-spec.md "Units")', () => {
     expect(g.reading?.measured?.value).toBeCloseTo(70.5, 6);
   });
 
+  // Clinical-spec revision 2, item 1: eGFR codes are per 1.73 m² by definition.
+  it.each(['mL/min', 'ML/MIN', 'mL/min/1.73m2', 'mL/min/1.73m^2', 'mL/min/1.73 m2', 'mL/min/1.73 sq.m', 'mL/min/{1.73_m2}', 'mL/min/BSA'])(
+    'reads an eGFR in %s as mL/min/1.73 m², shown in that human form',
+    (code) => {
+      const result = latestLab([obs('33914-3', 1, { valueQuantity: { value: 5, code, unit: code } })], egfr.analyte, egfr.codes, NOW);
+      expect(result.reading?.measured).toEqual({ value: 5 });
+      expect(result.reading?.reportedUnit).toBe('mL/min/1.73 m²');
+      expect(result.unreadable).toEqual([]);
+    },
+  );
+
+  it('still refuses a different dimension on an eGFR code', () => {
+    const result = latestLab([obs('33914-3', 1, { valueQuantity: { value: 1.2, code: 'mg/dL' } })], egfr.analyte, egfr.codes, NOW);
+    expect(result.reading).toBeUndefined();
+    expect(result.unreadable.map((u) => u.unit)).toEqual(['mg/dL']);
+  });
+
+  it('reads an eGFR reported only in components (FHIR example f205): the lower of two', () => {
+    const panel = obs('33914-3', 1, {
+      component: [
+        { code: { coding: [{ system: SYSTEM.loinc, code: '48643-1' }] }, valueQuantity: { value: 60, comparator: '>', code: 'mL/min/{1.73_m2}' } },
+        { code: { coding: [{ system: SYSTEM.loinc, code: '48642-3' }] }, valueQuantity: { value: 52, code: 'mL/min/{1.73_m2}' } },
+        { code: { coding: [{ system: SYSTEM.loinc, code: '2160-0' }] }, valueQuantity: { value: 1.1, code: 'mg/dL' } },
+      ],
+    });
+    expect(latestLab([panel], egfr.analyte, egfr.codes, NOW).reading?.measured).toEqual({ value: 52 });
+    // Any analyte in a component counts the same way: here the panel's creatinine.
+    expect(latestLab([panel], creatinine.analyte, creatinine.codes, NOW).reading?.measured).toEqual({ value: 1.1 });
+  });
+
+  it('shows values rounded for people (revision 2, item 21)', () => {
+    const read = (a: typeof egfr, code: string, value: number, unit: string) =>
+      latestLab([obs(code, 1, { valueQuantity: { value, code: unit } })], a.analyte, a.codes, NOW).reading?.reported;
+    expect(read(egfr, '98979-8', 40.88682632762795, 'mL/min/{1.73_m2}')).toBe('41');
+    expect(read(egfr, '98979-8', 7.25, 'mL/min/{1.73_m2}')).toBe('7.3');
+    expect(read(ammonia, '16362-6', 52.4, 'umol/L')).toBe('52');
+    expect(read(creatinine, '2160-0', 1.23456, 'mg/dL')).toBe('1.23');
+    expect(read(weight, '29463-7', 70.26, 'kg')).toBe('70.3');
+  });
+
   it('reads eGFR text values such as ">60" as a bound', () => {
     const result = latestLab([obs('62238-1', 1, { valueString: '>60' })], egfr.analyte, egfr.codes, NOW);
     expect(result.reading?.measured).toEqual({ value: 60, comparator: '>' });

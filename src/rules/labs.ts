@@ -2,10 +2,11 @@ import type { Observation, Quantity } from 'fhir/r4';
 import { conceptLabel, conceptTexts } from '../fhir/codings.js';
 import type { CodeIndex } from '../fhir/codings.js';
 import { DAY_MS, displayDate, parseFhirDate } from '../fhir/dates.js';
-import { asComparator, parseMeasuredText, quantityUnits, unitKey } from '../fhir/quantities.js';
+import { asComparator, humanUnit, parseMeasuredText, quantityUnits, unitKey } from '../fhir/quantities.js';
 import type { Measured } from '../fhir/quantities.js';
 import { asArray } from '../fhir/tolerant.js';
 import type { Analyte } from './catalogue-schema.js';
+import { formatLabValue } from './lab-format.js';
 
 /** docs/clinical-spec.md "Patient data and how it counts", Labs: only final, amended or corrected results count. */
 const COUNTING_STATUS = new Set(['final', 'amended', 'corrected']);
@@ -126,16 +127,18 @@ function readObservation(observation: Observation, analyte: Analyte): Read {
   const quantity = observation.valueQuantity;
   if (quantity && typeof quantity.value === 'number') {
     const converted = convertQuantity(quantity, analyte, texts);
-    // People read the human unit (`mL/min/1.73m2`) more easily than the UCUM code (`mL/min/{1.73_m2}`).
-    const reportedUnit = [quantity.unit, ...quantityUnits(quantity)].find((u): u is string => typeof u === 'string' && u.trim() !== '');
-    if (!converted) return { unreadable: { ...base, ...(reportedUnit ? { unit: reportedUnit } : {}) } };
+    const givenUnit = [quantity.unit, ...quantityUnits(quantity)].find((u): u is string => typeof u === 'string' && u.trim() !== '');
+    if (!converted) return { unreadable: { ...base, ...(givenUnit ? { unit: humanUnit(givenUnit) } : {}) } };
     const comparator = asComparator(quantity.comparator);
+    // People read units in human form: a unit the analyte takes as is (mL/min/{1.73_m2}, mL/min on
+    // an eGFR) is shown as the analyte's own (mL/min/1.73 m²); another one without UCUM braces.
+    const reportedUnit = converted.converted && givenUnit ? humanUnit(givenUnit) : analyte.unit;
     return {
       reading: {
         ...base,
         measured: comparator ? { value: converted.value, comparator } : { value: converted.value },
-        reported: `${comparator ?? ''}${quantity.value}`,
-        ...(reportedUnit ? { reportedUnit } : {}),
+        reported: formatLabValue(comparator ? { value: quantity.value, comparator } : { value: quantity.value }, analyte),
+        reportedUnit,
         ...(converted.converted ? { conversion: converted.basis ? { basis: converted.basis } : {} } : {}),
         ...optionalLimit(upperLimit(observation, analyte, quantity, texts)),
         interpretations,
@@ -149,7 +152,7 @@ function readObservation(observation: Observation, analyte: Analyte): Read {
       reading: {
         ...base,
         measured: parsed,
-        reported: `${parsed.comparator ?? ''}${parsed.value}`,
+        reported: formatLabValue(parsed, analyte),
         ...optionalLimit(upperLimit(observation, analyte, undefined, texts)),
         interpretations,
       },
@@ -164,18 +167,47 @@ function optionalLimit(limit: LabReading['upperLimit']): { upperLimit?: NonNulla
   return limit ? { upperLimit: limit } : {};
 }
 
+function hasValue(part: Pick<Observation, 'valueQuantity' | 'valueString'>): boolean {
+  return typeof part.valueQuantity?.value === 'number' || typeof part.valueString === 'string';
+}
+
+/**
+ * The results of the analyte an Observation carries: itself when its code is in the value set and
+ * it has a value; else its components in the value set (clinical-spec revision 2, item 2: an eGFR
+ * reported only in `component`, as FHIR's example f205), each read as a result of the same date and
+ * status; else itself (a flag-only or value-less result still says something).
+ */
+function analyteResults(observation: Observation, valueSet: CodeIndex): Observation[] {
+  const own = valueSet.match(observation.code) !== undefined;
+  if (own && hasValue(observation)) return [observation];
+  const components = asArray(observation.component).filter((c) => valueSet.match(c.code) !== undefined && hasValue(c));
+  if (components.length > 0) {
+    return components.map((c): Observation => ({
+      ...observation,
+      component: undefined,
+      code: c.code,
+      valueQuantity: c.valueQuantity,
+      valueString: c.valueString,
+      interpretation: c.interpretation,
+      referenceRange: c.referenceRange,
+    }));
+  }
+  return own ? [observation] : [];
+}
+
 /**
  * docs/clinical-spec.md "Patient data and how it counts", Labs: the most recent counting result inside the look-back window decides.
- * Results whose unit cannot be converted are skipped, not guessed at, and reported.
+ * Results whose unit cannot be converted are skipped, not guessed at, and reported. Among results of
+ * the same moment (the components of one panel), the lowest value comes first: the cautious reading.
  */
 export function latestLab(observations: readonly Observation[], analyte: Analyte, valueSet: CodeIndex, now: number): LatestLab {
   const since = now - analyte.lookbackDays * DAY_MS;
   const candidates = observations
     .filter((o) => typeof o.status === 'string' && COUNTING_STATUS.has(o.status))
-    .filter((o) => valueSet.match(o.code) !== undefined)
+    .flatMap((o) => analyteResults(o, valueSet))
     .map((o) => ({ o, time: parseFhirDate(observationDate(o)) }))
     .filter((c): c is { o: Observation; time: number } => c.time !== undefined && c.time >= since)
-    .sort((a, b) => b.time - a.time);
+    .sort((a, b) => b.time - a.time || (a.o.valueQuantity?.value ?? Infinity) - (b.o.valueQuantity?.value ?? Infinity));
 
   const unreadable: UnreadableLab[] = [];
   for (const { o } of candidates) {

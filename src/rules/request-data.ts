@@ -2,15 +2,16 @@ import type { CodeableConcept, Condition, MedicationRequest, NutritionOrder } fr
 import { conditionCounts } from './conditions.js';
 import { conceptTexts } from '../fhir/codings.js';
 import { parseFhirDate } from '../fhir/dates.js';
-import { formatNumber } from '../fhir/quantities.js';
+import type { Comparator } from '../fhir/quantities.js';
 import type { AnyResource } from '../fhir/tolerant.js';
 import type { Analyte } from './catalogue-schema.js';
 import { dailyDose, gramsPerUnit, largestSingleDose, plannedDuration } from './dose.js';
 import type { DailyDose, PlannedDuration, SingleDose } from './dose.js';
 import { ageInYears, ckdEpi2021 } from './egfr.js';
 import type { GlutamineOrder } from './glutamine-orders.js';
+import { formatLabValue } from './lab-format.js';
 import { latestLab } from './labs.js';
-import type { LatestLab } from './labs.js';
+import type { LabReading, LatestLab } from './labs.js';
 import type { Catalogue } from './load-catalogue.js';
 import { currentMedications } from './medications.js';
 import type { CurrentMedication } from './medications.js';
@@ -31,6 +32,9 @@ export interface OrderFacts {
   single?: SingleDose;
   duration?: PlannedDuration;
 }
+
+/** eGFR falls as creatinine rises: a creatinine above a bound gives an eGFR at most the computed value. */
+const BOUND_FLIPPED: Record<string, Comparator | undefined> = { '>': '<=', '>=': '<=', '<': '>=', '<=': '>=' };
 
 /** Why an eGFR could not be calculated from creatinine, when that matters. */
 export type DerivationProblem = { analyte: string; reason: string };
@@ -60,41 +64,55 @@ export class RequestData {
     if (!latest) {
       const valueSet = this.input.catalogue.valueSets.get(analyte.valueSet);
       latest = valueSet ? latestLab(this.input.record.observations, analyte, valueSet.codes, this.input.now) : { unreadable: [] };
-      if (!latest.reading && analyte.derivedFrom) latest = { ...latest, ...this.derived(analyte) };
+      const derived = analyte.derivedFrom ? this.derived(analyte, latest.reading) : undefined;
+      if (derived) latest = { ...latest, reading: derived };
       this.labs.set(analyte.id, latest);
     }
     return latest;
   }
 
-  /** eGFR from the latest creatinine (CKD-EPI 2021) when no eGFR is in the window; skipped without sex or age. */
-  private derived(analyte: Analyte): Pick<LatestLab, 'reading'> {
+  /**
+   * eGFR from the latest creatinine (CKD-EPI 2021) when no eGFR is in the window, or when the
+   * creatinine is newer than the latest reported eGFR (clinical-spec revision 2, item 3: the most
+   * recent kidney evidence decides; on the same day the lab's own eGFR wins). A bounded creatinine
+   * bounds the eGFR the other way (item 4: creatinine >4.0 → eGFR at most the computed value).
+   * Not computed without sex or birth date, nor under 18 (item 5: CKD-EPI is an adult equation).
+   */
+  private derived(analyte: Analyte, reported: LabReading | undefined): LabReading | undefined {
     const source = analyte.derivedFrom ? this.input.catalogue.analytes.get(analyte.derivedFrom.analyte) : undefined;
     const creatinine = source ? this.latestLab(source).reading : undefined;
-    if (!source || !creatinine?.measured || creatinine.measured.comparator || creatinine.date === undefined) return {};
+    if (!source || !creatinine?.measured || creatinine.date === undefined) return undefined;
+    if (reported?.date !== undefined && creatinine.date <= reported.date) return undefined;
+    // With a reported eGFR to fall back on, nothing went unchecked.
+    const problem = (why: string): void => {
+      if (!reported) this.derivationProblems.push({ analyte: analyte.id, reason: why });
+    };
     const patient = this.input.record.patient;
     const sex = patient?.gender === 'female' || patient?.gender === 'male' ? patient.gender : undefined;
     const birth = parseFhirDate(patient?.birthDate);
     const at = parseFhirDate(creatinine.date);
     if (!sex || birth === undefined || at === undefined) {
-      this.derivationProblems.push({
-        analyte: analyte.id,
-        reason: `${analyte.label} could not be calculated from the creatinine of ${creatinine.date}: the patient's ${!sex ? 'sex' : 'birth date'} is unknown`,
-      });
-      return {};
+      problem(`${analyte.label} could not be calculated from the creatinine of ${creatinine.date}: the patient's ${!sex ? 'sex' : 'birth date'} is unknown`);
+      return undefined;
     }
     const age = ageInYears(birth, at);
+    if (age < 18) {
+      problem(`${analyte.label} not calculated (under 18): CKD-EPI is an adult equation, so the creatinine of ${creatinine.date} was not used`);
+      return undefined;
+    }
     const value = ckdEpi2021(creatinine.measured.value, age, sex);
-    const scr = `${formatNumber(creatinine.measured.value)} ${source.unit}`;
+    const comparator = BOUND_FLIPPED[creatinine.measured.comparator ?? ''];
+    const measured = comparator ? { value, comparator } : { value };
+    const scr = `${formatLabValue(creatinine.measured, source)} ${source.unit}`;
+    const newer = reported?.date ? `; newer than the reported ${analyte.label} of ${reported.date}` : '';
     return {
-      reading: {
-        date: creatinine.date,
-        label: `${analyte.label} (calculated)`,
-        measured: { value },
-        reported: formatNumber(value),
-        reportedUnit: analyte.unit,
-        interpretations: [],
-        calculatedFrom: `CKD-EPI 2021 (no race term) from creatinine ${scr} on ${creatinine.date}, ${sex}, ${age} years`,
-      },
+      date: creatinine.date,
+      label: `${analyte.label} (calculated)`,
+      measured,
+      reported: formatLabValue(measured, analyte),
+      reportedUnit: analyte.unit,
+      interpretations: [],
+      calculatedFrom: `CKD-EPI 2021 (no race term) from creatinine ${scr} on ${creatinine.date}, ${sex}, ${age} years${newer}`,
     };
   }
 
