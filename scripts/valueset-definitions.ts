@@ -114,10 +114,25 @@ export const VALUE_SET_DEFINITIONS: ValueSetDefinition[] = [
     id: 'liver-disease-advanced',
     title: 'Advanced liver disease',
     description:
-      'Cirrhosis, hepatic failure, hepatic encephalopathy, portal hypertension, hepatorenal syndrome and oesophageal/gastric varices: VSAC "Liver Disease Moderate to Severe" plus the cirrhosis, hepatic failure and encephalopathy codes the clinical specification adds.',
+      'Cirrhosis of any cause, hepatic failure and coma, hepatic encephalopathy, portal hypertension, hepatorenal syndrome and oesophageal/gastric varices: VSAC "Liver Disease Moderate to Severe" plus the codes of VSAC "Liver Disease" and "Chronic Liver Disease" the clinical specification (and its revision 2) names as advanced.',
     include: [
       { vsac: '2.16.840.1.113762.1.4.1248.137' },
       { vsac: '2.16.840.1.113762.1.4.1047.42', match: ['K70.30', 'K70.31', 'K71.7', 'K72.*', 'K74.3', 'K74.4', 'K74.5', 'K74.6*'] },
+      // Clinical-spec revision 2, "Liver disease — critical tier additions": cirrhosis of any cause,
+      // hepatic coma, hepatorenal syndrome, from the same two VSAC expansions (not 62216007, a
+      // congenital syndrome that only has "hepatorenal" in its name; not the "without coma" codes).
+      {
+        vsac: '2.16.840.1.113762.1.4.1047.42',
+        match: ['109819003', '186628001', '266468003', '31005002', '425413006', '435091000124105', '435101000124104', '831000119103', 'B17.11', 'K71.11'],
+      },
+      {
+        vsac: '2.16.840.1.113883.3.464.1003.199.12.1035',
+        match: [
+          '1010616001', '123604002', '123606000', '12368000', '123716002', '15999000', '1761006', '197293003', '197296006', '21861000', '235895002',
+          '235896001', '235897005', '271440004', '27156006', '33144001', '371139006', '37688005', '424340000', '43904005', '536002', '735733008',
+          '76301009', '78208005', '86454000', '871619002',
+        ],
+      },
       { from: 'codes.md', system: 'icd10cm', codes: ['K76.82'] },
       {
         from: 'codes.md',

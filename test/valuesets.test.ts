@@ -53,6 +53,11 @@ describe('generated value sets', () => {
       (JSON.parse(readFileSync(join(CARDS_DIR, 'valuesets', `${id}.json`), 'utf8')) as { expansion: { contains: Array<{ code: string }> } }).expansion.contains.map((c) => c.code);
     expect(codes('liver-disease-advanced')).toEqual(expect.arrayContaining(['K74.60', 'K70.30', 'K72.90', 'K76.82', '19943007', '13920009']));
     expect(codes('liver-disease-advanced')).not.toContain('B18.2');
+    // Revision 2: cirrhosis of any cause, hepatic coma, hepatorenal syndrome — but not a congenital
+    // syndrome named "hepatorenal", nor a "without hepatic coma" code.
+    expect(codes('liver-disease-advanced')).toEqual(expect.arrayContaining(['831000119103', '424340000', '31005002', '1761006', 'B17.11', 'K71.11']));
+    expect(codes('liver-disease-advanced')).not.toContain('62216007');
+    expect(codes('liver-disease-advanced')).not.toContain('B17.10');
     expect(codes('kidney-disease-severe')).toEqual(expect.arrayContaining(['N18.5', 'N18.6', 'Z99.2', 'I12.0', '433146000', '714152005', '46177005', '236435004', '105502003']));
     expect(codes('kidney-disease-moderate')).toEqual(expect.arrayContaining(['N17.9', 'N18.30', 'N18.4', 'N18.9', 'N19', 'I12.9', '709044004', '433144002', '431857002', '14669001']));
     expect(codes('kidney-disease-moderate')).not.toContain('N18.1');
