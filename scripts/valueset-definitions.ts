@@ -265,6 +265,13 @@ export const VALUE_SET_DEFINITIONS: ValueSetDefinition[] = [
     ],
   },
   {
+    id: 'cancer-only-antineoplastics',
+    title: 'Antineoplastics used only for cancer',
+    description:
+      'Cytotoxic and targeted antineoplastics used only to treat cancer (clinical-spec revision 2, item 27), matched whole-word by ingredient name. Deliberately not methotrexate, cyclophosphamide, azathioprine, hydroxyurea, tamoxifen, leuprolide or rituximab, which have common non-cancer uses (hydroxyurea is standard in sickle cell disease).',
+    include: [],
+  },
+  {
     id: 'lithium',
     title: 'Lithium',
     description: 'Lithium as RxNorm ingredients and SNOMED CT substances (products are matched by name as well).',

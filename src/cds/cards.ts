@@ -26,7 +26,7 @@ function evidenceLine(e: Evidence): string {
     case 'condition': {
       const when = e.date ? `, ${e.dateLabel ?? 'recorded'} ${e.date}` : '';
       const code = e.code ? ` — ${e.system ?? ''} ${escapeMarkdown(e.code)}` : '';
-      return `${escapeMarkdown(e.display)}${e.unconfirmed ? ' (unconfirmed)' : ''}${code}${when}`;
+      return `${escapeMarkdown(e.display)}${e.unconfirmed ? ' (unconfirmed)' : ''}${e.matchedByName ? ' (matched by name)' : ''}${code}${when}`;
     }
     case 'lab': {
       const value = e.interpretation
@@ -39,8 +39,10 @@ function evidenceLine(e: Evidence): string {
       const calculated = e.calculatedFrom ? ` — ${escapeMarkdown(e.calculatedFrom)}` : '';
       return `${escapeMarkdown(e.label)}: ${value}${converted}${e.date && !e.calculatedFrom ? ` on ${e.date}` : ''}${limit}${calculated}`;
     }
-    case 'medication':
-      return `${escapeMarkdown(e.name)} — ${ORIGIN_TEXT[e.origin]}${e.status && e.origin !== 'draft-order' ? ` (${escapeMarkdown(e.status)})` : ''}`;
+    case 'medication': {
+      const name = e.note ? `On ${escapeMarkdown(e.name)} (${escapeMarkdown(e.note)})` : escapeMarkdown(e.name);
+      return `${name} — ${ORIGIN_TEXT[e.origin]}${e.status && e.origin !== 'draft-order' ? ` (${escapeMarkdown(e.status)})` : ''}`;
+    }
     case 'order':
       return `${e.label}: ${escapeMarkdown(e.value)}`;
   }

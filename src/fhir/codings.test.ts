@@ -60,6 +60,16 @@ describe('wholeWordMatcher', () => {
   it.each(['glutaminase inhibitor', 'glutamic acid', 'Endarion', 'polyglutamines'])('does not match %s', (text) => {
     expect(matches(text)).toBe(false);
   });
+  // Clinical-spec revision 2, item 8: text that says glutamine is absent is not glutamine.
+  it.each(['Glutamine-free amino acid formula', 'Formula, free of glutamine', 'Amino acids without glutamine', 'Peptide formula (no glutamine)'])(
+    'does not take %j as a mention',
+    (text) => {
+      expect(matches(text)).toBe(false);
+    },
+  );
+  it('still matches a name stated present elsewhere in the same text', () => {
+    expect(matches('glutamine-free base with added L-glutamine 5 g')).toBe(true);
+  });
 });
 
 describe('conceptLabel', () => {

@@ -140,9 +140,21 @@ export function conceptTexts(concept: CodeableConcept | undefined): string[] {
 export function wholeWordMatcher(words: readonly string[]): (text: string) => boolean {
   if (words.length === 0) return () => false;
   const escaped = words.map((w) => w.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
-  const pattern = new RegExp(`(?<![\\p{L}\\p{N}])(?:${escaped.join('|')})(?![\\p{L}\\p{N}])`, 'iu');
-  return (text) => pattern.test(text);
+  const pattern = new RegExp(`(?<![\\p{L}\\p{N}])(?:${escaped.join('|')})(?![\\p{L}\\p{N}])`, 'giu');
+  // A name the text says is absent ("glutamine-free", "free of glutamine", "without glutamine",
+  // "no glutamine": clinical-spec revision 2, item 8) is not a mention of it.
+  return (text) => {
+    for (const match of text.matchAll(pattern)) {
+      const before = text.slice(Math.max(0, match.index - 12), match.index);
+      const after = text.slice(match.index + match[0].length, match.index + match[0].length + 5);
+      if (!STATED_ABSENT_BEFORE.test(before) && !STATED_ABSENT_AFTER.test(after)) return true;
+    }
+    return false;
+  };
 }
+
+const STATED_ABSENT_BEFORE = /(?:^|[^\p{L}])(?:free of|without|no)\s+$/iu;
+const STATED_ABSENT_AFTER = /^-free(?![\p{L}])/iu;
 
 /** The best label for a concept: its text, else the first display, else system + code. */
 export function conceptLabel(concept: CodeableConcept | undefined): string | undefined {

@@ -125,7 +125,11 @@ export const criterionSchema = z.union([
     }),
     ...criterionExtras,
   }),
-  z.strictObject({ medication: z.strictObject({ valueSet: id }), ...criterionExtras }),
+  z.strictObject({
+    /** `note`: what the medication says about the patient, shown with it ("cancer treatment"). */
+    medication: z.strictObject({ valueSet: id, note: text.optional() }),
+    ...criterionExtras,
+  }),
   z.strictObject({ dailyDose: z.strictObject({ aboveGrams: z.number().positive() }), ...criterionExtras }),
   z.strictObject({
     singleDoseWeightBand: z.strictObject({
@@ -179,7 +183,12 @@ export type Tier = RuleDefinition['tiers'][number];
 const isAFilterSchema = z.object({ property: z.literal('concept'), op: z.literal('is-a'), value: z.string().min(1) });
 
 /** cards/value-set-names.json: names that count as members of a value set where codes fall short. */
-export const valueSetNamesFileSchema = z.strictObject({ description: text, names: z.record(id, z.array(text).min(1)) });
+export const valueSetNamesFileSchema = z.strictObject({
+  description: text,
+  names: z.record(id, z.array(text).min(1)),
+  /** Names that count only for a Condition with no coding at all, text only (clinical-spec revision 2, item 6). */
+  textOnlyNames: z.record(id, z.array(text).min(1)),
+});
 
 export const valueSetFileSchema = z
   .object({
@@ -203,13 +212,9 @@ export const valueSetFileSchema = z
     }),
   })
   .superRefine((vs, ctx) => {
-    const filters = vs.compose?.include.filter((i) => i.filter !== undefined) ?? [];
     for (const [i, include] of (vs.compose?.include ?? []).entries()) {
       if (include.filter && include.system !== 'http://hl7.org/fhir/sid/icd-10-cm') {
         ctx.addIssue({ code: 'custom', path: ['compose', 'include', i, 'filter'], message: 'is-a filters are only evaluated for ICD-10-CM' });
       }
-    }
-    if (vs.expansion.contains.length === 0 && filters.length === 0) {
-      ctx.addIssue({ code: 'custom', path: ['expansion', 'contains'], message: 'a value set needs codes or ICD-10-CM is-a filters' });
     }
   });

@@ -36,6 +36,20 @@ export function conditionCounts(condition: Condition): boolean {
   return clinical.some((code) => ACTIVE.has(code));
 }
 
+/**
+ * Problem-list text that denies the finding it names (clinical-spec revision 2, item 6): "no …",
+ * "not …", "… ruled out", "history of … resolved". Such text never counts by name.
+ */
+export function isNegatedFinding(text: string): boolean {
+  if (NEGATION_CUES.some((cue) => cue.test(text))) return true;
+  // "history of … resolved" by position, not by a pattern that could backtrack over long text.
+  const lower = text.toLowerCase();
+  const history = lower.indexOf('history of');
+  return history >= 0 && lower.indexOf('resolved', history) >= 0;
+}
+
+const NEGATION_CUES = [/(?:^|[^\p{L}])(?:no|not)\s/iu, /\bruled\s+out\b/i];
+
 export function isUnconfirmed(condition: Condition): boolean {
   return statusCodes(condition.verificationStatus).some((code) => UNCONFIRMED.has(code));
 }

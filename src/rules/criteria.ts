@@ -3,7 +3,7 @@ import { conceptLabel, conceptTexts, systemName } from '../fhir/codings.js';
 import { formatNumber, isAbove, isBelow } from '../fhir/quantities.js';
 import { asArray, isResource } from '../fhir/tolerant.js';
 import type { Analyte, Criterion, Exemption, LabCriterion } from './catalogue-schema.js';
-import { findAmongCounting, isUnconfirmed } from './conditions.js';
+import { findAmongCounting, isNegatedFinding, isUnconfirmed } from './conditions.js';
 import type { ConditionEvidence, Evidence, LabEvidence, OrderEvidence } from './evidence.js';
 import type { GlutamineOrder } from './glutamine-orders.js';
 import { formatLabValue } from './lab-format.js';
@@ -16,24 +16,33 @@ function valueSet(data: RequestData, id: string): LoadedValueSet | undefined {
   return data.input.catalogue.valueSets.get(id);
 }
 
-/** Counting conditions in the value set, or (where codes cannot all be listed) named so. */
+/**
+ * Counting conditions in the value set, or (where codes cannot all be listed) named so: a name of
+ * the value set in a condition's text or displays, or — for a condition with no coding, text only —
+ * one of its text-only names (clinical-spec revision 2, item 6). Negated text never counts by name.
+ */
 export function matchConditions(match: { valueSet: string }, data: RequestData): ConditionEvidence[] {
   const vs = valueSet(data, match.valueSet);
   if (!vs) return [];
   const counting = data.countingConditions();
   const byCode = findAmongCounting(counting, vs.codes);
-  if (vs.names.length === 0) return byCode;
-  const byName = counting
-    .filter((c) => vs.codes.match(c.code) === undefined && conceptTexts(c.code).some(vs.matchesName))
-    .map((c): ConditionEvidence => {
-      const coding = asArray(c.code?.coding).find((x) => typeof x.code === 'string');
-      return {
-        kind: 'condition',
-        display: conceptLabel(c.code) ?? 'condition',
-        ...(coding?.code ? { system: systemName(coding.system), code: coding.code } : {}),
-        unconfirmed: isUnconfirmed(c),
-      };
-    });
+  if (vs.names.length === 0 && vs.textOnlyNames.length === 0) return byCode;
+  const named = (c: Condition): boolean => {
+    if (vs.codes.match(c.code) !== undefined) return false;
+    const textOnly = !asArray(c.code?.coding).some((x) => typeof x.code === 'string');
+    const matches = textOnly ? vs.matchesTextOnlyName : vs.matchesName;
+    return conceptTexts(c.code).some((t) => matches(t) && !isNegatedFinding(t));
+  };
+  const byName = counting.filter(named).map((c): ConditionEvidence => {
+    const coding = asArray(c.code?.coding).find((x) => typeof x.code === 'string');
+    return {
+      kind: 'condition',
+      display: conceptLabel(c.code) ?? 'condition',
+      ...(coding?.code ? { system: systemName(coding.system), code: coding.code } : {}),
+      unconfirmed: isUnconfirmed(c),
+      matchedByName: true,
+    };
+  });
   return [...byCode, ...byName];
 }
 
@@ -191,7 +200,9 @@ function evidenceFor(criterion: Criterion, order: GlutamineOrder, data: RequestD
   if ('lab' in criterion) return matchLab(criterion.lab, data);
   if ('medication' in criterion) {
     const vs = valueSet(data, criterion.medication.valueSet);
-    return vs ? findMedications(data.medicationsBesides(order), vs.codes, vs.matchesName) : [];
+    const found = vs ? findMedications(data.medicationsBesides(order), vs.codes, vs.matchesName) : [];
+    const note = criterion.medication.note;
+    return note ? found.map((m) => ({ ...m, note })) : found;
   }
   if ('dailyDose' in criterion) return matchDailyDose(criterion.dailyDose.aboveGrams, order, data);
   if ('singleDoseWeightBand' in criterion) return matchWeightBand(criterion.singleDoseWeightBand, order, data);

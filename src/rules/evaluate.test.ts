@@ -123,6 +123,6 @@ describe('gaps', () => {
     const { gaps } = run({
       medicationRequests: [{ resourceType: 'MedicationRequest', status: 'active', intent: 'order', subject: { reference: 'Patient/1' }, medicationReference: { reference: 'Medication/m9' } }],
     });
-    expect(gaps).toEqual([{ key: 'medication-reference', description: 'a medication refers to Medication/m9, which was not provided, so its product is unknown', rules: ['bipolar-disorder', 'lactulose', 'antiseizure-medication', 'duplicate-glutamine'] }]);
+    expect(gaps).toEqual([{ key: 'medication-reference', description: 'a medication refers to Medication/m9, which was not provided, so its product is unknown', rules: ['active-cancer', 'bipolar-disorder', 'lactulose', 'antiseizure-medication', 'duplicate-glutamine'] }]);
   });
 });

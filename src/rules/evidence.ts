@@ -13,6 +13,8 @@ export interface ConditionEvidence {
   date?: string;
   dateLabel?: 'recorded' | 'onset';
   unconfirmed: boolean;
+  /** Counted by a name in its text, not by a code of the value set: the card says so. */
+  matchedByName?: boolean;
 }
 
 export interface LabEvidence {
@@ -38,6 +40,8 @@ export interface MedicationEvidence {
   name: string;
   status?: string;
   origin: 'medication-request' | 'medication-statement' | 'draft-order';
+  /** What taking it says about the patient ("cancer treatment"): the card reads "On <drug> (note)". */
+  note?: string;
 }
 
 /** A fact about the glutamine order itself: its dose, duration, product or reason. */

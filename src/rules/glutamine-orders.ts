@@ -4,7 +4,7 @@ import type { Catalogue } from './load-catalogue.js';
 import type { MedicationLookup } from './medication-lookup.js';
 import { medicationProduct, nutritionProduct } from './medication-product.js';
 import type { Product } from './medication-product.js';
-import { productMatches } from './medications.js';
+import { isDoNotPerform, productMatches } from './medications.js';
 
 export interface GlutamineOrder {
   resource: AnyResource;
@@ -38,8 +38,8 @@ function productOf(resource: AnyResource, lookup: MedicationLookup): Product | u
 }
 
 /**
- * docs/clinical-spec.md "What counts as a glutamine order": a MedicationRequest (any status) or
- * NutritionOrder whose product is glutamine by code or by whole-word name. With `selections`
+ * docs/clinical-spec.md "What counts as a glutamine order": a MedicationRequest (any status, not
+ * doNotPerform) or NutritionOrder whose product is glutamine by code or by whole-word name. With `selections`
  * (order-select) only the selected drafts are candidates; otherwise (order-sign) all of them are.
  */
 export function findGlutamineOrders(
@@ -51,6 +51,8 @@ export function findGlutamineOrders(
   const orders: GlutamineOrder[] = [];
   for (const resource of drafts) {
     if (selections && !isSelected(resource, selections)) continue;
+    // "Do not give glutamine" is not an order to give it (clinical-spec revision 2, item 9).
+    if (isDoNotPerform(resource)) continue;
     const product = productOf(resource, lookup);
     if (!product) continue;
     if (!productMatches(product, catalogue.glutamineOrder.codes, catalogue.glutamineOrder.matchesName)) continue;

@@ -71,7 +71,7 @@ describe('loadCatalogue', () => {
       'incomplete-data',
     ]);
     expect(catalogue.services.map((s) => s.id)).toEqual(['glutamine-order-select', 'glutamine-order-sign']);
-    expect(catalogue.valueSets.get('liver-disease-advanced')?.concepts.length).toBe(38);
+    expect(catalogue.valueSets.get('liver-disease-advanced')?.concepts.length).toBe(74);
   });
 
   it('names the file and field of a missing required field', () => {
@@ -140,11 +140,11 @@ describe('loadCatalogue', () => {
     );
   });
 
-  it('refuses a value set file without codes', () => {
-    const dir = cardsWith<{ expansion: { contains: unknown[] } }>('valuesets/lactulose.json', (j) => {
+  it('refuses a value set file without codes, filters or names', () => {
+    const dir = cardsWith<{ expansion: { contains: unknown[] } }>('valuesets/egfr-tests.json', (j) => {
       j.expansion.contains = [];
     });
-    expect(loadError(dir)).toMatch(/^cards\/valuesets\/lactulose\.json: expansion\.contains: /);
+    expect(loadError(dir)).toMatch(/^cards\/valuesets\/egfr-tests\.json: expansion\.contains: /);
   });
 
   it('refuses names for a value set that does not exist', () => {

@@ -26,6 +26,9 @@ export interface LoadedValueSet {
   /** Whole-word names that also count as members (cards/value-set-names.json). */
   names: string[];
   matchesName: (text: string) => boolean;
+  /** Names that count only for a Condition coded by text alone (cards/value-set-names.json textOnlyNames). */
+  textOnlyNames: string[];
+  matchesTextOnlyName: (text: string) => boolean;
   /** ICD-10-CM codes whose descendants are all members (`is-a` filters). */
   descendantsOf: string[];
 }
@@ -133,10 +136,14 @@ function parse<T extends z.ZodType>(schema: T, value: unknown, file: string): z.
   return result.data;
 }
 
-function loadValueSet(dir: string, id: string, names: readonly string[]): LoadedValueSet {
+function loadValueSet(dir: string, id: string, names: readonly string[], textOnlyNames: readonly string[]): LoadedValueSet {
   const file = `valuesets/${id}.json`;
   const vs = parse(valueSetFileSchema, readJson(dir, file), file);
   if (vs.id !== id) throw new CatalogueError(`cards/${file}: id '${vs.id}' does not match the file name`);
+  const filters = (vs.compose?.include ?? []).some((i) => i.filter !== undefined);
+  if (vs.expansion.contains.length === 0 && !filters && names.length === 0) {
+    throw new CatalogueError(`cards/${file}: expansion.contains: a value set needs codes, ICD-10-CM is-a filters, or names in cards/value-set-names.json`);
+  }
   return {
     id,
     url: vs.url,
@@ -149,6 +156,8 @@ function loadValueSet(dir: string, id: string, names: readonly string[]): Loaded
     concepts: vs.expansion.contains,
     names: [...names],
     matchesName: wholeWordMatcher(names),
+    textOnlyNames: [...textOnlyNames],
+    matchesTextOnlyName: wholeWordMatcher([...names, ...textOnlyNames]),
     descendantsOf: (vs.compose?.include ?? []).flatMap((i) => (i.filter ?? []).map((f) => f.value)),
   };
 }
@@ -159,14 +168,15 @@ export function loadCatalogue(dir: string): Catalogue {
   const servicesFile = parse(servicesFileSchema, readJson(dir, 'services.json'), 'services.json');
   const analytesFile = parse(analytesFileSchema, readJson(dir, 'analytes.json'), 'analytes.json');
   const dosing = parse(dosingSchema, readJson(dir, 'dosing.json'), 'dosing.json');
-  const valueSetNames = parse(valueSetNamesFileSchema, readJson(dir, 'value-set-names.json'), 'value-set-names.json').names;
+  const namesFile = parse(valueSetNamesFileSchema, readJson(dir, 'value-set-names.json'), 'value-set-names.json');
+  const valueSetNames = namesFile.names;
 
   const valueSets = new Map<string, LoadedValueSet>();
   const useValueSet = (id: string, where: string): LoadedValueSet => {
     const cached = valueSets.get(id);
     if (cached) return cached;
     try {
-      const loaded = loadValueSet(dir, id, valueSetNames[id] ?? []);
+      const loaded = loadValueSet(dir, id, valueSetNames[id] ?? [], namesFile.textOnlyNames[id] ?? []);
       valueSets.set(id, loaded);
       return loaded;
     } catch (error) {
@@ -178,6 +188,7 @@ export function loadCatalogue(dir: string): Catalogue {
   };
 
   for (const id of Object.keys(valueSetNames)) useValueSet(id, `cards/value-set-names.json: names.${id}`);
+  for (const id of Object.keys(namesFile.textOnlyNames)) useValueSet(id, `cards/value-set-names.json: textOnlyNames.${id}`);
   const glutamineProducts = useValueSet(catalogue.glutamineOrder.valueSet, 'cards/catalogue.json: glutamineOrder.valueSet');
   const glutamineOrder = { codes: glutamineProducts.codes, matchesName: glutamineProducts.matchesName };
 

@@ -19,14 +19,19 @@ export interface CurrentMedication {
   origin: MedicationEvidence['origin'];
 }
 
-/** Current medications of the patient plus the other draft orders of this request. */
+/** A MedicationRequest that forbids the medication (doNotPerform) is not a current medication of it. */
+export function isDoNotPerform(resource: AnyResource | MedicationRequest | MedicationStatement): boolean {
+  return (resource as { doNotPerform?: unknown }).doNotPerform === true;
+}
+
+/** Current medications of the patient plus the other draft orders of this request (none doNotPerform: revision 2, item 9). */
 export function currentMedications(record: PatientRecord, otherDraftOrders: readonly AnyResource[], lookup: MedicationLookup): CurrentMedication[] {
   const list: CurrentMedication[] = [];
   const push = (resource: MedicationRequest | MedicationStatement, origin: CurrentMedication['origin']): void => {
     list.push({ product: medicationProduct(resource, lookup), ...(resource.status ? { status: resource.status } : {}), origin });
   };
   for (const request of record.medicationRequests) {
-    if (CURRENT_REQUEST_STATUS.has(request.status)) push(request, 'medication-request');
+    if (CURRENT_REQUEST_STATUS.has(request.status) && !isDoNotPerform(request)) push(request, 'medication-request');
   }
   for (const statement of record.medicationStatements) {
     if (CURRENT_STATEMENT_STATUS.has(statement.status)) push(statement, 'medication-statement');
@@ -34,7 +39,7 @@ export function currentMedications(record: PatientRecord, otherDraftOrders: read
   for (const resource of otherDraftOrders) {
     if (resource.resourceType !== 'MedicationRequest') continue;
     const request = resource as unknown as MedicationRequest;
-    if (typeof request.status === 'string' && WITHDRAWN_STATUS.has(request.status)) continue;
+    if ((typeof request.status === 'string' && WITHDRAWN_STATUS.has(request.status)) || isDoNotPerform(request)) continue;
     push(request, 'draft-order');
   }
   return list;
