@@ -122,6 +122,8 @@ export const criterionSchema = z.union([
       compare: z.enum(['above', 'at-least', 'below']),
       threshold: thresholdSchema,
       interpretationsWhenNoValue: z.array(text).optional(),
+      /** Flags by which the lab calls the result normal: with no range of the report, the default limit then yields. */
+      normalWhenFlagged: z.array(text).optional(),
     }),
     ...criterionExtras,
   }),
@@ -135,6 +137,8 @@ export const criterionSchema = z.union([
     singleDoseWeightBand: z.strictObject({
       condition: conditionMatchSchema,
       weightAnalyte: z.string().min(1),
+      /** The band is per dose, given this many times a day: the daily total may be at most that many bands (revision 2, item 11). */
+      labeledTimesPerDay: z.number().int().positive(),
       bands: z
         .array(
           z.strictObject({

@@ -78,13 +78,19 @@ function labEvidence(reading: LabReading, analyte: Analyte, criterion: LabCriter
 
 function matchLab(criterion: LabCriterion, data: RequestData): LabEvidence[] {
   const analyte = data.input.catalogue.analytes.get(criterion.analyte);
-  if (!analyte) return [];
-  const reading = data.latestLab(analyte).reading;
-  if (!reading) return [];
+  const reading = analyte ? data.latestLab(analyte).reading : undefined;
+  return analyte && reading ? labHit(criterion, reading, analyte) : [];
+}
+
+/** Whether one reading meets a lab criterion, as evidence. Also asked of results not yet final. */
+export function labHit(criterion: LabCriterion, reading: LabReading, analyte: Analyte): LabEvidence[] {
   if (!reading.measured) {
     const flag = reading.interpretations.find((code) => criterion.interpretationsWhenNoValue?.includes(code));
     return flag ? [labEvidence(reading, analyte, criterion, flag)] : [];
   }
+  // The lab flagged it normal and gave no range of its own: its flag outranks the default limit
+  // (clinical-spec revision 2, item 13). Criteria far above any limit (2 × ULN) do not ask this.
+  if (reading.upperLimit?.from === 'default' && reading.interpretations.some((code) => criterion.normalWhenFlagged?.includes(code))) return [];
   const threshold = labThreshold(criterion, reading);
   if (threshold === undefined) return [];
   const hit =
@@ -114,20 +120,32 @@ function matchDailyDose(aboveGrams: number, order: GlutamineOrder, data: Request
 
 type WeightBand = Extract<Criterion, { singleDoseWeightBand: unknown }>['singleDoseWeightBand'];
 
-/** Endari labeling: the single dose for sickle cell disease is set by body weight. */
+/**
+ * Endari labeling: for sickle cell disease the dose is set by body weight, given twice a day. Both
+ * the single dose and the daily total (the band × its times a day) must stay within the band
+ * (clinical-spec revision 2, item 11: 10 g three times a day at 50 kg is over the 20 g a day).
+ */
 function matchWeightBand(band: WeightBand, order: GlutamineOrder, data: RequestData): Evidence[] {
-  const single = data.orderFacts(order).single;
+  const { single, daily } = data.orderFacts(order);
   const conditions = matchConditions(band.condition, data);
   const weight = data.latestValue(band.weightAnalyte);
-  if (!single || conditions.length === 0 || !weight) return [];
+  if ((!single && !daily) || conditions.length === 0 || !weight) return [];
   const fits = band.bands.find((b) => (b.belowKg === undefined || weight.value < b.belowKg) && (b.upToKg === undefined || weight.value <= b.upToKg));
-  if (!fits || !(single.grams > fits.maxGrams)) return [];
+  if (!fits) return [];
+  const dailyMax = fits.maxGrams * band.labeledTimesPerDay;
+  const singleOver = single !== undefined && single.grams > fits.maxGrams;
+  const dailyOver = daily !== undefined && daily.grams > dailyMax;
+  if (!singleOver && !dailyOver) return [];
   const analyte = data.input.catalogue.analytes.get(band.weightAnalyte);
   const reading = analyte ? data.latestLab(analyte).reading : undefined;
+  const kg = analyte ? formatLabValue({ value: weight.value }, analyte) : formatNumber(weight.value);
   return [
     ...conditions,
     ...(reading && analyte ? [labEvidence(reading, analyte, undefined)] : []),
-    orderLine('Single dose', `${single.working}; the labeled dose at ${analyte ? formatLabValue({ value: weight.value }, analyte) : formatNumber(weight.value)} kg is ${formatNumber(fits.maxGrams)} g`),
+    ...(singleOver ? [orderLine('Single dose', `${single.working}; the labeled dose at ${kg} kg is ${formatNumber(fits.maxGrams)} g`)] : []),
+    ...(dailyOver
+      ? [orderLine('Total daily dose', `${daily.complete ? '' : 'at least '}${formatNumber(daily.grams)} g a day (${daily.working}); the labeled daily dose at ${kg} kg is ${formatNumber(dailyMax)} g (${formatNumber(fits.maxGrams)} g × ${band.labeledTimesPerDay})`)]
+      : []),
   ];
 }
 

@@ -111,8 +111,12 @@ describe('dailyDose', () => {
   });
 
   it('is undefined when no instruction can be read', () => {
-    expect(dailyDose(order([dose(10, 'g', undefined)]), ctx)).toBeUndefined();
+    expect(dailyDose(order([dose(10, 'x-unknown-unit', perDay(2))]), ctx)).toBeUndefined();
     expect(dailyDose(order([]), ctx)).toBeUndefined();
+  });
+
+  it('counts a dose with no timing at all as at least once a day (revision 2, item 10)', () => {
+    expect(dailyDose(order([dose(40, 'g', undefined)]), ctx)).toEqual({ grams: 40, complete: false, working: '40 g at least once a day (no timing given)' });
   });
 
   it('reads doseRange.high, an object-for-array doseAndRate, and STU3-style doseQuantity', () => {

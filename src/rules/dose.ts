@@ -105,7 +105,10 @@ export function administrationsPerDay(timing: Timing | undefined, dosing: Dosing
   return undefined;
 }
 
+const AT_LEAST_ONCE_A_DAY = { perDay: 1, text: 'no timing given' };
+
 function describePerDay(perDay: number, text: string): string {
+  if (text === AT_LEAST_ONCE_A_DAY.text) return 'at least once a day (no timing given)';
   if (Number.isInteger(perDay)) return perDay === 1 ? 'once a day' : `${perDay} times a day`;
   return `${formatNumber(perDay)} times a day (${text})`;
 }
@@ -149,11 +152,15 @@ export function dailyDose(order: MedicationRequest | NutritionOrder, ctx: DoseCo
     const group = groups.get(key) ?? { grams: 0, complete: true, parts: [], any: false };
     groups.set(key, group);
     const dose = doseGrams(instruction.dose, ctx);
-    const frequency = administrationsPerDay(instruction.timing, ctx.dosing);
+    // A dose with no timing at all is given at least once a day (clinical-spec revision 2, item 10):
+    // a single 40 g dose is over 30 g a day. The total is then a lower bound.
+    const untimed = instruction.timing === undefined;
+    const frequency = untimed ? AT_LEAST_ONCE_A_DAY : administrationsPerDay(instruction.timing, ctx.dosing);
     if (!dose || !frequency) {
       group.complete = false;
       continue;
     }
+    if (untimed) group.complete = false;
     group.grams += dose.grams * frequency.perDay;
     group.parts.push(`${dose.text} ${describePerDay(frequency.perDay, frequency.text)}`);
     group.any = true;

@@ -1,5 +1,6 @@
 import type { RuleDefinition } from './catalogue-schema.js';
-import { matchConditions, matchCriterion } from './criteria.js';
+import { labHit, matchConditions, matchCriterion } from './criteria.js';
+import { formatLabValue } from './lab-format.js';
 import type { DataGap, Evidence, Finding } from './evidence.js';
 import { evidenceKey } from './evidence.js';
 import type { GlutamineOrder } from './glutamine-orders.js';
@@ -68,6 +69,48 @@ function notNeededAfterAll(requirement: DataRequirement, input: RequestInput, da
   });
 }
 
+/**
+ * A preliminary (or registered) result newer than the deciding one that would fire a tier: it is not
+ * final, so it does not decide, but the clinician is told (clinical-spec revision 2, item 14).
+ */
+function pendingLabGaps(input: RequestInput, data: RequestData): DataGap[] {
+  const gaps: DataGap[] = [];
+  for (const analyte of input.catalogue.analytes.values()) {
+    const pending = data.latestLab(analyte).pending;
+    if (!pending?.measured) continue;
+    const rules = rulesWhere(input, (rule) =>
+      rule.tiers.some((t) => t.when !== 'data-unavailable' && t.when.some((c) => 'lab' in c && c.lab.analyte === analyte.id && labHit(c.lab, pending, analyte).length > 0)),
+    );
+    if (rules.length === 0) continue;
+    const value = `${formatLabValue(pending.measured, analyte)} ${analyte.unit}`;
+    gaps.push({ key: 'pending-lab', description: `a ${pending.status} ${analyte.label.toLowerCase()} of ${value}${pending.date ? ` on ${pending.date}` : ''} (not final)`, rules });
+  }
+  return gaps;
+}
+
+/**
+ * Sickle cell disease and no body weight in the window: the weight-band dose was not checked
+ * (clinical-spec revision 2, item 12) — unless the weight data itself is already reported missing.
+ */
+function weightBandGaps(input: RequestInput, data: RequestData, reported: readonly DataGap[]): DataGap[] {
+  const gaps: DataGap[] = [];
+  for (const rule of input.catalogue.rules) {
+    for (const tier of rule.tiers) {
+      if (tier.when === 'data-unavailable') continue;
+      for (const criterion of tier.when) {
+        if (!('singleDoseWeightBand' in criterion)) continue;
+        const band = criterion.singleDoseWeightBand;
+        const weightKeys = input.catalogue.data.filter((r) => r.analyte === band.weightAnalyte).map((r) => r.key);
+        if (reported.some((g) => weightKeys.includes(g.key)) || gaps.length > 0) continue;
+        if (matchConditions(band.condition, data).length === 0 || data.latestValue(band.weightAnalyte) !== undefined) continue;
+        const label = input.catalogue.analytes.get(band.weightAnalyte)?.label.toLowerCase() ?? band.weightAnalyte;
+        gaps.push({ key: 'weight-band', description: `${label} not on file: weight-band dose not checked`, rules: [rule.id] });
+      }
+    }
+  }
+  return gaps;
+}
+
 /** What could not be checked: data not obtained, lab units not convertible, eGFR not calculable, Medications not resolvable. */
 function findGaps(input: RequestInput, data: RequestData): DataGap[] {
   const { catalogue, record } = input;
@@ -92,6 +135,7 @@ function findGaps(input: RequestInput, data: RequestData): DataGap[] {
       });
     }
   }
+  gaps.push(...weightBandGaps(input, data, gaps), ...pendingLabGaps(input, data));
   for (const problem of data.derivationProblems) {
     const rules = rulesWhere(input, (rule) => usesCriterion(rule, (c) => 'lab' in c && c.lab.analyte === problem.analyte));
     gaps.push({ key: 'derived-lab', description: problem.reason, rules });

@@ -10,6 +10,8 @@ import { formatLabValue } from './lab-format.js';
 
 /** docs/clinical-spec.md "Patient data and how it counts", Labs: only final, amended or corrected results count. */
 const COUNTING_STATUS = new Set(['final', 'amended', 'corrected']);
+/** Results on their way: they do not decide, but one that would fire is reported (revision 2, item 14). */
+const PENDING_STATUS = new Set(['preliminary', 'registered']);
 
 export interface LabReading {
   date?: string;
@@ -36,6 +38,8 @@ export interface LatestLab {
   reading?: LabReading;
   /** Results more recent than the deciding one whose unit cannot be converted (not guessed at). */
   unreadable: UnreadableLab[];
+  /** The newest preliminary or registered result after the deciding one (not final, so it does not decide). */
+  pending?: LabReading & { status: string };
 }
 
 /** The effective date: effectiveDateTime, effectiveInstant, effectivePeriod.end (or start), else issued. */
@@ -202,22 +206,35 @@ function analyteResults(observation: Observation, valueSet: CodeIndex): Observat
  */
 export function latestLab(observations: readonly Observation[], analyte: Analyte, valueSet: CodeIndex, now: number): LatestLab {
   const since = now - analyte.lookbackDays * DAY_MS;
-  const candidates = observations
-    .filter((o) => typeof o.status === 'string' && COUNTING_STATUS.has(o.status))
-    .flatMap((o) => analyteResults(o, valueSet))
-    .map((o) => ({ o, time: parseFhirDate(observationDate(o)) }))
-    .filter((c): c is { o: Observation; time: number } => c.time !== undefined && c.time >= since)
-    .sort((a, b) => b.time - a.time || (a.o.valueQuantity?.value ?? Infinity) - (b.o.valueQuantity?.value ?? Infinity));
+  const inWindow = (status: ReadonlySet<string>) =>
+    observations
+      .filter((o) => typeof o.status === 'string' && status.has(o.status))
+      .flatMap((o) => analyteResults(o, valueSet))
+      .map((o) => ({ o, time: parseFhirDate(observationDate(o)) }))
+      .filter((c): c is { o: Observation; time: number } => c.time !== undefined && c.time >= since)
+      .sort((a, b) => b.time - a.time || (a.o.valueQuantity?.value ?? Infinity) - (b.o.valueQuantity?.value ?? Infinity));
 
   const unreadable: UnreadableLab[] = [];
-  for (const { o } of candidates) {
+  let decided: { reading: LabReading; time: number } | undefined;
+  for (const { o, time } of inWindow(COUNTING_STATUS)) {
     const read = readObservation(o, analyte);
     if (!read) continue;
     if ('unreadable' in read) {
       unreadable.push(read.unreadable);
       continue;
     }
-    return { reading: read.reading, unreadable };
+    decided = { reading: read.reading, time };
+    break;
   }
-  return { unreadable };
+  const pending = newestPending(inWindow(PENDING_STATUS), analyte, decided?.time);
+  return { ...(decided ? { reading: decided.reading } : {}), unreadable, ...(pending ? { pending } : {}) };
+}
+
+function newestPending(candidates: ReadonlyArray<{ o: Observation; time: number }>, analyte: Analyte, after: number | undefined): LatestLab['pending'] {
+  for (const { o, time } of candidates) {
+    if (after !== undefined && time <= after) return undefined;
+    const read = readObservation(o, analyte);
+    if (read && 'reading' in read && read.reading.measured) return { ...read.reading, status: o.status };
+  }
+  return undefined;
 }
