@@ -128,8 +128,12 @@ export const criterionSchema = z.union([
     ...criterionExtras,
   }),
   z.strictObject({
-    /** `note`: what the medication says about the patient, shown with it ("cancer treatment"). */
-    medication: z.strictObject({ valueSet: id, note: text.optional() }),
+    /**
+     * `note`: what the medication says about the patient, shown with it ("cancer treatment").
+     * `oneCardPerPair`: two checked draft orders of the value set are one finding, on the later
+     * one, so that accepting every suggestion never removes both (revision 2, item 16).
+     */
+    medication: z.strictObject({ valueSet: id, note: text.optional(), oneCardPerPair: z.boolean().optional() }),
     ...criterionExtras,
   }),
   z.strictObject({ dailyDose: z.strictObject({ aboveGrams: z.number().positive() }), ...criterionExtras }),

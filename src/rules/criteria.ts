@@ -9,6 +9,7 @@ import type { GlutamineOrder } from './glutamine-orders.js';
 import { formatLabValue } from './lab-format.js';
 import type { LabReading } from './labs.js';
 import { findMedications } from './medications.js';
+import type { CurrentMedication } from './medications.js';
 import type { LoadedValueSet } from './load-catalogue.js';
 import type { RequestData } from './request-data.js';
 
@@ -206,6 +207,17 @@ function matchOrderReason(match: { valueSet: string }, order: GlutamineOrder, da
   return lines;
 }
 
+/**
+ * Whether a co-medication is another checked order that comes later in draftOrders: on order-sign
+ * the later of two glutamine orders carries the duplicate card; on order-select the selected one
+ * does (the unselected ones are not checked orders, so they always count).
+ */
+function isLaterCheckedOrder(medication: CurrentMedication, order: GlutamineOrder, data: RequestData): boolean {
+  const { drafts, orders } = data.input;
+  const draft = medication.draft;
+  return draft !== undefined && orders.some((o) => o.resource === draft) && drafts.indexOf(draft) > drafts.indexOf(order.resource);
+}
+
 /** The patient's or order's evidence for one criterion; empty when it does not hold (or an exemption applies). */
 export function matchCriterion(criterion: Criterion, order: GlutamineOrder, data: RequestData): Evidence[] {
   const found = evidenceFor(criterion, order, data);
@@ -218,7 +230,8 @@ function evidenceFor(criterion: Criterion, order: GlutamineOrder, data: RequestD
   if ('lab' in criterion) return matchLab(criterion.lab, data);
   if ('medication' in criterion) {
     const vs = valueSet(data, criterion.medication.valueSet);
-    const found = vs ? findMedications(data.medicationsBesides(order), vs.codes, vs.matchesName) : [];
+    const candidates = criterion.medication.oneCardPerPair ? data.medicationsBesides(order).filter((m) => !isLaterCheckedOrder(m, order, data)) : data.medicationsBesides(order);
+    const found = vs ? findMedications(candidates, vs.codes, vs.matchesName) : [];
     const note = criterion.medication.note;
     return note ? found.map((m) => ({ ...m, note })) : found;
   }

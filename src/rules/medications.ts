@@ -1,9 +1,9 @@
-import type { MedicationRequest, MedicationStatement } from 'fhir/r4';
+import type { MedicationRequest, MedicationStatement, NutritionOrder } from 'fhir/r4';
 import type { CodeIndex } from '../fhir/codings.js';
 import type { AnyResource } from '../fhir/tolerant.js';
 import type { MedicationEvidence } from './evidence.js';
 import type { MedicationLookup } from './medication-lookup.js';
-import { medicationProduct } from './medication-product.js';
+import { medicationProduct, nutritionProduct } from './medication-product.js';
 import type { Product } from './medication-product.js';
 import type { PatientRecord } from './patient-record.js';
 
@@ -17,6 +17,8 @@ export interface CurrentMedication {
   product: Product;
   status?: string;
   origin: MedicationEvidence['origin'];
+  /** For another draft order of this request: the draft itself. */
+  draft?: AnyResource;
 }
 
 /** A MedicationRequest that forbids the medication (doNotPerform) is not a current medication of it. */
@@ -37,10 +39,14 @@ export function currentMedications(record: PatientRecord, otherDraftOrders: read
     if (CURRENT_STATEMENT_STATUS.has(statement.status)) push(statement, 'medication-statement');
   }
   for (const resource of otherDraftOrders) {
-    if (resource.resourceType !== 'MedicationRequest') continue;
-    const request = resource as unknown as MedicationRequest;
-    if ((typeof request.status === 'string' && WITHDRAWN_STATUS.has(request.status)) || isDoNotPerform(request)) continue;
-    push(request, 'draft-order');
+    if (typeof resource.status === 'string' && WITHDRAWN_STATUS.has(resource.status)) continue;
+    if (resource.resourceType === 'MedicationRequest' && !isDoNotPerform(resource)) {
+      const request = resource as unknown as MedicationRequest;
+      list.push({ product: medicationProduct(request, lookup), ...(request.status ? { status: request.status } : {}), origin: 'draft-order', draft: resource });
+    } else if (resource.resourceType === 'NutritionOrder') {
+      // A glutamine supplement ordered as nutrition is as much a co-ordered glutamine (revision 2, item 15).
+      list.push({ product: nutritionProduct(resource as unknown as NutritionOrder), origin: 'draft-order', draft: resource });
+    }
   }
   return list;
 }
