@@ -17,6 +17,7 @@ interface Expected {
     detailIncludes?: string[];
     detailExcludes?: string[];
     summaryIncludes?: string;
+    sourceLabel?: string;
   }>;
 }
 
@@ -53,6 +54,9 @@ describe('scenario fixtures', () => {
       for (const text of want.detailIncludes ?? []) expect(card.detail).toContain(text);
       for (const text of want.detailExcludes ?? []) expect(card.detail).not.toContain(text);
       if (want.summaryIncludes) expect(card.summary).toContain(want.summaryIncludes);
+      if (want.sourceLabel) expect(card.source.label).toBe(want.sourceLabel);
+      // The source is named by source.label, which EHRs show; the detail does not repeat it (revision 2, item 28).
+      expect(card.detail).not.toMatch(/^Source: /m);
     });
   });
 });

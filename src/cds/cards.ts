@@ -67,7 +67,7 @@ function cardText(tier: Tier, criterionIndex: number): CardText {
 function detail(text: CardText, lines: string[], heading: string, rule: RuleDefinition, catalogue: Catalogue, order?: GlutamineOrder): string {
   const parts = [text.reason, `**${heading}**\n\n${lines.map((l) => `- ${l}`).join('\n')}`, `**What to do:** ${text.advice}`];
   if (order) parts.push(`Order checked: ${escapeMarkdown(order.name)}.`);
-  parts.push(`Source: ${catalogue.sources[rule.source]?.label ?? rule.source}.`);
+  // No "Source: …" line: the card's source.label names it and EHRs show it (revision 2, item 28).
   return parts.join('\n\n');
 }
 
