@@ -16,6 +16,8 @@ interface Expected {
     actions?: Array<{ type: string; resourceId: string }>;
     detailIncludes?: string[];
     detailExcludes?: string[];
+    /** Texts that must appear exactly once in the detail. */
+    detailOnce?: string[];
     summaryIncludes?: string;
     sourceLabel?: string;
   }>;
@@ -53,6 +55,7 @@ describe('scenario fixtures', () => {
       expect(actions, `${want.rule} suggestion actions`).toEqual(want.actions);
       for (const text of want.detailIncludes ?? []) expect(card.detail).toContain(text);
       for (const text of want.detailExcludes ?? []) expect(card.detail).not.toContain(text);
+      for (const text of want.detailOnce ?? []) expect(card.detail?.split(text).length, `${text} once`).toBe(2);
       if (want.summaryIncludes) expect(card.summary).toContain(want.summaryIncludes);
       if (want.sourceLabel) expect(card.source.label).toBe(want.sourceLabel);
       // The source is named by source.label, which EHRs show; the detail does not repeat it (revision 2, item 28).

@@ -124,9 +124,11 @@ function gapsCard(gaps: readonly DataGap[], ctx: CardContext): Card | undefined 
   if (!rule || !tier || gaps.length === 0) return undefined;
   const titles = new Map(ctx.catalogue.rules.map((r) => [r.id, r.title.toLowerCase()]));
   const lines = gaps.map((g) => `${escapeMarkdown(g.description)} — not checked: ${g.rules.map((id) => titles.get(id) ?? id).join(', ')}`);
+  // The summary names the real causes ("… could not be done: unreadable lab unit"), most common first.
+  const causes = [...new Set(gaps.map((g) => g.cause))].map((cause) => tier.causes?.[cause] ?? cause);
   return {
     uuid: ctx.newId(),
-    summary: tier.summary,
+    summary: truncate(`${tier.summary}: ${causes.join('; ')}`, 139),
     indicator: tier.indicator,
     detail: detail(tier, lines, 'Not checked', rule, ctx.catalogue),
     source: source(rule, ctx),

@@ -57,6 +57,7 @@ export function fhirAccess(
       baseUrl: url.toString(),
       ...(token ? { accessToken: token } : {}),
       timeoutMs: policy.timeoutMs,
+      budgetMs: policy.budgetMs,
       deadline: now() + policy.budgetMs,
       maxPages: policy.maxPages,
       maxResponseBytes: policy.maxResponseBytes,

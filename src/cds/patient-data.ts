@@ -1,6 +1,6 @@
 import type { MedicationRequest, MedicationStatement } from 'fhir/r4';
 import { DAY_MS } from '../fhir/dates.js';
-import type { FhirClient } from '../fhir/fhir-client.js';
+import type { FhirClient, Truncation } from '../fhir/fhir-client.js';
 import type { AnyResource } from '../fhir/tolerant.js';
 import type { Analyte } from '../rules/catalogue-schema.js';
 import type { DataRequirement } from '../rules/load-catalogue.js';
@@ -49,6 +49,14 @@ export function fetchQuery(requirement: DataRequirement, tokens: TokenValues, an
   return `${filled}${since}&_count=100`;
 }
 
+/**
+ * A lab search sorted newest first that stopped at the page cap has read the newest result, which is
+ * the one that decides: nothing was missed (clinical-spec revision 2, item 30).
+ */
+function capCannotMatter(requirement: DataRequirement, truncated: Truncation | undefined): boolean {
+  return truncated === 'page-cap' && requirement.analyte !== undefined && /[?&]_sort=-date(?:&|$)/.test(requirement.template);
+}
+
 /** Fetches a requirement the prefetch did not give; `before` says why the prefetch was not enough. */
 async function fetchRequirement(requirement: DataRequirement, query: string | undefined, client: FhirClient, before: string): Promise<KeyResult> {
   if (query === undefined) return { status: { state: 'unavailable', reason: `${before}, and its query needs a value this call did not give` }, resources: [] };
@@ -56,22 +64,22 @@ async function fetchRequirement(requirement: DataRequirement, query: string | un
     const read = await client.read(query);
     if (read.ok) return { status: { state: 'available' }, resources: [read.value] };
     // A read that finds nothing is "no data", as a prefetch null would be.
-    if (read.reason.endsWith('HTTP 404')) return { status: { state: 'empty' }, resources: [] };
-    return { status: { state: 'unavailable', reason: `${before}, and fetching it failed: ${read.reason}` }, resources: [] };
+    if (read.kind === 'http' && read.status === 404) return { status: { state: 'empty' }, resources: [] };
+    return { status: { state: 'unavailable', reason: `${before}, and fetching it failed: ${read.reason}`, cause: read.kind }, resources: [] };
   }
   const found = await client.search(query);
-  if (!found.ok) return { status: { state: 'unavailable', reason: `${before}, and fetching it failed: ${found.reason}` }, resources: [] };
+  if (!found.ok) return { status: { state: 'unavailable', reason: `${before}, and fetching it failed: ${found.reason}`, cause: found.kind }, resources: [] };
   const wanted = found.value.filter((r) => r.resourceType === requirement.resourceType);
-  if (!found.complete) return { status: { state: 'partial', reason: found.note ?? 'not all results were read' }, resources: wanted };
+  if (!found.complete && !capCannotMatter(requirement, found.truncated)) return { status: { state: 'partial', reason: found.note ?? 'not all results were read' }, resources: wanted };
   return { status: { state: wanted.length > 0 ? 'available' : 'empty' }, resources: wanted };
 }
 
-async function continuePrefetch(result: KeyResult, client: FhirClient): Promise<KeyResult> {
+async function continuePrefetch(result: KeyResult, requirement: DataRequirement, client: FhirClient): Promise<KeyResult> {
   if (!result.continueFrom) return result;
   const rest = await client.remainingPages(result.continueFrom);
-  if (!rest.ok) return { ...result, status: { state: 'partial', reason: `only the first page was received; the next could not be fetched (${rest.reason})` } };
+  if (!rest.ok) return { ...result, status: { state: 'partial', reason: `only the first page was received; the next could not be fetched (${rest.reason})`, cause: rest.kind } };
   const resources = [...result.resources, ...rest.value];
-  if (!rest.complete) return { status: { state: 'partial', reason: rest.note ?? 'not all pages were read' }, resources };
+  if (!rest.complete && !capCannotMatter(requirement, rest.truncated)) return { status: { state: 'partial', reason: rest.note ?? 'not all pages were read' }, resources };
   return { status: { state: resources.length > 0 ? 'available' : 'empty' }, resources };
 }
 
@@ -107,7 +115,7 @@ export async function gatherPatientRecord(input: GatherInput): Promise<PatientRe
         const query = fetchQuery(requirement, input.tokens, input.analytes, input.clinicalNow);
         return [requirement.key, await fetchRequirement(requirement, query, access.client, prefetched.status.reason)];
       }
-      return [requirement.key, await continuePrefetch(prefetched, access.client)];
+      return [requirement.key, await continuePrefetch(prefetched, requirement, access.client)];
     }),
   );
   return assembleRecord(input.requirements, new Map(results), input.medications);

@@ -59,7 +59,7 @@ export function assembleRecord(requirements: readonly DataRequirement[], results
     const wanted = result.resources.filter((r) => r.resourceType === requirement.resourceType);
     byType.set(requirement.resourceType, [...(byType.get(requirement.resourceType) ?? []), ...wanted]);
   }
-  const of = (type: string): AnyResource[] => byType.get(type) ?? [];
+  const of = (type: string): AnyResource[] => withoutDuplicates(byType.get(type) ?? []);
   const patient = resourcesOfType<Patient>(of('Patient'), 'Patient')[0];
   return {
     ...(patient ? { patient } : {}),
@@ -70,6 +70,21 @@ export function assembleRecord(requirements: readonly DataRequirement[], results
     medications,
     status,
   };
+}
+
+/**
+ * One copy of each resource: the same Observation can arrive under several prefetch keys (an eGFR
+ * panel under both `egfr` and `creatinine`), and is one result (clinical-spec revision 2, item 17).
+ */
+function withoutDuplicates(resources: readonly AnyResource[]): AnyResource[] {
+  const seen = new Set<string>();
+  return resources.filter((r) => {
+    if (typeof r.id !== 'string' || r.id === '') return true;
+    const key = `${r.resourceType}/${r.id}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
 }
 
 /** The patient record from the prefetch alone (no FHIR server). */

@@ -14,6 +14,8 @@ export interface FhirClientOptions {
   /** `fhirAuthorization.access_token`; absent for open servers such as the Sandbox's. */
   accessToken?: string;
   timeoutMs: number;
+  /** The whole budget `deadline` was set from, named when it runs out. */
+  budgetMs: number;
   /** Epoch ms after which no request is started and running ones are cut short. */
   deadline: number;
   maxPages: number;
@@ -23,7 +25,38 @@ export interface FhirClientOptions {
   observe?: (seconds: number, outcome: 'ok' | 'http_error' | 'timeout' | 'unreachable' | 'invalid') => void;
 }
 
-export type Fetched<T> = { ok: true; value: T; complete: boolean; note?: string } | { ok: false; reason: string };
+/**
+ * Why a request got nothing: an HTTP error (`status`), the server's own timeout, the service's time
+ * budget running out, no connection, a URL not on the server, an answer too large or not FHIR, or
+ * the server saying it does not support the query (400/404/405 with an OperationOutcome saying so).
+ */
+export type FetchFailureKind = 'http' | 'timeout' | 'budget' | 'unreachable' | 'refused' | 'too-large' | 'invalid' | 'unsupported';
+export interface FetchFailure {
+  ok: false;
+  kind: FetchFailureKind;
+  status?: number;
+  /** For people (card text, never for control flow). */
+  reason: string;
+}
+/** Why a search stopped early: the page cap, or a later page that could not be used. */
+export type Truncation = 'page-cap' | 'bad-page';
+export type Fetched<T> = { ok: true; value: T; complete: boolean; truncated?: Truncation; note?: string } | FetchFailure;
+
+function failure(kind: FetchFailureKind, reason: string, status?: number): FetchFailure {
+  return { ok: false, kind, reason, ...(status !== undefined ? { status } : {}) };
+}
+
+/** A FHIR server's way of saying "I do not do that": 405, or 400/404 with an OperationOutcome saying not supported. */
+function saysNotSupported(status: number, body: unknown): boolean {
+  if (status === 405) return true;
+  if ((status !== 400 && status !== 404) || !isResource(body) || body.resourceType !== 'OperationOutcome') return false;
+  const issues = Array.isArray(body.issue) ? (body.issue as unknown[]) : [];
+  return issues.some((issue) => {
+    const { code, diagnostics, details } = (issue ?? {}) as { code?: unknown; diagnostics?: unknown; details?: { text?: unknown } };
+    const text = [diagnostics, details?.text].filter((t): t is string => typeof t === 'string').join(' ').slice(0, 1000);
+    return code === 'not-supported' || /not supported|unsupported|unknown resource type/i.test(text);
+  });
+}
 
 export class FhirClient {
   private readonly base: URL;
@@ -46,7 +79,7 @@ export class FhirClient {
   async read(target: string | URL): Promise<Fetched<AnyResource>> {
     const got = await this.getJson(typeof target === 'string' ? this.resolve(target) : target);
     if (!got.ok) return got;
-    return isResource(got.value) ? { ok: true, value: got.value, complete: true } : { ok: false, reason: 'the FHIR server answered with something that is not a FHIR resource' };
+    return isResource(got.value) ? { ok: true, value: got.value, complete: true } : failure('invalid', 'the FHIR server answered with something that is not a FHIR resource');
   }
 
   /** A search: every matching resource of every page, up to the page cap. */
@@ -54,7 +87,7 @@ export class FhirClient {
     const first = await this.getJson(this.resolve(relative));
     if (!first.ok) return first;
     if (!isResource(first.value) || first.value.resourceType !== 'Bundle') {
-      return { ok: false, reason: 'the FHIR server answered a search with something that is not a Bundle' };
+      return failure('invalid', 'the FHIR server answered a search with something that is not a Bundle');
     }
     return this.collectPages(first.value, 1);
   }
@@ -73,44 +106,47 @@ export class FhirClient {
     let fetched = pagesFetched;
     for (;;) {
       const entries = bundleEntries(page).map((e) => e.resource);
-      if (entries.some(isErrorOutcome)) return { ok: false, reason: 'the FHIR server reported an error in its search results' };
+      if (entries.some(isErrorOutcome)) return failure('invalid', 'the FHIR server reported an error in its search results');
       resources.push(...entries);
       const next = nextLink(page);
       if (!next) return { ok: true, value: resources, complete: true };
       if (fetched >= this.options.maxPages) {
-        return { ok: true, value: resources, complete: false, note: `only the first ${this.options.maxPages} pages of results were read` };
+        return { ok: true, value: resources, complete: false, truncated: 'page-cap', note: `only the first ${this.options.maxPages} pages of results were read` };
       }
       let url: URL;
       try {
         url = new URL(next, this.base);
       } catch {
-        return { ok: true, value: resources, complete: false, note: 'a next-page link could not be read' };
+        return { ok: true, value: resources, complete: false, truncated: 'bad-page', note: 'a next-page link could not be read' };
       }
       // The token goes to the FHIR server only: a next link elsewhere is not followed at all.
-      if (!this.isOnServer(url)) return { ok: true, value: resources, complete: false, note: 'a next-page link pointed to another server and was not followed' };
+      if (!this.isOnServer(url)) return { ok: true, value: resources, complete: false, truncated: 'bad-page', note: 'a next-page link pointed to another server and was not followed' };
       const got = await this.getJson(url);
       fetched += 1;
-      if (!got.ok) return { ok: true, value: resources, complete: false, note: `a later page could not be read (${got.reason})` };
+      if (!got.ok) return { ok: true, value: resources, complete: false, truncated: 'bad-page', note: `a later page could not be read (${got.reason})` };
       if (!isResource(got.value) || got.value.resourceType !== 'Bundle') {
-        return { ok: true, value: resources, complete: false, note: 'a later page was not a Bundle' };
+        return { ok: true, value: resources, complete: false, truncated: 'bad-page', note: 'a later page was not a Bundle' };
       }
       page = got.value;
     }
   }
 
-  private async getJson(url: URL): Promise<{ ok: true; value: unknown } | { ok: false; reason: string }> {
-    if (!this.isOnServer(url)) return { ok: false, reason: 'the URL is not on the FHIR server' };
+  private async getJson(url: URL): Promise<{ ok: true; value: unknown } | FetchFailure> {
+    if (!this.isOnServer(url)) return failure('refused', 'the URL is not on the FHIR server');
     const started = this.options.now();
     const result = await this.fetchJson(url);
     this.options.observe?.((this.options.now() - started) / 1000, result.outcome);
     return result.got;
   }
 
-  private async fetchJson(url: URL): Promise<{ outcome: 'ok' | 'http_error' | 'timeout' | 'unreachable' | 'invalid'; got: { ok: true; value: unknown } | { ok: false; reason: string } }> {
+  private async fetchJson(url: URL): Promise<{ outcome: 'ok' | 'http_error' | 'timeout' | 'unreachable' | 'invalid'; got: { ok: true; value: unknown } | FetchFailure }> {
     const remaining = this.options.deadline - this.options.now();
-    if (remaining <= 0) return { outcome: 'timeout', got: { ok: false, reason: 'not fetched: the time budget was used up' } };
-    // Whole milliseconds: the wait is reported in card text.
-    const timeout = Math.round(Math.min(this.options.timeoutMs, remaining));
+    const budgetRanOut = failure('budget', `the service's time budget (${this.options.budgetMs} ms) ran out`);
+    if (remaining <= 0) return { outcome: 'timeout', got: budgetRanOut };
+    // Whole milliseconds: the wait is reported in card text. When what is left of the budget is
+    // shorter than the per-request timeout, it is the budget that ends the wait (revision 2, item 31).
+    const byBudget = remaining < this.options.timeoutMs;
+    const timeout = Math.round(byBudget ? remaining : this.options.timeoutMs);
     const headers: Record<string, string> = { Accept: 'application/fhir+json, application/json' };
     if (this.options.accessToken) headers.Authorization = `Bearer ${this.options.accessToken}`;
     const controller = new AbortController();
@@ -120,23 +156,32 @@ export class FhirClient {
     try {
       const response = await fetch(url, { headers, signal: controller.signal, redirect: 'error' });
       if (!response.ok) {
-        await response.body?.cancel();
-        return { outcome: 'http_error', got: { ok: false, reason: `the FHIR server answered HTTP ${response.status}` } };
+        // A small error body may say the query is not supported (a data source the server lacks).
+        const text = await readCapped(response, 64 * 1024);
+        const body = text === undefined ? undefined : parseJson(text);
+        const kind = saysNotSupported(response.status, body) ? 'unsupported' : 'http';
+        return { outcome: 'http_error', got: failure(kind, `the FHIR server answered HTTP ${response.status}${kind === 'unsupported' ? ' (not supported)' : ''}`, response.status) };
       }
       const text = await readCapped(response, this.options.maxResponseBytes);
-      if (text === undefined) return { outcome: 'invalid', got: { ok: false, reason: `the FHIR server's answer was larger than ${this.options.maxResponseBytes} bytes` } };
-      try {
-        return { outcome: 'ok', got: { ok: true, value: JSON.parse(text) as unknown } };
-      } catch {
-        return { outcome: 'invalid', got: { ok: false, reason: 'the FHIR server answered with invalid JSON' } };
-      }
+      if (text === undefined) return { outcome: 'invalid', got: failure('too-large', `the FHIR server's answer was larger than ${this.options.maxResponseBytes} bytes`) };
+      const value = parseJson(text);
+      return value === undefined
+        ? { outcome: 'invalid', got: failure('invalid', 'the FHIR server answered with invalid JSON') }
+        : { outcome: 'ok', got: { ok: true, value } };
     } catch {
-      return controller.signal.aborted
-        ? { outcome: 'timeout', got: { ok: false, reason: `the FHIR server did not answer within ${timeout} ms` } }
-        : { outcome: 'unreachable', got: { ok: false, reason: 'the FHIR server could not be reached' } };
+      if (!controller.signal.aborted) return { outcome: 'unreachable', got: failure('unreachable', 'the FHIR server could not be reached') };
+      return { outcome: 'timeout', got: byBudget ? budgetRanOut : failure('timeout', `the FHIR server did not answer within ${timeout} ms`) };
     } finally {
       clearTimeout(timer);
     }
+  }
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return undefined;
   }
 }
 

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { GAP_CAUSES } from './evidence.js';
 
 /**
  * The shape of every file in cards/. Checked at start-up: a file that does not match stops the
@@ -167,6 +168,8 @@ export type LabCriterion = Extract<Criterion, { lab: unknown }>['lab'];
 
 const tierSchema = z.strictObject({
   indicator: indicatorSchema,
+  /** For the data-unavailable tier: the words for each kind of cause, which its summary names (revision 2, item 18). */
+  causes: z.record(z.enum(GAP_CAUSES), text).optional(),
   /** Overrides the rule's removeOrder for this tier (an information tier need not suggest removal). */
   removeOrder: z.boolean().optional(),
   when: z.union([z.array(criterionSchema).min(1), z.literal('data-unavailable')]),

@@ -34,6 +34,7 @@ const lab = (code: string, value: Partial<Observation>): Observation => ({
 const ammonia = (value: number, high?: number) =>
   lab('16362-6', { valueQuantity: { value, code: 'umol/L' }, ...(high ? { referenceRange: [{ high: { value: high, code: 'umol/L' } }] } : {}) });
 const egfr = (value: number) => lab('98979-8', { valueQuantity: { value, code: 'mL/min/{1.73_m2}' } });
+const creatinine = (value: number) => lab('2160-0', { valueQuantity: { value, code: 'mg/dL' } });
 const condition = (system: string, code: string): Condition => ({ resourceType: 'Condition', subject: { reference: 'Patient/1' }, code: { coding: [{ system, code }] } });
 
 describe('hyperammonemia thresholds', () => {
@@ -104,11 +105,29 @@ describe('gaps', () => {
     expect(gaps).toEqual([
       {
         key: 'conditions',
+        cause: 'unavailable',
         description: 'conditions (problem list and diagnoses): not provided by the EHR',
         rules: ['liver-disease', 'kidney-disease', 'active-cancer', 'bipolar-disorder', 'dose-above-range', 'duration-above-studied'],
       },
-      { key: 'creatinine', description: 'creatinine results: not provided by the EHR', rules: ['kidney-disease'] },
+      { key: 'creatinine', cause: 'unavailable', description: 'creatinine results: not provided by the EHR', rules: ['kidney-disease'] },
     ]);
+  });
+
+  it('names missing demographics only where a calculation needed them (revision 2, item 19)', () => {
+    const status = new Map(allAvailable);
+    status.set('patient', { state: 'unavailable', reason: 'not provided by the EHR' });
+    expect(run({ status }).gaps).toEqual([]);
+    const creatinineOnly = run({ status, observations: [creatinine(2.1)] }).gaps;
+    expect(creatinineOnly.map((g) => [g.key, g.cause])).toEqual([['derived-lab', 'not-calculated']]);
+    expect(creatinineOnly[0]?.description).toContain("the patient's sex is unknown (patient demographics: not provided by the EHR)");
+  });
+
+  it('does not report a medication source the server does not support when the other one was read (revision 2, item 20)', () => {
+    const status = new Map(allAvailable);
+    status.set('medicationStatements', { state: 'unavailable', reason: 'fetching it failed: the FHIR server answered HTTP 400 (not supported)', cause: 'unsupported' });
+    expect(run({ status }).gaps).toEqual([]);
+    status.set('medicationRequests', { state: 'unavailable', reason: 'fetching it failed: the FHIR server answered HTTP 500', cause: 'http' });
+    expect(run({ status }).gaps.map((g) => g.key)).toEqual(['medicationRequests', 'medicationStatements']);
   });
 
   it('does not report missing creatinine when an eGFR was reported', () => {
@@ -122,6 +141,6 @@ describe('gaps', () => {
     const { gaps } = run({
       medicationRequests: [{ resourceType: 'MedicationRequest', status: 'active', intent: 'order', subject: { reference: 'Patient/1' }, medicationReference: { reference: 'Medication/m9' } }],
     });
-    expect(gaps).toEqual([{ key: 'medication-reference', description: 'a medication refers to Medication/m9, which was not provided, so its product is unknown', rules: ['active-cancer', 'bipolar-disorder', 'lactulose', 'antiseizure-medication', 'duplicate-glutamine'] }]);
+    expect(gaps).toEqual([{ key: 'medication-reference', cause: 'unresolved-medication', description: 'a medication refers to Medication/m9, which was not provided, so its product is unknown', rules: ['active-cancer', 'bipolar-disorder', 'lactulose', 'antiseizure-medication', 'duplicate-glutamine'] }]);
   });
 });

@@ -1,10 +1,11 @@
 import type { RuleDefinition } from './catalogue-schema.js';
 import { labHit, matchConditions, matchCriterion } from './criteria.js';
 import { formatLabValue } from './lab-format.js';
-import type { DataGap, Evidence, Finding } from './evidence.js';
+import type { DataGap, Evidence, Finding, GapCause } from './evidence.js';
 import { evidenceKey } from './evidence.js';
 import type { GlutamineOrder } from './glutamine-orders.js';
 import type { DataRequirement } from './load-catalogue.js';
+import type { DataStatus } from './patient-record.js';
 import { RequestData } from './request-data.js';
 import type { RequestInput } from './request-data.js';
 
@@ -49,7 +50,7 @@ function usesCriterion(rule: RuleDefinition, test: (criterion: Exclude<RuleDefin
 
 /**
  * Whether a missing requirement cost nothing, so reporting it would only add noise: an input for
- * calculating an analyte that was reported anyway (creatinine and the patient for eGFR), or a body
+ * calculating an analyte that was reported anyway (creatinine for eGFR), or a body
  * weight that only matters for sickle cell disease, which the patient does not have.
  */
 function notNeededAfterAll(requirement: DataRequirement, input: RequestInput, data: RequestData): boolean {
@@ -57,9 +58,7 @@ function notNeededAfterAll(requirement: DataRequirement, input: RequestInput, da
   const bands = criteria.flatMap((c) => ('singleDoseWeightBand' in c && c.singleDoseWeightBand.weightAnalyte === requirement.analyte ? [c.singleDoseWeightBand] : []));
   const readAsLab = criteria.some((c) => 'lab' in c && c.lab.analyte === requirement.analyte);
   if (bands.length > 0 && !readAsLab) return bands.every((band) => matchConditions(band.condition, data).length === 0);
-  const derived = [...input.catalogue.analytes.values()].filter(
-    (a) => a.derivedFrom && (requirement.resourceType === 'Patient' || a.derivedFrom.analyte === requirement.analyte),
-  );
+  const derived = [...input.catalogue.analytes.values()].filter((a) => a.derivedFrom !== undefined && a.derivedFrom.analyte === requirement.analyte);
   const usedDirectly = input.catalogue.rules.some((rule) =>
     usesCriterion(rule, (c) => ('lab' in c && c.lab.analyte === requirement.analyte) || ('singleDoseWeightBand' in c && c.singleDoseWeightBand.weightAnalyte === requirement.analyte)),
   );
@@ -83,7 +82,7 @@ function pendingLabGaps(input: RequestInput, data: RequestData): DataGap[] {
     );
     if (rules.length === 0) continue;
     const value = `${formatLabValue(pending.measured, analyte)} ${analyte.unit}`;
-    gaps.push({ key: 'pending-lab', description: `a ${pending.status} ${analyte.label.toLowerCase()} of ${value}${pending.date ? ` on ${pending.date}` : ''} (not final)`, rules });
+    gaps.push({ key: 'pending-lab', cause: 'not-final', description: `a ${pending.status} ${analyte.label.toLowerCase()} of ${value}${pending.date ? ` on ${pending.date}` : ''} (not final)`, rules });
   }
   return gaps;
 }
@@ -104,11 +103,34 @@ function weightBandGaps(input: RequestInput, data: RequestData, reported: readon
         if (reported.some((g) => weightKeys.includes(g.key)) || gaps.length > 0) continue;
         if (matchConditions(band.condition, data).length === 0 || data.latestValue(band.weightAnalyte) !== undefined) continue;
         const label = input.catalogue.analytes.get(band.weightAnalyte)?.label.toLowerCase() ?? band.weightAnalyte;
-        gaps.push({ key: 'weight-band', description: `${label} not on file: weight-band dose not checked`, rules: [rule.id] });
+        gaps.push({ key: 'weight-band', cause: 'not-on-file', description: `${label} not on file: weight-band dose not checked`, rules: [rule.id] });
       }
     }
   }
   return gaps;
+}
+
+function causeOf(status: DataStatus): GapCause {
+  if (status.state !== 'unavailable' && status.state !== 'partial') return 'unavailable';
+  return status.cause === 'timeout' ? 'timeout' : status.cause === 'budget' ? 'budget' : 'unavailable';
+}
+
+/** Requirements that are one kind of data, read from different resources. */
+const SAME_KIND: Readonly<Record<string, string>> = { MedicationRequest: 'medications', MedicationStatement: 'medications' };
+
+/**
+ * A data source the FHIR server does not support is no gap when another source of the same kind was
+ * read: many EHRs do not search MedicationStatement, but their MedicationRequests say what is
+ * current (clinical-spec revision 2, item 20).
+ */
+function replacedBySameKind(requirement: DataRequirement, status: DataStatus, input: RequestInput): boolean {
+  const kind = SAME_KIND[requirement.resourceType];
+  if (status.state !== 'unavailable' || status.cause !== 'unsupported' || kind === undefined) return false;
+  return input.catalogue.data.some((other) => {
+    if (other === requirement || SAME_KIND[other.resourceType] !== kind) return false;
+    const state = input.record.status.get(other.key)?.state;
+    return state === 'available' || state === 'empty';
+  });
 }
 
 /** What could not be checked: data not obtained, lab units not convertible, eGFR not calculable, Medications not resolvable. */
@@ -118,10 +140,12 @@ function findGaps(input: RequestInput, data: RequestData): DataGap[] {
   for (const requirement of catalogue.data) {
     const status = record.status.get(requirement.key);
     if (!status || status.state === 'available' || status.state === 'empty') continue;
-    if (notNeededAfterAll(requirement, input, data)) continue;
+    // Demographics only matter to a calculation; when one needed them, its own line says so (item 19).
+    if (requirement.resourceType === 'Patient') continue;
+    if (notNeededAfterAll(requirement, input, data) || replacedBySameKind(requirement, status, input)) continue;
     const rules = rulesWhere(input, (rule) => catalogue.ruleRequirements.get(rule.id)?.includes(requirement) ?? false);
     if (rules.length === 0) continue;
-    gaps.push({ key: requirement.key, description: `${requirement.label}: ${status.reason}`, rules });
+    gaps.push({ key: requirement.key, cause: causeOf(status), description: `${requirement.label}: ${status.reason}`, rules });
   }
   for (const analyte of catalogue.analytes.values()) {
     const rules = rulesWhere(input, (rule) => catalogue.ruleRequirements.get(rule.id)?.some((r) => r.analyte === analyte.id) ?? false);
@@ -130,6 +154,7 @@ function findGaps(input: RequestInput, data: RequestData): DataGap[] {
       const unit = lab.unit ? `'${lab.unit}'` : 'no unit';
       gaps.push({
         key: 'lab-unit',
+        cause: 'unreadable-unit',
         description: `${lab.label}${lab.date ? ` of ${lab.date}` : ''}: ${unit} cannot be converted to ${analyte.unit}, so the result was not used`,
         rules,
       });
@@ -138,7 +163,7 @@ function findGaps(input: RequestInput, data: RequestData): DataGap[] {
   gaps.push(...weightBandGaps(input, data, gaps), ...pendingLabGaps(input, data));
   for (const problem of data.derivationProblems) {
     const rules = rulesWhere(input, (rule) => usesCriterion(rule, (c) => 'lab' in c && c.lab.analyte === problem.analyte));
-    gaps.push({ key: 'derived-lab', description: problem.reason, rules });
+    gaps.push({ key: 'derived-lab', cause: 'not-calculated', description: problem.reason, rules });
   }
   const medicationRules = rulesWhere(input, (rule) => usesCriterion(rule, (c) => 'medication' in c));
   if (medicationRules.length > 0) {
@@ -149,10 +174,21 @@ function findGaps(input: RequestInput, data: RequestData): DataGap[] {
       }
     }
     for (const reference of unresolved) {
-      gaps.push({ key: 'medication-reference', description: `a medication refers to ${reference}, which was not provided, so its product is unknown`, rules: medicationRules });
+      gaps.push({ key: 'medication-reference', cause: 'unresolved-medication', description: `a medication refers to ${reference}, which was not provided, so its product is unknown`, rules: medicationRules });
     }
   }
-  return gaps;
+  return withoutRepeats(gaps);
+}
+
+/** One line per missing item (revision 2, item 17): the same result under several keys is one gap. */
+function withoutRepeats(gaps: readonly DataGap[]): DataGap[] {
+  const seen = new Map<string, DataGap>();
+  for (const gap of gaps) {
+    const earlier = seen.get(gap.description);
+    if (earlier) earlier.rules = [...new Set([...earlier.rules, ...gap.rules])];
+    else seen.set(gap.description, { ...gap, rules: [...gap.rules] });
+  }
+  return [...seen.values()];
 }
 
 /** Runs every rule against every glutamine order. Pure: same input, same output. */

@@ -92,7 +92,7 @@ export class RequestData {
     const birth = parseFhirDate(patient?.birthDate);
     const at = parseFhirDate(creatinine.date);
     if (!sex || birth === undefined || at === undefined) {
-      problem(`${analyte.label} could not be calculated from the creatinine of ${creatinine.date}: the patient's ${!sex ? 'sex' : 'birth date'} is unknown`);
+      problem(`${analyte.label} could not be calculated from the creatinine of ${creatinine.date}: the patient's ${!sex ? 'sex' : 'birth date'} is unknown${this.demographicsNote()}`);
       return undefined;
     }
     const age = ageInYears(birth, at);
@@ -114,6 +114,13 @@ export class RequestData {
       interpretations: [],
       calculatedFrom: `CKD-EPI 2021 (no race term) from creatinine ${scr} on ${creatinine.date}, ${sex}, ${age} years${newer}`,
     };
+  }
+
+  /** Why the Patient resource is missing, when it is: said where a calculation needed it (revision 2, item 19). */
+  private demographicsNote(): string {
+    const requirement = this.input.catalogue.data.find((r) => r.resourceType === 'Patient');
+    const status = requirement ? this.input.record.status.get(requirement.key) : undefined;
+    return requirement && status && (status.state === 'unavailable' || status.state === 'partial') ? ` (${requirement.label}: ${status.reason})` : '';
   }
 
   medicationsBesides(order: GlutamineOrder): CurrentMedication[] {
