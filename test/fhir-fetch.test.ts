@@ -146,7 +146,7 @@ describe('fetching from the EHR FHIR server', () => {
     const res = await call({ ...fixture, prefetch }, server, { maxPages: 1 }).response.expect(200);
     expect(rules(res.body)).toEqual(['liver-disease:critical']);
     // The cap still counts where it can change the answer: an unsorted condition search.
-    const conditions = await (await fetch(`${server.baseUrl}/Condition?patient=${PATIENT}&_count=0`)).json();
+    const conditions = (await (await fetch(`${server.baseUrl}/Condition?patient=${PATIENT}&_count=0`)).json()) as Record<string, unknown>;
     const capped = await call({ ...fixture, prefetch: { ...prefetch, conditions: { ...conditions, link: [{ relation: 'next', url: `${server.baseUrl}/Condition?patient=${PATIENT}&_count=1&_offset=0` }] } } }, server, { maxPages: 0 }).response.expect(200);
     expect(hookResponseSchema.parse(capped.body).cards.find((c) => c.source.topic?.code === 'incomplete-data')?.detail).toContain('only the first 0 pages of results were read');
   });
@@ -177,6 +177,18 @@ describe('fetching from the EHR FHIR server', () => {
     const context = { ...(fixture.context as Record<string, unknown>), draftOrders: { resourceType: 'Bundle', entry: [{ resource: draft }] } };
     const res = await call({ ...fixture, context }, server).response.expect(200);
     expect(hookResponseSchema.parse(res.body).cards[0]?.suggestions?.[0]?.actions?.[0]?.resourceId).toBe('MedicationRequest/draft-endari');
+    expect(requestedTypes(server)).toEqual(['Medication/med-endari']);
+  });
+
+  it('says so when the Medication a draft names cannot be read: an info card, never no cards (revision 2, item 29)', async () => {
+    const server = await fhirServer([], (r) => (r.path.startsWith('Medication/') ? { status: 503, body: { resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'transient' }] } } : undefined));
+    const fixture = scenario('cirrhosis-order-sign');
+    const draft = { resourceType: 'MedicationRequest', id: 'draft-endari', status: 'draft', intent: 'order', subject: { reference: `Patient/${PATIENT}` }, medicationReference: { reference: 'Medication/med-endari' } };
+    const context = { ...(fixture.context as Record<string, unknown>), draftOrders: { resourceType: 'Bundle', entry: [{ resource: draft }] } };
+    const res = await call({ ...fixture, context }, server).response.expect(200);
+    const cards = hookResponseSchema.parse(res.body).cards;
+    expect(cards.map((c) => `${c.source.topic?.code ?? ''}:${c.indicator}`)).toEqual(['unreadable-order:info']);
+    expect(cards[0]?.detail).toContain('MedicationRequest/draft-endari names its product only as Medication/med-endari, which could not be read: the FHIR server answered HTTP 503');
     expect(requestedTypes(server)).toEqual(['Medication/med-endari']);
   });
 

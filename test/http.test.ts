@@ -316,7 +316,7 @@ describe('CORS, health and rule pages', () => {
   it('GET /healthz', async () => {
     const { app } = testApp();
     const res = await request(app).get('/healthz').expect(200);
-    expect(res.body).toEqual({ status: 'ok', rules: 13, services: 2 });
+    expect(res.body).toEqual({ status: 'ok', rules: 14, services: 2 });
   });
 
   it('serves the page a card source links to, as HTML and as JSON', async () => {

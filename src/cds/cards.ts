@@ -1,6 +1,6 @@
 import type { Indicator, RuleDefinition, Tier } from '../rules/catalogue-schema.js';
 import type { DataGap, Evidence, Finding } from '../rules/evidence.js';
-import type { GlutamineOrder } from '../rules/glutamine-orders.js';
+import type { GlutamineOrder, UnreadableDraft } from '../rules/glutamine-orders.js';
 import type { Catalogue } from '../rules/load-catalogue.js';
 import type { Card } from './card-schema.js';
 import { escapeMarkdown, truncate } from './markdown.js';
@@ -56,7 +56,7 @@ interface CardText {
 
 /** The tier's text, overridden by the matched criterion's own words where it has them. */
 function cardText(tier: Tier, criterionIndex: number): CardText {
-  const criterion = tier.when === 'data-unavailable' ? undefined : tier.when[criterionIndex];
+  const criterion = typeof tier.when === 'string' ? undefined : tier.when[criterionIndex];
   return {
     summary: criterion?.text?.summary ?? tier.summary,
     reason: criterion?.text?.reason ?? tier.reason,
@@ -136,8 +136,27 @@ function gapsCard(gaps: readonly DataGap[], ctx: CardContext): Card | undefined 
   };
 }
 
+/** A draft that may be glutamine but whose Medication could not be read, and why. */
+export interface UnreadableOrder extends UnreadableDraft {
+  why: string;
+}
+
+function unreadableCard(unreadable: readonly UnreadableOrder[], ctx: CardContext): Card | undefined {
+  const rule = ctx.catalogue.rules.find((r) => r.tiers.some((t) => t.when === 'order-unreadable'));
+  const tier = rule?.tiers.find((t) => t.when === 'order-unreadable');
+  if (!rule || !tier || unreadable.length === 0) return undefined;
+  const lines = unreadable.map((u) => `${escapeMarkdown(u.order)} names its product only as ${escapeMarkdown(u.medication)}, which could not be read: ${escapeMarkdown(u.why)}`);
+  return {
+    uuid: ctx.newId(),
+    summary: tier.summary,
+    indicator: tier.indicator,
+    detail: detail(tier, lines, 'Not checked', rule, ctx.catalogue),
+    source: source(rule, ctx),
+  };
+}
+
 /** Findings and data gaps → cards, most urgent first (critical, warning, info), then catalogue order. */
-export function buildCards(findings: readonly Finding[], gaps: readonly DataGap[], ctx: CardContext): Card[] {
+export function buildCards(findings: readonly Finding[], gaps: readonly DataGap[], ctx: CardContext, unreadable: readonly UnreadableOrder[] = []): Card[] {
   const ruleOrder = new Map(ctx.catalogue.rules.map((r, i) => [r.id, i]));
   const sorted = [...findings].sort(
     (a, b) => URGENCY[a.indicator] - URGENCY[b.indicator] || (ruleOrder.get(a.ruleId) ?? 0) - (ruleOrder.get(b.ruleId) ?? 0),
@@ -145,5 +164,7 @@ export function buildCards(findings: readonly Finding[], gaps: readonly DataGap[
   const cards = sorted.map((f) => findingCard(f, ctx)).filter((c): c is Card => c !== undefined);
   const gapCard = gapsCard(gaps, ctx);
   if (gapCard) cards.push(gapCard);
+  const unreadableOrders = unreadableCard(unreadable, ctx);
+  if (unreadableOrders) cards.push(unreadableOrders);
   return cards.sort((a, b) => URGENCY[a.indicator] - URGENCY[b.indicator]);
 }

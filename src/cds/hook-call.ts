@@ -3,7 +3,7 @@ import { bundleEntries } from '../fhir/bundle.js';
 import type { FhirClientOptions } from '../fhir/fhir-client.js';
 import type { AnyResource } from '../fhir/tolerant.js';
 import { evaluate } from '../rules/evaluate.js';
-import { findGlutamineOrders } from '../rules/glutamine-orders.js';
+import { findGlutamineOrders, findUnreadableDrafts } from '../rules/glutamine-orders.js';
 import type { Catalogue } from '../rules/load-catalogue.js';
 import { MedicationLookup } from '../rules/medication-lookup.js';
 import type { PatientRecord } from '../rules/patient-record.js';
@@ -87,13 +87,18 @@ export async function callHook(serviceId: string, body: unknown, deps: HookCallD
   const lookup = new MedicationLookup().add(draftEntries).add(prefetchedMedications(prefetch));
   const access = fhirAccess(request.fhirServer, request.fhirAuthorization, deps.fhir, monotonic, deps.observeFetch);
   // A draft may name its product only by a Medication on the EHR's server: fetch it before deciding.
-  await fetchMedications(unresolvedMedicationReferences(drafts, lookup), access, lookup);
+  const unreadableMedications = await fetchMedications(unresolvedMedicationReferences(drafts, lookup), access, lookup);
   // order-select evaluates only the selected orders; order-sign every order (hook library 1.0.1).
   const selections = service.hook === 'order-select' ? request.context.selections : undefined;
   const orders = findGlutamineOrders(drafts, selections, deps.catalogue, lookup);
+  // A draft whose product could not be read may be glutamine: said, never silence (revision 2, item 29).
+  const unreadable = findUnreadableDrafts(drafts, selections, lookup).map((d) => ({ ...d, why: unreadableMedications.get(d.medication) ?? 'it could not be resolved' }));
+  const cardContext = { catalogue: deps.catalogue, orders, publicUrl: deps.publicUrl, newId: deps.newId };
   const parsed = monotonic();
   if (orders.length === 0) {
-    return { response: { cards: [] }, hookInstance: request.hookInstance, hook: request.hook, ruleIds: [], stages: { parse: parsed - started, data: 0, rules: 0, render: 0 } };
+    const cards = buildCards([], [], cardContext, unreadable);
+    const ruleIds = [...new Set(cards.map((c) => c.source.topic?.code).filter((id): id is string => id !== undefined))];
+    return { response: { cards }, hookInstance: request.hookInstance, hook: request.hook, ruleIds, stages: { parse: parsed - started, data: 0, rules: 0, render: 0 } };
   }
 
   const { patientId, userId, encounterId } = request.context;
@@ -113,7 +118,7 @@ export async function callHook(serviceId: string, body: unknown, deps: HookCallD
   const gathered = monotonic();
   const { findings, gaps } = evaluate({ catalogue: deps.catalogue, orders, drafts, record, now: clinicalNow });
   const evaluated = monotonic();
-  const cards = buildCards(findings, gaps, { catalogue: deps.catalogue, orders, publicUrl: deps.publicUrl, newId: deps.newId });
+  const cards = buildCards(findings, gaps, cardContext, unreadable);
   const rendered = monotonic();
   const ruleIds = [...new Set(cards.map((c) => c.source.topic?.code).filter((id): id is string => id !== undefined))];
   return {

@@ -134,18 +134,39 @@ export function unresolvedMedicationReferences(resources: readonly AnyResource[]
   return [...references];
 }
 
-/** Fetches referenced Medications in parallel and adds them to the lookup; failures stay unresolved (and are reported). */
-export async function fetchMedications(references: readonly string[], access: FhirAccess, lookup: MedicationLookup): Promise<void> {
-  if (access.kind !== 'client' || references.length === 0) return;
+/**
+ * Fetches referenced Medications in parallel and adds them to the lookup. Resolves to why each one
+ * that stays unresolved could not be read (for the card that says so).
+ */
+export async function fetchMedications(references: readonly string[], access: FhirAccess, lookup: MedicationLookup): Promise<Map<string, string>> {
+  const failed = new Map<string, string>();
+  if (references.length === 0) return failed;
+  if (access.kind !== 'client') {
+    const why = access.kind === 'none' ? 'it was not sent, and the EHR gave no FHIR server to read it from' : access.reason;
+    for (const ref of references) failed.set(ref, why);
+    return failed;
+  }
   const { client } = access;
   const fetched = await Promise.all(
     references.map(async (ref) => {
-      const url = ref.includes('://') ? new URL(ref) : client.resolve(ref);
+      let url: URL;
+      try {
+        url = ref.includes('://') ? new URL(ref) : client.resolve(ref);
+      } catch {
+        failed.set(ref, 'its reference could not be read');
+        return undefined;
+      }
       // Only Medications on the EHR's own FHIR server are fetched (the token goes nowhere else).
-      if (!client.isOnServer(url)) return undefined;
+      if (!client.isOnServer(url)) {
+        failed.set(ref, "it is not on the EHR's FHIR server");
+        return undefined;
+      }
       const read = await client.read(url);
-      return read.ok && read.value.resourceType === 'Medication' ? { fullUrl: ref, resource: read.value } : undefined;
+      if (read.ok && read.value.resourceType === 'Medication') return { fullUrl: ref, resource: read.value };
+      failed.set(ref, read.ok ? 'the FHIR server answered with something that is not a Medication' : read.reason);
+      return undefined;
     }),
   );
   lookup.add(fetched.filter((e): e is { fullUrl: string; resource: AnyResource } => e !== undefined));
+  return failed;
 }

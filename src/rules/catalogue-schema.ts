@@ -172,7 +172,12 @@ const tierSchema = z.strictObject({
   causes: z.record(z.enum(GAP_CAUSES), text).optional(),
   /** Overrides the rule's removeOrder for this tier (an information tier need not suggest removal). */
   removeOrder: z.boolean().optional(),
-  when: z.union([z.array(criterionSchema).min(1), z.literal('data-unavailable')]),
+  /**
+   * The criteria, or one of the service's own situations: `data-unavailable` (data the rules need
+   * could not be had) and `order-unreadable` (a draft's product could not be read, so it may be
+   * glutamine: revision 2, item 29).
+   */
+  when: z.union([z.array(criterionSchema).min(1), z.enum(['data-unavailable', 'order-unreadable'])]),
   summary,
   reason: text,
   advice: text,

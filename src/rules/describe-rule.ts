@@ -106,7 +106,7 @@ export function criterionValueSets(criterion: Criterion): string[] {
 export function ruleValueSets(rule: RuleDefinition, catalogue: Catalogue): string[] {
   const ids = new Set<string>();
   for (const tier of rule.tiers) {
-    if (tier.when === 'data-unavailable') continue;
+    if (typeof tier.when === 'string') continue;
     for (const criterion of tier.when) {
       for (const id of criterionValueSets(criterion)) ids.add(id);
       const analyteId = 'lab' in criterion ? criterion.lab.analyte : 'singleDoseWeightBand' in criterion ? criterion.singleDoseWeightBand.weightAnalyte : undefined;
@@ -133,7 +133,12 @@ export function ruleSummary(rule: RuleDefinition, catalogue: Catalogue): RuleSum
     tiers: rule.tiers.map((t) => ({
       indicator: t.indicator,
       summary: t.summary,
-      checks: t.when === 'data-unavailable' ? ['Patient data the other rules need was not available'] : t.when.map((c) => describeCriterion(c, catalogue)),
+      checks:
+        t.when === 'data-unavailable'
+          ? ['Patient data the other rules need was not available']
+          : t.when === 'order-unreadable'
+            ? ["A draft order names its product only by a Medication that could not be read, so it may be glutamine"]
+            : t.when.map((c) => describeCriterion(c, catalogue)),
     })),
     valueSets: ruleValueSets(rule, catalogue).map((id) => {
       const vs = catalogue.valueSets.get(id);

@@ -21,7 +21,7 @@ function evaluateRule(rule: RuleDefinition, order: GlutamineOrder, data: Request
   let fired: { tier: number; criterion: number } | undefined;
   const evidence = new Map<string, Evidence>();
   rule.tiers.forEach((tier, t) => {
-    if (tier.when === 'data-unavailable') return;
+    if (typeof tier.when === 'string') return;
     tier.when.forEach((criterion, c) => {
       const found = matchCriterion(criterion, order, data);
       if (found.length > 0) fired ??= { tier: t, criterion: c };
@@ -45,7 +45,7 @@ function rulesWhere(input: RequestInput, test: (rule: RuleDefinition) => boolean
 }
 
 function usesCriterion(rule: RuleDefinition, test: (criterion: Exclude<RuleDefinition['tiers'][number]['when'], string>[number]) => boolean): boolean {
-  return rule.tiers.some((t) => t.when !== 'data-unavailable' && t.when.some(test));
+  return rule.tiers.some((t) => typeof t.when !== 'string' && t.when.some(test));
 }
 
 /**
@@ -54,7 +54,7 @@ function usesCriterion(rule: RuleDefinition, test: (criterion: Exclude<RuleDefin
  * weight that only matters for sickle cell disease, which the patient does not have.
  */
 function notNeededAfterAll(requirement: DataRequirement, input: RequestInput, data: RequestData): boolean {
-  const criteria = input.catalogue.rules.flatMap((rule) => rule.tiers.flatMap((t) => (t.when === 'data-unavailable' ? [] : t.when)));
+  const criteria = input.catalogue.rules.flatMap((rule) => rule.tiers.flatMap((t) => (typeof t.when === 'string' ? [] : t.when)));
   const bands = criteria.flatMap((c) => ('singleDoseWeightBand' in c && c.singleDoseWeightBand.weightAnalyte === requirement.analyte ? [c.singleDoseWeightBand] : []));
   const readAsLab = criteria.some((c) => 'lab' in c && c.lab.analyte === requirement.analyte);
   if (bands.length > 0 && !readAsLab) return bands.every((band) => matchConditions(band.condition, data).length === 0);
@@ -78,7 +78,7 @@ function pendingLabGaps(input: RequestInput, data: RequestData): DataGap[] {
     const pending = data.latestLab(analyte).pending;
     if (!pending?.measured) continue;
     const rules = rulesWhere(input, (rule) =>
-      rule.tiers.some((t) => t.when !== 'data-unavailable' && t.when.some((c) => 'lab' in c && c.lab.analyte === analyte.id && labHit(c.lab, pending, analyte).length > 0)),
+      rule.tiers.some((t) => typeof t.when !== 'string' && t.when.some((c) => 'lab' in c && c.lab.analyte === analyte.id && labHit(c.lab, pending, analyte).length > 0)),
     );
     if (rules.length === 0) continue;
     const value = `${formatLabValue(pending.measured, analyte)} ${analyte.unit}`;
@@ -95,7 +95,7 @@ function weightBandGaps(input: RequestInput, data: RequestData, reported: readon
   const gaps: DataGap[] = [];
   for (const rule of input.catalogue.rules) {
     for (const tier of rule.tiers) {
-      if (tier.when === 'data-unavailable') continue;
+      if (typeof tier.when === 'string') continue;
       for (const criterion of tier.when) {
         if (!('singleDoseWeightBand' in criterion)) continue;
         const band = criterion.singleDoseWeightBand;

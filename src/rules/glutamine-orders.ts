@@ -68,3 +68,26 @@ export function findGlutamineOrders(
   }
   return orders;
 }
+
+/** A draft that may be glutamine: its product is only a Medication reference that could not be read. */
+export interface UnreadableDraft {
+  /** `MedicationRequest/<id>`, or a description when the draft has no id. */
+  order: string;
+  medication: string;
+}
+
+/**
+ * The candidate drafts (as findGlutamineOrders would consider them) whose product is known only by
+ * an unresolved `medicationReference`: possibly glutamine, so never silently "not glutamine"
+ * (clinical-spec revision 2, item 29).
+ */
+export function findUnreadableDrafts(drafts: readonly AnyResource[], selections: readonly string[] | undefined, lookup: MedicationLookup): UnreadableDraft[] {
+  const unreadable: UnreadableDraft[] = [];
+  for (const resource of drafts) {
+    if (resource.resourceType !== 'MedicationRequest' || (selections && !isSelected(resource, selections)) || isDoNotPerform(resource)) continue;
+    const product = medicationProduct(resource as unknown as MedicationRequest, lookup);
+    if (product.unresolvedReference === undefined || product.texts.length > 0 || product.concepts.length > 0) continue;
+    unreadable.push({ order: orderReference(resource) ?? 'a draft medication order', medication: product.unresolvedReference });
+  }
+  return unreadable;
+}

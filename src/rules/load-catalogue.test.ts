@@ -69,6 +69,7 @@ describe('loadCatalogue', () => {
       'combination-product',
       'weight-loss-indication',
       'incomplete-data',
+      'unreadable-order',
     ]);
     expect(catalogue.services.map((s) => s.id)).toEqual(['glutamine-order-select', 'glutamine-order-sign']);
     expect(catalogue.valueSets.get('liver-disease-advanced')?.concepts.length).toBe(74);

@@ -93,7 +93,7 @@ function criterionNeeds(criterion: Criterion, analytes: Map<string, Analyte>): A
 
 /** The data requirements each rule depends on, derived from its criteria. */
 function requirementsOf(rule: RuleDefinition, data: readonly DataRequirement[], analytes: Map<string, Analyte>): DataRequirement[] {
-  const needs = rule.tiers.flatMap((tier) => (tier.when === 'data-unavailable' ? [] : tier.when.flatMap((c) => criterionNeeds(c, analytes))));
+  const needs = rule.tiers.flatMap((tier) => (typeof tier.when === 'string' ? [] : tier.when.flatMap((c) => criterionNeeds(c, analytes))));
   return data.filter((requirement) => needs.some((need) => need(requirement)));
 }
 
@@ -273,7 +273,7 @@ function checkRule(
     if (previous && INDICATOR_RANK[previous.indicator] <= INDICATOR_RANK[tier.indicator]) {
       throw new CatalogueError(`${where}: tiers.${t}.indicator: tiers must be listed from most to least urgent`);
     }
-    if (tier.when === 'data-unavailable') return;
+    if (typeof tier.when === 'string') return;
     tier.when.forEach((criterion, c) => {
       const at = `${where}: tiers.${t}.when.${c}`;
       for (const vs of criterionValueSets(criterion)) ctx.useValueSet(vs, at);
