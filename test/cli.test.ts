@@ -4,8 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import type { HookResponse } from '../src/cds/card-schema.js';
 import { run } from '../src/cli/main.js';
-import { FIXTURES_DIR } from './helpers.js';
+import { FIXTURES_DIR, cardLabel } from './helpers.js';
 
 /** The glutamine-cds command line against the fixture library. */
 
@@ -36,8 +37,8 @@ describe('glutamine-cds check', () => {
   it.each(bundles)('%s gives the cards its expected file lists', async (name) => {
     const expected = JSON.parse(readFileSync(join(BUNDLES, `${name}.expected.json`), 'utf8')) as { cards: string[] };
     const { code, out } = await cli('check', '--json', '--now', FIXTURE_DAY, join(BUNDLES, `${name}.json`));
-    const response = JSON.parse(out) as { cards: Array<{ indicator: string; source: { topic: { code: string } } }> };
-    expect(response.cards.map((c) => `${c.source.topic.code}:${c.indicator}`)).toEqual(expected.cards);
+    const response = JSON.parse(out) as HookResponse;
+    expect(response.cards.map(cardLabel)).toEqual(expected.cards);
     expect(code).toBe(expected.cards.some((c) => c.endsWith(':critical')) ? 3 : 0);
   });
 
@@ -69,8 +70,8 @@ describe('glutamine-cds check', () => {
     const server = await startLocalFhirServer({ resources: [JSON.parse(readFileSync(join(BUNDLES, 'patient-cirrhosis-ckd.json'), 'utf8'))] });
     try {
       const { code, out } = await cli('check', '--json', '--now', FIXTURE_DAY, '--fhir-server', server.baseUrl, join(FIXTURES_DIR, 'requests', 'endari-no-prefetch.json'));
-      const cards = (JSON.parse(out) as { cards: Array<{ indicator: string; source: { topic: { code: string } } }> }).cards;
-      expect(cards.map((c) => `${c.source.topic.code}:${c.indicator}`)).toEqual(['liver-disease:critical', 'kidney-disease:warning', 'lactulose:warning']);
+      const cards = (JSON.parse(out) as HookResponse).cards;
+      expect(cards.map(cardLabel)).toEqual(['liver-disease:critical + lactulose:warning', 'kidney-disease:warning']);
       expect(code).toBe(3);
       expect(readFileSync(join(ROOT, 'docs', 'integration.md'), 'utf8')).toContain('--fhir-server http://127.0.0.1:8090/fhir fixtures/requests/endari-no-prefetch.json');
     } finally {

@@ -70,7 +70,22 @@ describe('card audit', () => {
       ['lactulose', 1],
       ['liver-disease', 1],
     ]);
-    expect(cards).toHaveLength(4);
+    // Liver, ammonia and lactulose are one card (revision 2, item 23), counted for each rule it carries.
+    expect(cards).toHaveLength(2);
+  });
+
+  it('counts feedback on a merged card for every rule it carries', async () => {
+    const { app, store } = appWith();
+    const [merged, kidney] = await issue(app);
+    if (!merged || !kidney) throw new Error('two cards expected');
+    await request(app).post(FEEDBACK).send({ feedback: [overridden(merged, 'specialist-advised'), accepted(kidney)] }).expect(200);
+    const byRule = new Map(ruleAnalytics(store, testCatalogue(), new Date('2000-01-01T00:00:00Z')).rules.map((r) => [r.ruleId, r]));
+    for (const rule of ['liver-disease', 'hyperammonemia', 'lactulose']) {
+      expect(byRule.get(rule), rule).toMatchObject({ issued: 1, accepted: 0, overridden: 1, overrideRate: 1, topOverrideReasons: [{ code: 'specialist-advised', count: 1 }] });
+    }
+    expect(byRule.get('kidney-disease')).toMatchObject({ issued: 1, accepted: 1, overridden: 0 });
+    const table = renderTable(ruleAnalytics(store, testCatalogue(), new Date('2000-01-01T00:00:00Z')));
+    expect(table).toMatch(/^lactulose\s+1\s+0\s+1\s+100\.0%/m);
   });
 
   it('keeps the database free of patient identifiers and clinical values', async () => {
@@ -243,8 +258,8 @@ describe('analytics', () => {
   it('retention removes old cards and feedback', () => {
     const store = new SqliteAuditStore(':memory:');
     stores.push(store);
-    store.recordCards([{ uuid: 'old', ruleId: 'lactulose', indicator: 'warning', serviceId: 's', hookInstance: 'h', issuedAt: '2020-01-01T00:00:00.000Z' }]);
-    store.recordCards([{ uuid: 'new', ruleId: 'lactulose', indicator: 'warning', serviceId: 's', hookInstance: 'h', issuedAt: '2026-11-01T00:00:00.000Z' }]);
+    store.recordCards([{ uuid: 'old', ruleId: 'lactulose', indicator: 'warning', findings: [{ ruleId: 'lactulose', indicator: 'warning' }], serviceId: 's', hookInstance: 'h', issuedAt: '2020-01-01T00:00:00.000Z' }]);
+    store.recordCards([{ uuid: 'new', ruleId: 'lactulose', indicator: 'warning', findings: [{ ruleId: 'lactulose', indicator: 'warning' }], serviceId: 's', hookInstance: 'h', issuedAt: '2026-11-01T00:00:00.000Z' }]);
     store.recordFeedback([{ card: 'old', serviceId: 's', outcome: 'overridden', acceptedSuggestions: [], outcomeTimestamp: '2020-01-01T00:00:00.000Z', receivedAt: '2020-01-01T00:00:00.000Z' }]);
     expect(store.purgeBefore('2025-11-26T00:00:00.000Z')).toBe(2);
     expect(store.ruleCounts('2000-01-01T00:00:00Z')).toEqual([{ ruleId: 'lactulose', issued: 1, accepted: 0, overridden: 0, overrideReasons: [] }]);
@@ -253,11 +268,11 @@ describe('analytics', () => {
   it('migrations run once and are recorded in the schema version', () => {
     const path = tempDb();
     const first = new SqliteAuditStore(path);
-    expect(first.schemaVersion).toBe(1);
+    expect(first.schemaVersion).toBe(2);
     first.close();
     const second = new SqliteAuditStore(path);
     stores.push(second);
-    expect(second.schemaVersion).toBe(1);
+    expect(second.schemaVersion).toBe(2);
   });
 });
 

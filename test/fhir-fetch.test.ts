@@ -6,7 +6,7 @@ import { hookResponseSchema } from '../src/cds/card-schema.js';
 import type { FhirAccessPolicy } from '../src/cds/fhir-access.js';
 import { startLocalFhirServer } from '../scripts/local-fhir-server.js';
 import type { Intercept, LocalFhirServer } from '../scripts/local-fhir-server.js';
-import { FIXTURES_DIR, PUBLIC_URL, TEST_FHIR_POLICY, testApp } from './helpers.js';
+import { FIXTURES_DIR, PUBLIC_URL, TEST_FHIR_POLICY, cardLabel, carries, testApp } from './helpers.js';
 
 /**
  * The service fetching what the prefetch lacks from a real FHIR engine (the local Medplum server),
@@ -58,7 +58,7 @@ function call(body: Record<string, unknown>, server: LocalFhirServer, policy: Pa
 }
 
 function rules(body: unknown): string[] {
-  return hookResponseSchema.parse(body).cards.map((c) => `${c.source.topic?.code ?? ''}:${c.indicator}`);
+  return hookResponseSchema.parse(body).cards.map(cardLabel);
 }
 
 function requestedTypes(server: LocalFhirServer): string[] {
@@ -73,7 +73,7 @@ describe('fetching from the EHR FHIR server', () => {
     delete body.prefetch;
     const { response } = call(body, server);
     const res = await response.expect(200);
-    expect(rules(res.body)).toEqual(['liver-disease:critical', 'hyperammonemia:critical', 'kidney-disease:warning', 'lactulose:warning']);
+    expect(rules(res.body)).toEqual(['liver-disease:critical + hyperammonemia:critical + lactulose:warning', 'kidney-disease:warning']);
     expect(requestedTypes(server).sort()).toEqual(
       ['Condition', 'MedicationRequest', 'MedicationStatement', 'Observation', 'Observation', 'Observation', 'Observation', 'Patient/pat-1001'].sort(),
     );
@@ -148,7 +148,7 @@ describe('fetching from the EHR FHIR server', () => {
     // The cap still counts where it can change the answer: an unsorted condition search.
     const conditions = (await (await fetch(`${server.baseUrl}/Condition?patient=${PATIENT}&_count=0`)).json()) as Record<string, unknown>;
     const capped = await call({ ...fixture, prefetch: { ...prefetch, conditions: { ...conditions, link: [{ relation: 'next', url: `${server.baseUrl}/Condition?patient=${PATIENT}&_count=1&_offset=0` }] } } }, server, { maxPages: 0 }).response.expect(200);
-    expect(hookResponseSchema.parse(capped.body).cards.find((c) => c.source.topic?.code === 'incomplete-data')?.detail).toContain('only the first 0 pages of results were read');
+    expect(hookResponseSchema.parse(capped.body).cards.find((c) => carries(c, 'incomplete-data'))?.detail).toContain('only the first 0 pages of results were read');
   });
 
   it('a MedicationStatement search the server does not support is no gap when MedicationRequests were read (revision 2, item 20)', async () => {
@@ -165,7 +165,7 @@ describe('fetching from the EHR FHIR server', () => {
     const neither = await fhirServer([cirrhosis], (r) =>
       r.path.startsWith('Medication') ? { status: 405, body: { resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'not-supported' }] } } : undefined,
     );
-    const gaps = hookResponseSchema.parse((await call(body, neither).response.expect(200)).body).cards.find((c) => c.source.topic?.code === 'incomplete-data');
+    const gaps = hookResponseSchema.parse((await call(body, neither).response.expect(200)).body).cards.find((c) => carries(c, 'incomplete-data'));
     expect(gaps?.detail).toContain('current medication statements: not provided by the EHR, and fetching it failed: the FHIR server answered HTTP 405 (not supported)');
   });
 
@@ -187,7 +187,7 @@ describe('fetching from the EHR FHIR server', () => {
     const context = { ...(fixture.context as Record<string, unknown>), draftOrders: { resourceType: 'Bundle', entry: [{ resource: draft }] } };
     const res = await call({ ...fixture, context }, server).response.expect(200);
     const cards = hookResponseSchema.parse(res.body).cards;
-    expect(cards.map((c) => `${c.source.topic?.code ?? ''}:${c.indicator}`)).toEqual(['unreadable-order:info']);
+    expect(cards.map(cardLabel)).toEqual(['unreadable-order:info']);
     expect(cards[0]?.detail).toContain('MedicationRequest/draft-endari names its product only as Medication/med-endari, which could not be read: the FHIR server answered HTTP 503');
     expect(requestedTypes(server)).toEqual(['Medication/med-endari']);
   });
@@ -249,7 +249,7 @@ describe('time budget and failures', () => {
     const body = scenario('cirrhosis-order-sign');
     delete body.prefetch;
     const res = await call(body, server, { timeoutMs: 2500, budgetMs: 600 }).response.expect(200);
-    const card = hookResponseSchema.parse(res.body).cards.find((c) => c.source.topic?.code === 'incomplete-data');
+    const card = hookResponseSchema.parse(res.body).cards.find((c) => carries(c, 'incomplete-data'));
     // Revision 2, item 31: the server was not slow by its own timeout; the service's budget ended the wait.
     expect(card?.detail).toContain("ammonia results: not provided by the EHR, and fetching it failed: the service's time budget (600 ms) ran out");
     expect(card?.detail).not.toContain('did not answer within');
@@ -266,7 +266,7 @@ describe('time budget and failures', () => {
     const body = scenario('cirrhosis-order-sign');
     delete body.prefetch;
     const res = await call(body, server).response.expect(200);
-    const detail = hookResponseSchema.parse(res.body).cards.find((c) => c.source.topic?.code === 'incomplete-data')?.detail ?? '';
+    const detail = hookResponseSchema.parse(res.body).cards.find((c) => carries(c, 'incomplete-data'))?.detail ?? '';
     expect(detail).toContain('current medication orders: not provided by the EHR, and fetching it failed: the FHIR server answered HTTP 500');
     expect(detail).toContain('current medication statements: not provided by the EHR, and fetching it failed: the FHIR server answered HTTP 401');
     expect(server.requests.every((r) => r.authorization === `Bearer ${TOKEN}`)).toBe(true);
@@ -285,7 +285,7 @@ describe('time budget and failures', () => {
     const prefetch = { ...(fixture.prefetch as Record<string, unknown>), conditions: page };
     const res = await call({ ...fixture, prefetch }, server).response.expect(200);
     expect(elsewhere.requests).toEqual([]);
-    const detail = hookResponseSchema.parse(res.body).cards.find((c) => c.source.topic?.code === 'incomplete-data')?.detail ?? '';
+    const detail = hookResponseSchema.parse(res.body).cards.find((c) => carries(c, 'incomplete-data'))?.detail ?? '';
     expect(detail).toContain('a next-page link pointed to another server and was not followed');
   });
 
@@ -315,7 +315,7 @@ describe('time budget and failures', () => {
     const body = scenario('cirrhosis-order-sign');
     delete body.prefetch;
     const res = await call(body, server, { maxResponseBytes: 10000 }).response.expect(200);
-    const detail = hookResponseSchema.parse(res.body).cards.find((c) => c.source.topic?.code === 'incomplete-data')?.detail ?? '';
+    const detail = hookResponseSchema.parse(res.body).cards.find((c) => carries(c, 'incomplete-data'))?.detail ?? '';
     expect(detail).toContain("fetching it failed: the FHIR server's answer was larger than 10000 bytes");
   });
 

@@ -1,6 +1,8 @@
 import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { createApp } from '../src/app.js';
+import type { Card } from '../src/cds/card-schema.js';
+import { cardFindings } from '../src/cds/cards.js';
 import type { AppDeps } from '../src/app.js';
 import { createLogger } from '../src/logger.js';
 import { loadCatalogue } from '../src/rules/load-catalogue.js';
@@ -54,4 +56,14 @@ export function testApp(overrides: Partial<AppDeps> = {}) {
     ...overrides,
   });
   return { app, logs: logs.lines };
+}
+
+/** What a card carries, as `rule:indicator` joined by ` + ` (a merged card carries several findings). */
+export function cardLabel(card: Card): string {
+  return cardFindings(card).map((f) => `${f.rule}:${f.indicator}`).join(' + ');
+}
+
+/** Whether a card carries a finding of this rule. */
+export function carries(card: Card, rule: string): boolean {
+  return cardFindings(card).some((f) => f.rule === rule);
 }

@@ -118,6 +118,8 @@ describe('POST /cds-services/{id}', () => {
         { system: 'urn:glutamine-cds:override-reason', code: 'specialist-advised', display: "Recommended by the patient's specialist" },
         { system: 'urn:glutamine-cds:override-reason', code: 'not-current', display: 'Condition or result is not current' },
       ],
+      // What the card carries, machine-readably (revision 2, item 26).
+      extension: { 'glutamine-cds.findings': [{ rule: 'liver-disease', indicator: 'critical' }], 'glutamine-cds.order': 'MedicationRequest/glutamine-1' },
     });
     expect(cards[0]?.uuid).not.toBe(cards[0]?.suggestions?.[0]?.uuid);
   });

@@ -39,7 +39,8 @@ describe('GET /preview', () => {
     const list = await request(app).get('/preview').expect(200);
     expect(list.text).toContain('<option value="bundles/liver-disease-alcoholic-cirrhosis">');
     const shown = await request(app).get('/preview?fixture=scenarios/cirrhosis-high-ammonia-lactulose-ckd4').expect(200);
-    expect(shown.text).toContain('<article class="card critical" data-indicator="critical" data-rule="liver-disease"');
+    expect(shown.text).toContain('<article class="card critical" data-indicator="critical" data-rule="liver-disease" data-findings="liver-disease hyperammonemia lactulose"');
+    expect(shown.text).toContain('Findings: liver-disease (critical), hyperammonemia (critical), lactulose (warning)');
     expect(shown.text).toContain('<strong>What to do:</strong>');
     expect(shown.text).toContain('<li>Ammonia [Moles/volume] in Plasma: 95 µmol/L on 2026-11-25; upper limit 40 µmol/L from the report</li>');
     expect(shown.text).not.toMatch(/<script/i);

@@ -9,6 +9,7 @@ import { hookResponseSchema } from '../src/cds/card-schema.js';
 import { CONFIG_VARIABLES, loadConfig } from '../src/config.js';
 import { startService } from './service-process.js';
 import type { ServiceProcess } from './service-process.js';
+import { cardLabel } from './helpers.js';
 
 const README = readFileSync(fileURLToPath(new URL('../README.md', import.meta.url)), 'utf8');
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -59,12 +60,12 @@ describe('README examples, against the built service', () => {
     const fhir = await startLocalFhirServer({ resources: [bundle] });
     try {
       const response = JSON.parse(await shell(curlFor(curl, base).replaceAll('http://127.0.0.1:8090/fhir', fhir.baseUrl))) as unknown;
-      const rules = hookResponseSchema.parse(response).cards.map((c) => c.source.topic?.code);
+      const rules = hookResponseSchema.parse(response).cards.map(cardLabel);
       // README: "the liver-disease and lactulose cards (and the kidney card while the bundle's eGFR is
       // within 90 days)" — the built service runs on the real clock.
       const egfrDate = bundle.entry.find((e) => e.resource.id === 'obs-2001-egfr')?.resource.effectiveDateTime ?? '';
       const egfrRecent = Date.now() - Date.parse(egfrDate) <= 90 * 86_400_000;
-      expect(rules).toEqual(egfrRecent ? ['liver-disease', 'kidney-disease', 'lactulose'] : ['liver-disease', 'lactulose']);
+      expect(rules).toEqual(egfrRecent ? ['liver-disease:critical + lactulose:warning', 'kidney-disease:warning'] : ['liver-disease:critical + lactulose:warning']);
     } finally {
       await fhir.close();
     }

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import request from 'supertest';
 import { describe, expect, it } from 'vitest';
 import { hookResponseSchema } from '../src/cds/card-schema.js';
+import { cardFindings } from '../src/cds/cards.js';
 import { FIXTURES_DIR, NO_OUTBOUND_FHIR_POLICY, PUBLIC_URL, testApp } from './helpers.js';
 
 /** fixtures/scenarios/<name>.json is a complete hook request; <name>.expected.json what must come back. */
@@ -11,8 +12,11 @@ interface Expected {
   service: string;
   status: number;
   cards: Array<{
+    /** The card's topic: its main rule, or order-notes for the one card of an order's info findings. */
     rule: string;
     indicator: string;
+    /** The findings it carries (extension glutamine-cds.findings) as rule:indicator; default just its own. */
+    findings?: string[];
     actions?: Array<{ type: string; resourceId: string }>;
     detailIncludes?: string[];
     detailExcludes?: string[];
@@ -51,6 +55,7 @@ describe('scenario fixtures', () => {
     response.cards.forEach((card, i) => {
       const want = expected.cards[i];
       if (!want) return;
+      expect(cardFindings(card).map((f) => `${f.rule}:${f.indicator}`), `${want.rule} findings`).toEqual(want.findings ?? [`${want.rule}:${want.indicator}`]);
       const actions = card.suggestions?.flatMap((s) => s.actions ?? []).map((a) => ({ type: a.type, resourceId: a.resourceId }));
       expect(actions, `${want.rule} suggestion actions`).toEqual(want.actions);
       for (const text of want.detailIncludes ?? []) expect(card.detail).toContain(text);

@@ -46,6 +46,8 @@ export const cardSchema = z
     // Override reasons MUST carry a display (CDS Hooks 2.0 §Card attributes).
     overrideReasons: z.array(codingSchema.extend({ display: text })).min(1).optional(),
     links: z.array(linkSchema).min(1).optional(),
+    /** CDS Hooks 2.0 §Extensions: here, what findings the card carries and for which order. */
+    extension: z.record(z.string(), z.unknown()).optional(),
   })
   .refine((card) => card.suggestions === undefined || card.selectionBehavior !== undefined, {
     message: 'selectionBehavior is required when suggestions are present',

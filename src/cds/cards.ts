@@ -1,8 +1,9 @@
 import type { Indicator, RuleDefinition, Tier } from '../rules/catalogue-schema.js';
-import type { DataGap, Evidence, Finding } from '../rules/evidence.js';
+import type { DataGap, Finding } from '../rules/evidence.js';
 import type { GlutamineOrder, UnreadableDraft } from '../rules/glutamine-orders.js';
 import type { Catalogue } from '../rules/load-catalogue.js';
 import type { Card } from './card-schema.js';
+import { evidenceLine } from './evidence-line.js';
 import { escapeMarkdown, truncate } from './markdown.js';
 
 export interface CardContext {
@@ -13,40 +14,22 @@ export interface CardContext {
   newId: () => string;
 }
 
-const URGENCY: Record<Indicator, number> = { critical: 0, warning: 1, info: 2 };
-
-const ORIGIN_TEXT: Record<Extract<Evidence, { kind: 'medication' }>['origin'], string> = {
-  'medication-request': 'medication order',
-  'medication-statement': 'medication statement',
-  'draft-order': 'ordered in this session',
-};
-
-function evidenceLine(e: Evidence): string {
-  switch (e.kind) {
-    case 'condition': {
-      const when = e.date ? `, ${e.dateLabel ?? 'recorded'} ${e.date}` : '';
-      const code = e.code ? ` — ${e.system ?? ''} ${escapeMarkdown(e.code)}` : '';
-      return `${escapeMarkdown(e.display)}${e.unconfirmed ? ' (unconfirmed)' : ''}${e.matchedByName ? ' (matched by name)' : ''}${code}${when}`;
-    }
-    case 'lab': {
-      const value = e.interpretation
-        ? `flagged ${escapeMarkdown(e.interpretation)} (no value reported)`
-        : `${escapeMarkdown(e.reported)} ${escapeMarkdown(e.reportedUnit ?? e.unit)}`;
-      const converted = e.converted ? ` (= ${e.converted.value} ${e.converted.unit}${e.converted.basis ? `, ${e.converted.basis}` : ''})` : '';
-      const limit = e.limit
-        ? `; upper limit ${e.limit.value} ${e.limit.unit}${e.limit.from === 'report' ? ' from the report' : ' (default, no reference range reported)'}`
-        : '';
-      const calculated = e.calculatedFrom ? ` — ${escapeMarkdown(e.calculatedFrom)}` : '';
-      return `${escapeMarkdown(e.label)}: ${value}${converted}${e.date && !e.calculatedFrom ? ` on ${e.date}` : ''}${limit}${calculated}`;
-    }
-    case 'medication': {
-      const name = e.note ? `On ${escapeMarkdown(e.name)} (${escapeMarkdown(e.note)})` : escapeMarkdown(e.name);
-      return `${name} — ${ORIGIN_TEXT[e.origin]}${e.status && e.origin !== 'draft-order' ? ` (${escapeMarkdown(e.status)})` : ''}`;
-    }
-    case 'order':
-      return `${e.label}: ${escapeMarkdown(e.value)}`;
-  }
+/** A draft that may be glutamine but whose Medication could not be read, and why. */
+export interface UnreadableOrder extends UnreadableDraft {
+  why: string;
 }
+
+/** What a card carries, machine-readably (CDS Hooks 2.0 allows `extension`; clients ignore what they do not know). */
+export const FINDINGS_EXTENSION = 'glutamine-cds.findings';
+export const ORDER_EXTENSION = 'glutamine-cds.order';
+
+/** The findings a card carries, from its extension (every card the service builds has one). */
+export function cardFindings(card: Card): Array<{ rule: string; indicator: Indicator }> {
+  const findings = card.extension?.[FINDINGS_EXTENSION];
+  return Array.isArray(findings) ? (findings as Array<{ rule: string; indicator: Indicator }>) : [];
+}
+
+const URGENCY: Record<Indicator, number> = { critical: 0, warning: 1, info: 2 };
 
 interface CardText {
   summary: string;
@@ -54,40 +37,88 @@ interface CardText {
   advice: string;
 }
 
-/** The tier's text, overridden by the matched criterion's own words where it has them. */
-function cardText(tier: Tier, criterionIndex: number): CardText {
-  const criterion = typeof tier.when === 'string' ? undefined : tier.when[criterionIndex];
+/** One rule's part of a card: its words, the patient's evidence, and whether it advises removal. */
+interface Section {
+  rule: RuleDefinition;
+  indicator: Indicator;
+  text: CardText;
+  heading: string;
+  lines: string[];
+  removes: boolean;
+}
+
+/** The tier's text, overridden by the matched criterion's own words, then by the patient's (textIfConditionNamed). */
+function cardText(tier: Tier, finding: Finding): CardText {
+  const criterion = typeof tier.when === 'string' ? undefined : tier.when[finding.criterion];
   return {
     summary: criterion?.text?.summary ?? tier.summary,
-    reason: criterion?.text?.reason ?? tier.reason,
-    advice: criterion?.text?.advice ?? tier.advice,
+    reason: finding.text?.reason ?? criterion?.text?.reason ?? tier.reason,
+    advice: finding.text?.advice ?? criterion?.text?.advice ?? tier.advice,
   };
 }
 
-function detail(text: CardText, lines: string[], heading: string, rule: RuleDefinition, catalogue: Catalogue, order?: GlutamineOrder): string {
-  const parts = [text.reason, `**${heading}**\n\n${lines.map((l) => `- ${l}`).join('\n')}`, `**What to do:** ${text.advice}`];
-  if (order) parts.push(`Order checked: ${escapeMarkdown(order.name)}.`);
-  // No "Source: …" line: the card's source.label names it and EHRs show it (revision 2, item 28).
-  return parts.join('\n\n');
-}
-
-function source(rule: RuleDefinition, ctx: CardContext): Card['source'] {
+function findingSection(finding: Finding, catalogue: Catalogue): Section | undefined {
+  const rule = catalogue.rules.find((r) => r.id === finding.ruleId);
+  const tier = rule?.tiers[finding.tier];
+  if (!rule || !tier) return undefined;
   return {
-    label: ctx.catalogue.sources[rule.source]?.label ?? rule.source,
-    url: `${ctx.publicUrl}/rules/${rule.id}`,
-    topic: { system: ctx.catalogue.ruleCodeSystem, code: rule.id, display: rule.title },
+    rule,
+    indicator: finding.indicator,
+    text: cardText(tier, finding),
+    heading: 'This patient and order',
+    lines: finding.evidence.map(evidenceLine),
+    removes: tier.removeOrder ?? rule.removeOrder,
   };
 }
 
-function overrideReasons(rule: RuleDefinition, catalogue: Catalogue): Pick<Card, 'overrideReasons'> {
-  if (rule.overrideReasons.length === 0) return {};
+/** The rule and tier for one of the service's own situations (data-unavailable, order-unreadable). */
+function situation(catalogue: Catalogue, when: 'data-unavailable' | 'order-unreadable'): { rule: RuleDefinition; tier: Tier } | undefined {
+  const rule = catalogue.rules.find((r) => r.tiers.some((t) => t.when === when));
+  const tier = rule?.tiers.find((t) => t.when === when);
+  return rule && tier ? { rule, tier } : undefined;
+}
+
+function gapsSection(gaps: readonly DataGap[], catalogue: Catalogue): Section | undefined {
+  const found = situation(catalogue, 'data-unavailable');
+  if (!found || gaps.length === 0) return undefined;
+  const { rule, tier } = found;
+  const titles = new Map(catalogue.rules.map((r) => [r.id, r.title.toLowerCase()]));
+  // The summary names the real causes ("… could not be done: unreadable lab unit"), revision 2, item 18.
+  const causes = [...new Set(gaps.map((g) => g.cause))].map((cause) => tier.causes?.[cause] ?? cause);
   return {
-    overrideReasons: rule.overrideReasons.map((code) => ({
-      system: catalogue.overrideReasonSystem,
-      code,
-      display: catalogue.overrideReasons[code] ?? code,
-    })),
+    rule,
+    indicator: tier.indicator,
+    text: { summary: truncate(`${tier.summary}: ${causes.join('; ')}`, 139), reason: tier.reason, advice: tier.advice },
+    heading: 'Not checked',
+    lines: gaps.map((g) => `${escapeMarkdown(g.description)} — not checked: ${g.rules.map((id) => titles.get(id) ?? id).join(', ')}`),
+    removes: false,
   };
+}
+
+function unreadableSection(unreadable: readonly UnreadableOrder[], catalogue: Catalogue): Section | undefined {
+  const found = situation(catalogue, 'order-unreadable');
+  if (!found || unreadable.length === 0) return undefined;
+  const { rule, tier } = found;
+  return {
+    rule,
+    indicator: tier.indicator,
+    text: tier,
+    heading: 'Not checked',
+    lines: unreadable.map((u) => `${escapeMarkdown(u.order)} names its product only as ${escapeMarkdown(u.medication)}, which could not be read: ${escapeMarkdown(u.why)}`),
+    removes: false,
+  };
+}
+
+function sectionText(section: Section, titled: boolean): string {
+  const evidence = `**${section.heading}**\n\n${section.lines.map((l) => `- ${l}`).join('\n')}`;
+  const parts = [section.text.reason, evidence, `**What to do:** ${section.text.advice}`];
+  return (titled ? [`**${escapeMarkdown(section.text.summary)}**`, ...parts] : parts).join('\n\n');
+}
+
+function overrideReasons(sections: readonly Section[], catalogue: Catalogue): Pick<Card, 'overrideReasons'> {
+  const codes = [...new Set(sections.flatMap((s) => s.rule.overrideReasons))];
+  if (codes.length === 0) return {};
+  return { overrideReasons: codes.map((code) => ({ system: catalogue.overrideReasonSystem, code, display: catalogue.overrideReasons[code] ?? code })) };
 }
 
 /** CDS Hooks 2.0 §Suggestion: delete the draft by `resourceId`; selectionBehavior is then required. */
@@ -100,71 +131,92 @@ function removeOrder(order: GlutamineOrder, ctx: CardContext): Pick<Card, 'sugge
   };
 }
 
-function findingCard(finding: Finding, ctx: CardContext): Card | undefined {
-  const rule = ctx.catalogue.rules.find((r) => r.id === finding.ruleId);
-  const tier = rule?.tiers[finding.tier];
-  const order = ctx.orders.find((o) => (o.reference ?? o.name) === finding.orderReference);
-  if (!rule || !tier || !order) return undefined;
-  const several = ctx.orders.length > 1;
-  const text = cardText(tier, finding.criterion);
+interface CardOptions {
+  order?: GlutamineOrder;
+  /** For a card that is not one rule's: its own topic (order-notes). */
+  topic?: { code: string; display: string };
+  /** The summary when sections are several (order-notes). */
+  summary?: string;
+  /** The order reference(s) the card is about, for the extension when there is no checked order. */
+  about?: string;
+}
+
+/**
+ * One card from one or more sections, the most urgent first: its summary, indicator, source and
+ * topic are the first section's; its detail carries every section; its delete suggestion is there
+ * only when some section advises removal (revision 2, items 23-26).
+ */
+function card(sections: readonly Section[], options: CardOptions, ctx: CardContext): Card {
+  const [main, ...rest] = sections as [Section, ...Section[]];
+  const several = ctx.orders.length > 1 && options.order !== undefined;
+  const summary = options.summary && rest.length > 0 ? options.summary : main.text.summary;
+  const detailParts = [sectionText(main, rest.length > 0 && options.topic !== undefined), ...rest.map((s) => sectionText(s, true))];
+  if (several && options.order) detailParts.push(`Order checked: ${escapeMarkdown(options.order.name)}.`);
+  const labels = [...new Set(sections.map((s) => ctx.catalogue.sources[s.rule.source]?.label ?? s.rule.source))];
+  const topic = options.topic ?? { code: main.rule.id, display: main.rule.title };
   return {
     uuid: ctx.newId(),
-    summary: truncate(several ? `${text.summary} — ${order.name}` : text.summary, 139),
-    indicator: finding.indicator,
-    detail: detail(text, finding.evidence.map(evidenceLine), 'This patient and order', rule, ctx.catalogue, several ? order : undefined),
-    source: source(rule, ctx),
-    ...((tier.removeOrder ?? rule.removeOrder) ? removeOrder(order, ctx) : {}),
-    ...overrideReasons(rule, ctx.catalogue),
+    summary: truncate(several && options.order ? `${summary} — ${options.order.name}` : summary, 139),
+    indicator: main.indicator,
+    // No "Source: …" line: source.label names it and EHRs show it (revision 2, item 28).
+    detail: detailParts.join('\n\n'),
+    source: {
+      label: labels.join('; '),
+      url: `${ctx.publicUrl}/rules${options.topic ? '' : `/${main.rule.id}`}`,
+      topic: { system: ctx.catalogue.ruleCodeSystem, ...topic },
+    },
+    ...(options.order && sections.some((s) => s.removes) ? removeOrder(options.order, ctx) : {}),
+    ...overrideReasons(sections, ctx.catalogue),
+    extension: {
+      [FINDINGS_EXTENSION]: sections.map((s) => ({ rule: s.rule.id, indicator: s.indicator })),
+      [ORDER_EXTENSION]: options.order ? (options.order.reference ?? options.order.name) : (options.about ?? 'unknown'),
+    },
   };
 }
 
-function gapsCard(gaps: readonly DataGap[], ctx: CardContext): Card | undefined {
-  const rule = ctx.catalogue.rules.find((r) => r.tiers.some((t) => t.when === 'data-unavailable'));
-  const tier = rule?.tiers.find((t) => t.when === 'data-unavailable');
-  if (!rule || !tier || gaps.length === 0) return undefined;
-  const titles = new Map(ctx.catalogue.rules.map((r) => [r.id, r.title.toLowerCase()]));
-  const lines = gaps.map((g) => `${escapeMarkdown(g.description)} — not checked: ${g.rules.map((id) => titles.get(id) ?? id).join(', ')}`);
-  // The summary names the real causes ("… could not be done: unreadable lab unit"), most common first.
-  const causes = [...new Set(gaps.map((g) => g.cause))].map((cause) => tier.causes?.[cause] ?? cause);
-  return {
-    uuid: ctx.newId(),
-    summary: truncate(`${tier.summary}: ${causes.join('; ')}`, 139),
-    indicator: tier.indicator,
-    detail: detail(tier, lines, 'Not checked', rule, ctx.catalogue),
-    source: source(rule, ctx),
-    ...overrideReasons(rule, ctx.catalogue),
-  };
+function byUrgency(catalogue: Catalogue): (a: Section, b: Section) => number {
+  const ruleOrder = new Map(catalogue.rules.map((r, i) => [r.id, i]));
+  return (a, b) => URGENCY[a.indicator] - URGENCY[b.indicator] || (ruleOrder.get(a.rule.id) ?? 0) - (ruleOrder.get(b.rule.id) ?? 0);
 }
 
-/** A draft that may be glutamine but whose Medication could not be read, and why. */
-export interface UnreadableOrder extends UnreadableDraft {
-  why: string;
+/** The cards for one glutamine order: one per card group, one per other warning or critical rule, one for all info. */
+function orderCards(order: GlutamineOrder, sections: Section[], ctx: CardContext): Card[] {
+  const cards: Card[] = [];
+  const notes = sections.filter((s) => s.indicator === 'info');
+  const alerts = sections.filter((s) => s.indicator !== 'info');
+  for (const group of ctx.catalogue.cardGroups) {
+    const inGroup = alerts.filter((s) => group.rules.includes(s.rule.id));
+    if (inGroup.length > 0) cards.push(card(inGroup, { order }, ctx));
+  }
+  const grouped = new Set(ctx.catalogue.cardGroups.flatMap((g) => g.rules));
+  for (const section of alerts.filter((s) => !grouped.has(s.rule.id))) cards.push(card([section], { order }, ctx));
+  if (notes.length > 0) {
+    const { code, display, summary } = ctx.catalogue.orderNotes;
+    cards.push(card(notes, { order, topic: { code, display }, summary: `${summary} (${notes.length})` }, ctx));
+  }
+  return cards;
 }
 
-function unreadableCard(unreadable: readonly UnreadableOrder[], ctx: CardContext): Card | undefined {
-  const rule = ctx.catalogue.rules.find((r) => r.tiers.some((t) => t.when === 'order-unreadable'));
-  const tier = rule?.tiers.find((t) => t.when === 'order-unreadable');
-  if (!rule || !tier || unreadable.length === 0) return undefined;
-  const lines = unreadable.map((u) => `${escapeMarkdown(u.order)} names its product only as ${escapeMarkdown(u.medication)}, which could not be read: ${escapeMarkdown(u.why)}`);
-  return {
-    uuid: ctx.newId(),
-    summary: tier.summary,
-    indicator: tier.indicator,
-    detail: detail(tier, lines, 'Not checked', rule, ctx.catalogue),
-    source: source(rule, ctx),
-  };
-}
-
-/** Findings and data gaps → cards, most urgent first (critical, warning, info), then catalogue order. */
+/**
+ * Findings and data gaps → cards (revision 2, items 23-26): per glutamine order, the findings of a
+ * card group (liver, ammonia, lactulose) are one card at the highest indicator, every other warning
+ * or critical rule one card, and all info findings one "Other points" card; the data gaps join the
+ * first order's. Most urgent first (critical, warning, info), then catalogue order.
+ */
 export function buildCards(findings: readonly Finding[], gaps: readonly DataGap[], ctx: CardContext, unreadable: readonly UnreadableOrder[] = []): Card[] {
-  const ruleOrder = new Map(ctx.catalogue.rules.map((r, i) => [r.id, i]));
-  const sorted = [...findings].sort(
-    (a, b) => URGENCY[a.indicator] - URGENCY[b.indicator] || (ruleOrder.get(a.ruleId) ?? 0) - (ruleOrder.get(b.ruleId) ?? 0),
-  );
-  const cards = sorted.map((f) => findingCard(f, ctx)).filter((c): c is Card => c !== undefined);
-  const gapCard = gapsCard(gaps, ctx);
-  if (gapCard) cards.push(gapCard);
-  const unreadableOrders = unreadableCard(unreadable, ctx);
-  if (unreadableOrders) cards.push(unreadableOrders);
-  return cards.sort((a, b) => URGENCY[a.indicator] - URGENCY[b.indicator]);
+  const sort = byUrgency(ctx.catalogue);
+  const cards: Card[] = [];
+  ctx.orders.forEach((order, i) => {
+    const sections = findings
+      .filter((f) => f.orderReference === (order.reference ?? order.name))
+      .map((f) => findingSection(f, ctx.catalogue))
+      .filter((s): s is Section => s !== undefined);
+    const gapSection = i === 0 ? gapsSection(gaps, ctx.catalogue) : undefined;
+    if (gapSection) sections.push(gapSection);
+    cards.push(...orderCards(order, sections.sort(sort), ctx));
+  });
+  const unreadableOrders = unreadableSection(unreadable, ctx.catalogue);
+  if (unreadableOrders) cards.push(card([unreadableOrders], { about: unreadable.map((u) => u.order).join(', ') }, ctx));
+  // Stable: within one indicator, orders and rules keep their order.
+  return cards.map((c, i) => ({ c, i })).sort((a, b) => URGENCY[a.c.indicator] - URGENCY[b.c.indicator] || a.i - b.i).map(({ c }) => c);
 }

@@ -7,8 +7,8 @@ import { findGlutamineOrders, findUnreadableDrafts } from '../rules/glutamine-or
 import type { Catalogue } from '../rules/load-catalogue.js';
 import { MedicationLookup } from '../rules/medication-lookup.js';
 import type { PatientRecord } from '../rules/patient-record.js';
-import type { HookResponse } from './card-schema.js';
-import { buildCards } from './cards.js';
+import type { Card, HookResponse } from './card-schema.js';
+import { buildCards, cardFindings } from './cards.js';
 import { fhirAccess } from './fhir-access.js';
 import type { FhirAccess, FhirAccessPolicy } from './fhir-access.js';
 import { fetchMedications, gatherPatientRecord, unresolvedMedicationReferences } from './patient-data.js';
@@ -71,6 +71,11 @@ function assertSomeDataAvailable(record: PatientRecord, catalogue: Catalogue, ac
   }
 }
 
+/** The rules the cards carry, each once (a merged card carries several). */
+function ruleIdsOf(cards: readonly Card[]): string[] {
+  return [...new Set(cards.flatMap((c) => cardFindings(c).map((f) => f.rule)))];
+}
+
 /** One hook call: envelope → glutamine orders → patient data → rules → cards. No HTTP here. */
 export async function callHook(serviceId: string, body: unknown, deps: HookCallDeps): Promise<HookCallResult> {
   const started = monotonic();
@@ -97,8 +102,7 @@ export async function callHook(serviceId: string, body: unknown, deps: HookCallD
   const parsed = monotonic();
   if (orders.length === 0) {
     const cards = buildCards([], [], cardContext, unreadable);
-    const ruleIds = [...new Set(cards.map((c) => c.source.topic?.code).filter((id): id is string => id !== undefined))];
-    return { response: { cards }, hookInstance: request.hookInstance, hook: request.hook, ruleIds, stages: { parse: parsed - started, data: 0, rules: 0, render: 0 } };
+    return { response: { cards }, hookInstance: request.hookInstance, hook: request.hook, ruleIds: ruleIdsOf(cards), stages: { parse: parsed - started, data: 0, rules: 0, render: 0 } };
   }
 
   const { patientId, userId, encounterId } = request.context;
@@ -120,12 +124,11 @@ export async function callHook(serviceId: string, body: unknown, deps: HookCallD
   const evaluated = monotonic();
   const cards = buildCards(findings, gaps, cardContext, unreadable);
   const rendered = monotonic();
-  const ruleIds = [...new Set(cards.map((c) => c.source.topic?.code).filter((id): id is string => id !== undefined))];
   return {
     response: { cards },
     hookInstance: request.hookInstance,
     hook: request.hook,
-    ruleIds,
+    ruleIds: ruleIdsOf(cards),
     stages: { parse: parsed - started, data: gathered - parsed, rules: evaluated - gathered, render: rendered - evaluated },
   };
 }

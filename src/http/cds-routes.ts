@@ -1,5 +1,6 @@
 import { Router, json } from 'express';
 import type { Request, RequestHandler } from 'express';
+import { cardFindings } from '../cds/cards.js';
 import { discoveryDocument } from '../cds/discovery.js';
 import { acceptFeedback } from '../cds/feedback.js';
 import { callHook, findService } from '../cds/hook-call.js';
@@ -29,6 +30,8 @@ function auditCards(result: HookCallResult, serviceId: string, client: RequestSt
         uuid: card.uuid,
         ruleId: card.source.topic?.code ?? 'unknown',
         indicator: card.indicator,
+        // A merged card counts for every rule it carries (revision 2, item 25).
+        findings: cardFindings(card).map((f) => ({ ruleId: f.rule, indicator: f.indicator })),
         serviceId,
         hookInstance: result.hookInstance,
         issuedAt,
@@ -77,7 +80,7 @@ export function cdsRoutes(deps: CdsRoutesDeps): Router {
       state.ruleIds = result.ruleIds;
       state.stages = result.stages;
       deps.metrics?.stageTimings(result.stages);
-      for (const card of result.response.cards) deps.metrics?.cardIssued(card.source.topic?.code ?? 'unknown', card.indicator);
+      for (const card of result.response.cards) for (const f of cardFindings(card)) deps.metrics?.cardIssued(f.rule, f.indicator);
       auditCards(result, req.params.serviceId, state.client, deps);
       // Cards carry patient data: never cache them.
       res.setHeader('Cache-Control', 'no-store');

@@ -5,6 +5,7 @@ import { Router } from 'express';
 import { marked } from 'marked';
 import sanitizeHtml from 'sanitize-html';
 import type { Card } from '../cds/card-schema.js';
+import { cardFindings } from '../cds/cards.js';
 import type { FhirAccessPolicy } from '../cds/fhir-access.js';
 import { callHook } from '../cds/hook-call.js';
 import { requestFromBundle } from '../cli/request-from-bundle.js';
@@ -59,10 +60,12 @@ function renderCard(card: Card): string {
   const reasons = card.overrideReasons ? `<details><summary>Override reasons</summary><ul>${card.overrideReasons.map((r) => `<li>${escapeHtml(r.display)}</li>`).join('')}</ul></details>` : '';
   const links = (card.links ?? []).map((l) => `<a href="${escapeHtml(l.url)}">${escapeHtml(l.label)}</a>`).join(' · ');
   const source = card.source.url ? `<a href="${escapeHtml(card.source.url)}">${escapeHtml(card.source.label)}</a>` : escapeHtml(card.source.label);
-  return `<article class="card ${card.indicator}" data-indicator="${card.indicator}" data-rule="${escapeHtml(card.source.topic?.code ?? '')}" style="border-left-color:${color}">
+  // What a merged card carries (its extension), so integrators see every rule behind it.
+  const findings = cardFindings(card).map((f) => `${f.rule} (${f.indicator})`).join(', ');
+  return `<article class="card ${card.indicator}" data-indicator="${card.indicator}" data-rule="${escapeHtml(card.source.topic?.code ?? '')}" data-findings="${escapeHtml(cardFindings(card).map((f) => f.rule).join(' '))}" style="border-left-color:${color}">
 <header><span class="indicator" style="background:${color}">${card.indicator}</span> <strong class="summary">${escapeHtml(card.summary)}</strong></header>
 <div class="detail">${markdownToSafeHtml(card.detail ?? '')}</div>
-<footer>${suggestions}${reasons}${links ? `<p>${links}</p>` : ''}<p class="source">Source: ${source}</p></footer>
+<footer>${suggestions}${reasons}${links ? `<p>${links}</p>` : ''}<p class="source">Source: ${source}</p>${findings ? `<p class="findings"><small>Findings: ${escapeHtml(findings)}</small></p>` : ''}</footer>
 </article>`;
 }
 

@@ -22,6 +22,12 @@ export const catalogueFileSchema = z.strictObject({
   overrideReasons: z.record(id, text),
   glutamineOrder: z.strictObject({ valueSet: id }),
   removeOrderSuggestion: z.strictObject({ label: text, actionDescription: text }),
+  /**
+   * Fewer cards (clinical-spec revision 2, items 23-26): findings of the rules of one group are one
+   * card per order, at the highest indicator; all info findings of an order are one card, `orderNotes`.
+   */
+  cardGroups: z.array(z.strictObject({ id, rules: z.array(id).min(2) })),
+  orderNotes: z.strictObject({ code: id, display: text, summary }),
 });
 
 export const servicesFileSchema = z.strictObject({
@@ -166,8 +172,12 @@ export const criterionSchema = z.union([
 export type Criterion = z.infer<typeof criterionSchema>;
 export type LabCriterion = Extract<Criterion, { lab: unknown }>['lab'];
 
+/** Card text for a tier when the patient has a condition named so (lactulose with hepatic encephalopathy on file). */
+const textIfConditionNamedSchema = z.strictObject({ names: z.array(text).min(1), reason: text, advice: text });
+
 const tierSchema = z.strictObject({
   indicator: indicatorSchema,
+  textIfConditionNamed: textIfConditionNamedSchema.optional(),
   /** For the data-unavailable tier: the words for each kind of cause, which its summary names (revision 2, item 18). */
   causes: z.record(z.enum(GAP_CAUSES), text).optional(),
   /** Overrides the rule's removeOrder for this tier (an information tier need not suggest removal). */

@@ -1,4 +1,6 @@
+import { conceptTexts, wholeWordMatcher } from '../fhir/codings.js';
 import type { RuleDefinition } from './catalogue-schema.js';
+import { isNegatedFinding } from './conditions.js';
 import { labHit, matchConditions, matchCriterion } from './criteria.js';
 import { formatLabValue } from './lab-format.js';
 import type { DataGap, Evidence, Finding, GapCause } from './evidence.js';
@@ -30,6 +32,8 @@ function evaluateRule(rule: RuleDefinition, order: GlutamineOrder, data: Request
   });
   const tier = fired ? rule.tiers[fired.tier] : undefined;
   if (!fired || !tier) return undefined;
+  const named = tier.textIfConditionNamed;
+  const text = named && hasConditionNamed(named.names, data) ? { text: { reason: named.reason, advice: named.advice } } : {};
   return {
     ruleId: rule.id,
     indicator: tier.indicator,
@@ -37,7 +41,22 @@ function evaluateRule(rule: RuleDefinition, order: GlutamineOrder, data: Request
     criterion: fired.criterion,
     orderReference: order.reference ?? order.name,
     evidence: [...evidence.values()],
+    ...text,
   };
+}
+
+const nameMatchers = new Map<string, (text: string) => boolean>();
+
+/** Whether a counting condition names one of these (lactulose is then expected treatment, item 23). */
+function hasConditionNamed(names: readonly string[], data: RequestData): boolean {
+  const key = names.join('|');
+  let matches = nameMatchers.get(key);
+  if (!matches) {
+    matches = wholeWordMatcher(names);
+    nameMatchers.set(key, matches);
+  }
+  const matcher = matches;
+  return data.countingConditions().some((c) => conceptTexts(c.code).some((t) => matcher(t) && !isNegatedFinding(t)));
 }
 
 function rulesWhere(input: RequestInput, test: (rule: RuleDefinition) => boolean): string[] {

@@ -61,6 +61,8 @@ export interface Finding {
   criterion: number;
   orderReference: string;
   evidence: Evidence[];
+  /** The tier's words for this patient, when a condition on file changes them (textIfConditionNamed). */
+  text?: { reason: string; advice: string };
 }
 
 /**

@@ -62,6 +62,10 @@ export interface Catalogue {
   /** The products whose tablet/capsule strength is known (cards/dosing.json productStrengths). */
   productStrengths: CodeIndex;
   removeOrderSuggestion: { label: string; actionDescription: string };
+  /** Rules whose findings are one card per order (cards/catalogue.json cardGroups). */
+  cardGroups: Array<{ id: string; rules: string[] }>;
+  /** The one card per order that carries all its info findings. */
+  orderNotes: { code: string; display: string; summary: string };
   services: ServiceDefinition[];
   data: DataRequirement[];
   analytes: Map<string, Analyte>;
@@ -232,6 +236,13 @@ export function loadCatalogue(dir: string): Catalogue {
     return rule;
   });
 
+  const ruleIds = new Set(rules.map((r) => r.id));
+  for (const [g, group] of catalogue.cardGroups.entries()) {
+    for (const [i, ruleId] of group.rules.entries()) {
+      if (!ruleIds.has(ruleId)) throw new CatalogueError(`cards/catalogue.json: cardGroups.${g}.rules.${i}: unknown rule '${ruleId}'`);
+    }
+  }
+
   return {
     ruleCodeSystem: catalogue.ruleCodeSystem,
     overrideReasonSystem: catalogue.overrideReasonSystem,
@@ -241,6 +252,8 @@ export function loadCatalogue(dir: string): Catalogue {
     dosing,
     productStrengths: new CodeIndex(dosing.productStrengths),
     removeOrderSuggestion: catalogue.removeOrderSuggestion,
+    cardGroups: catalogue.cardGroups,
+    orderNotes: catalogue.orderNotes,
     services: servicesFile.services,
     data,
     analytes,

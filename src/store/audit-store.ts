@@ -6,8 +6,11 @@
 
 export interface IssuedCard {
   uuid: string;
+  /** The card's topic: its main rule (or order-notes). */
   ruleId: string;
   indicator: string;
+  /** Every rule the card carries, with its indicator: analytics count the card for each. */
+  findings: Array<{ ruleId: string; indicator: string }>;
   serviceId: string;
   hookInstance: string;
   /** ISO 8601 UTC. */

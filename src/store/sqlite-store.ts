@@ -40,6 +40,15 @@ const MIGRATIONS: readonly string[] = [
    );
    CREATE INDEX feedback_card ON feedback (card_uuid, outcome_timestamp);
    CREATE INDEX feedback_received_at ON feedback (received_at);`,
+  // 2: a card can carry several rules' findings (merged cards); analytics count it for each.
+  `CREATE TABLE card_findings (
+     card_uuid TEXT NOT NULL REFERENCES cards (uuid) ON DELETE CASCADE,
+     rule_id TEXT NOT NULL,
+     indicator TEXT NOT NULL,
+     PRIMARY KEY (card_uuid, rule_id)
+   ) WITHOUT ROWID;
+   CREATE INDEX card_findings_rule ON card_findings (rule_id);
+   INSERT INTO card_findings (card_uuid, rule_id, indicator) SELECT uuid, rule_id, indicator FROM cards;`,
 ];
 
 /** The identity of a feedback item: the same item posted twice has the same key. */
@@ -51,6 +60,7 @@ function itemKey(item: FeedbackRecord): string {
 /** The statements of the hot paths, prepared once after migration (not once per call). */
 interface Statements {
   insertCard: StatementSync;
+  insertFinding: StatementSync;
   knownCard: StatementSync;
   insertFeedback: StatementSync;
 }
@@ -86,6 +96,7 @@ export class SqliteAuditStore implements AuditStore {
         `INSERT OR IGNORE INTO cards (uuid, rule_id, indicator, service_id, hook_instance, issued_at, client_iss, client_tenant)
          VALUES (@uuid, @ruleId, @indicator, @serviceId, @hookInstance, @issuedAt, @clientIss, @clientTenant)`,
       ),
+      insertFinding: this.db.prepare('INSERT OR IGNORE INTO card_findings (card_uuid, rule_id, indicator) VALUES (?, ?, ?)'),
       knownCard: this.db.prepare('SELECT 1 FROM cards WHERE uuid = ?'),
       insertFeedback: this.db.prepare(
         `INSERT OR IGNORE INTO feedback (item_key, card_uuid, known_card, service_id, outcome, accepted_suggestions, override_system, override_code,
@@ -124,6 +135,7 @@ export class SqliteAuditStore implements AuditStore {
           clientIss: card.clientIss ?? null,
           clientTenant: card.clientTenant ?? null,
         });
+        for (const finding of card.findings) this.statements.insertFinding.run(card.uuid, finding.ruleId, finding.indicator);
       }
     });
   }
@@ -176,19 +188,19 @@ export class SqliteAuditStore implements AuditStore {
       WHERE f.id = (SELECT g.id FROM feedback g WHERE g.card_uuid = f.card_uuid ORDER BY g.outcome_timestamp DESC, g.id DESC LIMIT 1)`;
     const rows = this.db
       .prepare(
-        `SELECT c.rule_id AS ruleId, COUNT(*) AS issued,
+        `SELECT f.rule_id AS ruleId, COUNT(*) AS issued,
            SUM(CASE WHEN l.outcome = 'accepted' THEN 1 ELSE 0 END) AS accepted,
            SUM(CASE WHEN l.outcome = 'overridden' THEN 1 ELSE 0 END) AS overridden
-         FROM cards c LEFT JOIN (${latest}) l ON l.card_uuid = c.uuid
-         WHERE c.issued_at >= ? GROUP BY c.rule_id`,
+         FROM card_findings f JOIN cards c ON c.uuid = f.card_uuid LEFT JOIN (${latest}) l ON l.card_uuid = c.uuid
+         WHERE c.issued_at >= ? GROUP BY f.rule_id`,
       )
       .all(since) as Array<{ ruleId: string; issued: number; accepted: number | null; overridden: number | null }>;
     const reasons = this.db
       .prepare(
-        `SELECT c.rule_id AS ruleId, l.override_system AS system, l.override_code AS code, MAX(l.override_display) AS display, COUNT(*) AS count
-         FROM cards c JOIN (${latest}) l ON l.card_uuid = c.uuid
+        `SELECT f.rule_id AS ruleId, l.override_system AS system, l.override_code AS code, MAX(l.override_display) AS display, COUNT(*) AS count
+         FROM card_findings f JOIN cards c ON c.uuid = f.card_uuid JOIN (${latest}) l ON l.card_uuid = c.uuid
          WHERE c.issued_at >= ? AND l.outcome = 'overridden' AND l.override_code IS NOT NULL
-         GROUP BY c.rule_id, l.override_system, l.override_code ORDER BY count DESC, code`,
+         GROUP BY f.rule_id, l.override_system, l.override_code ORDER BY count DESC, code`,
       )
       .all(since) as Array<{ ruleId: string; system: string | null; code: string; display: string | null; count: number }>;
     return rows.map((row) => ({
@@ -205,6 +217,7 @@ export class SqliteAuditStore implements AuditStore {
   purgeBefore(before: string): number {
     return inTransaction(this.db, () => {
       const feedback = Number(this.db.prepare('DELETE FROM feedback WHERE received_at < ?').run(before).changes);
+      this.db.prepare('DELETE FROM card_findings WHERE card_uuid IN (SELECT uuid FROM cards WHERE issued_at < ?)').run(before);
       const cards = Number(this.db.prepare('DELETE FROM cards WHERE issued_at < ?').run(before).changes);
       return feedback + cards;
     });
