@@ -1,4 +1,4 @@
-import { Router, json } from 'express';
+import { Router } from 'express';
 import type { Request, RequestHandler } from 'express';
 import { cardFindings } from '../cds/cards.js';
 import { discoveryDocument } from '../cds/discovery.js';
@@ -8,6 +8,7 @@ import type { HookCallDeps, HookCallResult } from '../cds/hook-call.js';
 import type { Logger } from '../logger.js';
 import type { AuditStore } from '../store/audit-store.js';
 import { methodNotAllowed } from './error-handler.js';
+import { jsonBody } from './json-body.js';
 import type { ServiceMetrics } from './metrics.js';
 import { requestState } from './request-state.js';
 import type { RequestState } from './request-state.js';
@@ -59,7 +60,7 @@ export function cdsRoutes(deps: CdsRoutesDeps): Router {
   // Computed once: the catalogue does not change while the process runs.
   const discovery = discoveryDocument(deps.catalogue);
   // Any Content-Type is read as JSON: some clients omit it or send text/plain; what is not JSON gets a 400.
-  const body = json({ limit: deps.maxBodyBytes, type: () => true, strict: true });
+  const body = jsonBody(deps.maxBodyBytes);
 
   router
     .route('/cds-services')
@@ -70,7 +71,7 @@ export function cdsRoutes(deps: CdsRoutesDeps): Router {
 
   router
     .route('/cds-services/:serviceId')
-    .post(...(deps.authenticate ? [deps.authenticate] : []), body, async (req, res) => {
+    .post(...(deps.authenticate ? [deps.authenticate] : []), ...body, async (req, res) => {
       const state = requestState(res);
       state.serviceId = req.params.serviceId;
       // body-parser turns an empty body into {}; report it as missing rather than as three missing fields.
@@ -91,7 +92,7 @@ export function cdsRoutes(deps: CdsRoutesDeps): Router {
   // CDS Hooks 2.0 §Feedback: authenticated like hook calls (aud = this URL), stored before the 200.
   router
     .route('/cds-services/:serviceId/feedback')
-    .post(...(deps.authenticate ? [deps.authenticate] : []), body, (req, res) => {
+    .post(...(deps.authenticate ? [deps.authenticate] : []), ...body, (req, res) => {
       const state = requestState(res);
       state.serviceId = req.params.serviceId;
       findService(deps.catalogue, req.params.serviceId);

@@ -17,7 +17,12 @@ const BODY_PARSER_ERRORS: Record<string, { code: ErrorCode; message: string }> =
 };
 
 function bodyParserError(error: unknown): ServiceError | undefined {
-  if (typeof error !== 'object' || error === null || !('type' in error) || typeof error.type !== 'string') return undefined;
+  if (typeof error !== 'object' || error === null) return undefined;
+  // A body that says Content-Encoding gzip/deflate/br but is not: zlib's error, the client's fault.
+  if ('code' in error && typeof error.code === 'string' && error.code.startsWith('Z_')) {
+    return new ServiceError('ERR_BAD_REQUEST', 'The request body could not be decompressed (Content-Encoding does not match it)');
+  }
+  if (!('type' in error) || typeof error.type !== 'string') return undefined;
   const known = BODY_PARSER_ERRORS[error.type];
   return known ? new ServiceError(known.code, known.message) : undefined;
 }

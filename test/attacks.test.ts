@@ -1,0 +1,92 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import request from 'supertest';
+import { afterEach, describe, expect, it } from 'vitest';
+import { hookResponseSchema } from '../src/cds/card-schema.js';
+import { SqliteAuditStore } from '../src/store/sqlite-store.js';
+import { FIXTURES_DIR, NO_OUTBOUND_FHIR_POLICY, PUBLIC_URL, testApp } from './helpers.js';
+
+/**
+ * The attack suite: what one caller tried against a running instance, each with its bounded outcome —
+ * the status, the service still answering others, and nothing stored that should not be.
+ */
+
+const SIGN = '/cds-services/glutamine-order-sign';
+const SELECT = '/cds-services/glutamine-order-select';
+const ADMIN = 'admin-token-for-tests-0001';
+
+const stores: SqliteAuditStore[] = [];
+afterEach(() => {
+  for (const store of stores.splice(0)) store.close();
+});
+
+function appUnderAttack() {
+  const store = new SqliteAuditStore(':memory:');
+  stores.push(store);
+  const { app } = testApp({ store, config: { publicUrl: PUBLIC_URL, maxBodyBytes: 1024 * 1024, fhir: NO_OUTBOUND_FHIR_POLICY, adminToken: ADMIN, retentionDays: 365, storeComments: false } });
+  return { app, store };
+}
+
+function fixtureText(name: string): string {
+  return readFileSync(join(FIXTURES_DIR, 'scenarios', `${name}.json`), 'utf8');
+}
+
+async function stillServing(app: ReturnType<typeof appUnderAttack>['app']): Promise<void> {
+  await request(app).get('/healthz').expect(200);
+  const res = await request(app).post(SIGN).set('Content-Type', 'application/json').send(fixtureText('cirrhosis-order-sign')).expect(200);
+  expect(res.body.cards).toHaveLength(1);
+}
+
+describe('attack: prototype keys and odd types get a 4xx, never a 500, and nothing unvalidated is stored', () => {
+  it('context.__proto__.selections = 5 on order-select', async () => {
+    const { app } = appUnderAttack();
+    const body = JSON.parse(fixtureText('order-select-lactulose-in-same-session')) as { context: Record<string, unknown> };
+    delete body.context.selections;
+    const text = JSON.stringify(body).replace('"context":{', '"context":{"__proto__":{"selections":5},');
+    const res = await request(app).post(SELECT).set('Content-Type', 'application/json').send(text);
+    // The prototype key is removed while parsing, so nothing reads selections = 5 through it: the
+    // request is answered as one without selections (the service tolerates their absence).
+    expect(res.status).toBe(200);
+    expect(hookResponseSchema.safeParse(res.body).success).toBe(true);
+    await stillServing(app);
+  });
+
+  it('a feedback item with __proto__.acceptedSuggestions = 5', async () => {
+    const { app, store } = appUnderAttack();
+    const text = '{"feedback":[{"card":"c1","outcome":"accepted","__proto__":{"acceptedSuggestions":5},"outcomeTimestamp":"2026-11-26T12:00:00Z"}]}';
+    const res = await request(app).post(`${SIGN}/feedback`).set('Content-Type', 'application/json').send(text);
+    expect(res.status).toBe(400);
+    expect(res.body.issue[0].diagnostics).toContain('feedback.0.acceptedSuggestions');
+    expect(store.ruleCounts('2000-01-01T00:00:00Z')).toEqual([]);
+    await stillServing(app);
+  });
+
+  it('overrideReason.reason.code = {}', async () => {
+    const { app } = appUnderAttack();
+    const res = await request(app)
+      .post(`${SIGN}/feedback`)
+      .send({ feedback: [{ card: 'c1', outcome: 'overridden', overrideReason: { reason: { code: {} } }, outcomeTimestamp: '2026-11-26T12:00:00Z' }] });
+    expect(res.status).toBe(400);
+    expect(res.body.issue[0].diagnostics).toContain('feedback.0.overrideReason.reason.code');
+  });
+
+  it('Content-Encoding: gzip with a body that is not gzip; an unknown encoding', async () => {
+    const { app } = appUnderAttack();
+    const garbage = await request(app).post(SIGN).set('Content-Type', 'application/json').set('Content-Encoding', 'gzip').send('this is not gzip');
+    expect(garbage.status).toBe(400);
+    expect(garbage.body.issue[0].diagnostics).toContain('could not be decompressed');
+    const unknown = await request(app).post(SIGN).set('Content-Type', 'application/json').set('Content-Encoding', 'x-squash').send('{}');
+    expect(unknown.status).toBe(415);
+    // A real gzip body is read.
+    const zipped = await request(app)
+      .post(SIGN)
+      .set('Content-Type', 'application/json')
+      .set('Content-Encoding', 'gzip')
+      // Sent as the bytes they are (superagent would otherwise JSON-encode a Buffer).
+      .serialize((bytes: unknown) => bytes as string)
+      .send(gzipSync(fixtureText('cirrhosis-order-sign')));
+    expect(zipped.status, JSON.stringify(zipped.body)).toBe(200);
+    await stillServing(app);
+  });
+});
