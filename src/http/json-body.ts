@@ -12,7 +12,9 @@ import { ServiceError } from '../errors.js';
 export function jsonBody(limitBytes: number): RequestHandler[] {
   const readText = text({ limit: limitBytes, type: () => true });
   const parse: RequestHandler = (req, _res, next) => {
-    if (typeof req.body !== 'string') {
+    if (typeof req.body !== 'string' || req.body === '') {
+      // No body at all: the handler names what is missing ("request body is required").
+      req.body = undefined;
       next();
       return;
     }
