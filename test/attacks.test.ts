@@ -90,3 +90,20 @@ describe('attack: prototype keys and odd types get a 4xx, never a 500, and nothi
     await stillServing(app);
   });
 });
+
+describe('attack: smaller gaps', () => {
+  it('CDS_FHIR_SERVER_ALLOWLIST matches the path exactly (case matters), host case does not', async () => {
+    const { fhirAccess } = await import('../src/cds/fhir-access.js');
+    const policy = { ...NO_OUTBOUND_FHIR_POLICY, allowlist: ['https://EHR.example.org/FHIR'] };
+    expect(fhirAccess('https://ehr.example.org/fhir', undefined, policy, () => 0).kind).toBe('refused');
+    expect(fhirAccess('https://ehr.example.org/FHIR/', undefined, policy, () => 0).kind).toBe('client');
+  });
+
+  it('an unknown serviceId path segment is never logged', async () => {
+    const { app, logs } = testApp();
+    await request(app).post('/cds-services/%3Cscript%3Ealert(1)%3C%2Fscript%3E').send({}).expect(404);
+    const line = logs.find((l) => l.includes('"msg":"request"')) ?? '';
+    expect(line).not.toContain('script');
+    expect(JSON.parse(line)).not.toHaveProperty('serviceId');
+  });
+});

@@ -19,8 +19,12 @@ export interface FhirAccessPolicy {
 /** A client for the EHR's FHIR server, the reason it may not be called, or no server at all. */
 export type FhirAccess = { kind: 'client'; client: FhirClient } | { kind: 'refused'; reason: string } | { kind: 'none' };
 
+/**
+ * The comparable form of a FHIR base: scheme and host are case-insensitive (URL lower-cases them),
+ * the path is not — `/FHIR` and `/fhir` are different servers to an allow-list.
+ */
 function normalizeBase(url: URL): string {
-  return `${url.origin}${url.pathname.replace(/\/+$/, '')}`.toLowerCase();
+  return `${url.origin}${url.pathname.replace(/\/+$/, '')}`;
 }
 
 /**

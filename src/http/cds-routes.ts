@@ -57,6 +57,8 @@ export interface CdsRoutesDeps extends HookCallDeps {
 /** CDS Hooks 2.0 endpoints: discovery and one POST per service. Handlers parse, call one function, send. */
 export function cdsRoutes(deps: CdsRoutesDeps): Router {
   const router = Router();
+  const serviceIds = new Set(deps.catalogue.services.map((s) => s.id));
+  const knownServiceId = (id: string): string | undefined => (serviceIds.has(id) ? id : undefined);
   // Computed once: the catalogue does not change while the process runs.
   const discovery = discoveryDocument(deps.catalogue);
   // Any Content-Type is read as JSON: some clients omit it or send text/plain; what is not JSON gets a 400.
@@ -73,7 +75,7 @@ export function cdsRoutes(deps: CdsRoutesDeps): Router {
     .route('/cds-services/:serviceId')
     .post(...(deps.authenticate ? [deps.authenticate] : []), ...body, async (req, res) => {
       const state = requestState(res);
-      state.serviceId = req.params.serviceId;
+      state.serviceId = knownServiceId(req.params.serviceId);
       // body-parser turns an empty body into {}; report it as missing rather than as three missing fields.
       const result = await callHook(req.params.serviceId, hasBody(req) ? req.body : undefined, deps);
       state.hookInstance = result.hookInstance;
@@ -94,7 +96,7 @@ export function cdsRoutes(deps: CdsRoutesDeps): Router {
     .route('/cds-services/:serviceId/feedback')
     .post(...(deps.authenticate ? [deps.authenticate] : []), ...body, (req, res) => {
       const state = requestState(res);
-      state.serviceId = req.params.serviceId;
+      state.serviceId = knownServiceId(req.params.serviceId);
       findService(deps.catalogue, req.params.serviceId);
       const { stored, outcomes } = acceptFeedback(req.params.serviceId, hasBody(req) ? req.body : undefined, state.client, {
         store: deps.store,
