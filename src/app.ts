@@ -18,7 +18,8 @@ import type { Catalogue } from './rules/load-catalogue.js';
 import type { AuditStore } from './store/audit-store.js';
 
 export interface AppDeps {
-  config: Pick<Config, 'publicUrl' | 'maxBodyBytes' | 'fhir'> & Partial<Pick<Config, 'corsOrigins' | 'storeComments' | 'adminToken' | 'retentionDays' | 'preview'>>;
+  config: Pick<Config, 'publicUrl' | 'maxBodyBytes' | 'fhir'> &
+    Partial<Pick<Config, 'corsOrigins' | 'storeComments' | 'adminToken' | 'retentionDays' | 'preview' | 'limits' | 'maxConcurrentHooks'>>;
   /** Prometheus metrics; served at GET /metrics when given. */
   metrics?: ServiceMetrics;
   /** Where the preview finds the fixture library (only read when config.preview is on). */
@@ -67,6 +68,8 @@ export function createApp(deps: AppDeps): Express {
       publicUrl: deps.config.publicUrl,
       maxBodyBytes: deps.config.maxBodyBytes,
       fhir: deps.config.fhir,
+      ...(deps.config.limits ? { limits: deps.config.limits } : {}),
+      ...(deps.config.maxConcurrentHooks ? { maxConcurrentHooks: deps.config.maxConcurrentHooks } : {}),
       store: deps.store,
       storeComments: deps.config.storeComments ?? false,
       logger: deps.logger,

@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from './config.js';
 import { ConfigError } from './errors.js';
@@ -8,7 +9,9 @@ describe('loadConfig', () => {
       port: 3000,
       host: '127.0.0.1',
       publicUrl: 'http://127.0.0.1:3000',
-      maxBodyBytes: 10 * 1024 * 1024,
+      maxBodyBytes: 5 * 1024 * 1024,
+      limits: { maxDepth: 64, maxStringLength: 65536, maxDraftOrders: 500, maxPrefetchResources: 20000 },
+      maxConcurrentHooks: 2 * availableParallelism(),
       logLevel: 'info',
       fhir: { timeoutMs: 2000, budgetMs: 3000, allowHttp: false, maxPages: 10, maxResponseBytes: 5 * 1024 * 1024 },
       allowUnauthenticated: false,
@@ -27,6 +30,11 @@ describe('loadConfig', () => {
       HOST: '0.0.0.0',
       CDS_PUBLIC_URL: 'https://cds.example.org/base/',
       CDS_MAX_BODY: '512kb',
+      CDS_MAX_DRAFT_ORDERS: '50',
+      CDS_MAX_PREFETCH_RESOURCES: '1000',
+      CDS_MAX_JSON_DEPTH: '32',
+      CDS_MAX_STRING_LENGTH: '4096',
+      CDS_MAX_CONCURRENT_HOOKS: '3',
       LOG_LEVEL: 'warn',
       CDS_FHIR_TIMEOUT_MS: '1500',
       CDS_FHIR_BUDGET_MS: '2500',
@@ -49,6 +57,8 @@ describe('loadConfig', () => {
       host: '0.0.0.0',
       publicUrl: 'https://cds.example.org/base',
       maxBodyBytes: 512 * 1024,
+      limits: { maxDepth: 32, maxStringLength: 4096, maxDraftOrders: 50, maxPrefetchResources: 1000 },
+      maxConcurrentHooks: 3,
       logLevel: 'warn',
       fhir: {
         timeoutMs: 1500,

@@ -1,9 +1,15 @@
 import bytes from 'bytes';
 import { z } from 'zod';
+import { availableParallelism } from 'node:os';
 import type { FhirAccessPolicy } from './cds/fhir-access.js';
+import { DEFAULT_INPUT_LIMITS } from './cds/input-limits.js';
+import type { InputLimits } from './cds/input-limits.js';
 import { ConfigError } from './errors.js';
 
 /** The only module that reads process.env (docs/conventions.md, convention 2). */
+
+/** Hook calls evaluated at once by default: two per core (they are CPU-bound between fetches). */
+const DEFAULT_CONCURRENT_HOOKS = 2 * availableParallelism();
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
@@ -28,7 +34,12 @@ const envSchema = z.object({
   CDS_PUBLIC_URL: z
     .url({ protocol: /^https?$/, error: 'must be an absolute http(s) URL' })
     .optional(),
-  CDS_MAX_BODY: byteSize('10mb'),
+  CDS_MAX_BODY: byteSize('5mb'),
+  CDS_MAX_DRAFT_ORDERS: z.coerce.number().int().min(1).max(100_000).default(DEFAULT_INPUT_LIMITS.maxDraftOrders),
+  CDS_MAX_PREFETCH_RESOURCES: z.coerce.number().int().min(1).max(10_000_000).default(DEFAULT_INPUT_LIMITS.maxPrefetchResources),
+  CDS_MAX_JSON_DEPTH: z.coerce.number().int().min(8).max(10_000).default(DEFAULT_INPUT_LIMITS.maxDepth),
+  CDS_MAX_STRING_LENGTH: z.coerce.number().int().min(1024).max(100_000_000).default(DEFAULT_INPUT_LIMITS.maxStringLength),
+  CDS_MAX_CONCURRENT_HOOKS: z.coerce.number().int().min(1).max(1024).default(DEFAULT_CONCURRENT_HOOKS),
   LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
   CDS_FHIR_TIMEOUT_MS: z.coerce.number().int().min(1).max(60000).default(2000),
   CDS_FHIR_BUDGET_MS: z.coerce.number().int().min(1).max(120000).default(3000),
@@ -82,6 +93,10 @@ export interface Config {
   /** The base URL the EHR calls, without trailing slash: card links, and later JWT `aud` checks. */
   publicUrl: string;
   maxBodyBytes: number;
+  /** Most drafts, prefetched resources, nesting and string length one request may hold. */
+  limits: InputLimits;
+  /** Hook calls evaluated at once; more wait in a short queue, then get 503. */
+  maxConcurrentHooks: number;
   logLevel: (typeof LOG_LEVELS)[number];
   /** How hook calls may fetch from the EHR's FHIR server. */
   fhir: FhirAccessPolicy;
@@ -122,6 +137,13 @@ export function loadConfig(env: Record<string, string | undefined>): Readonly<Co
     host: settings.HOST,
     publicUrl: (settings.CDS_PUBLIC_URL ?? defaultPublicUrl(settings.HOST, settings.PORT)).replace(/\/+$/, ''),
     maxBodyBytes: settings.CDS_MAX_BODY,
+    limits: Object.freeze({
+      maxDepth: settings.CDS_MAX_JSON_DEPTH,
+      maxStringLength: settings.CDS_MAX_STRING_LENGTH,
+      maxDraftOrders: settings.CDS_MAX_DRAFT_ORDERS,
+      maxPrefetchResources: settings.CDS_MAX_PREFETCH_RESOURCES,
+    }),
+    maxConcurrentHooks: settings.CDS_MAX_CONCURRENT_HOOKS,
     logLevel: settings.LOG_LEVEL,
     fhir: Object.freeze({
       timeoutMs: settings.CDS_FHIR_TIMEOUT_MS,

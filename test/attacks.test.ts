@@ -107,3 +107,63 @@ describe('attack: smaller gaps', () => {
     expect(JSON.parse(line)).not.toHaveProperty('serviceId');
   });
 });
+
+describe('attack: bounded work per request', () => {
+  const sign = (app: ReturnType<typeof appUnderAttack>['app'], body: unknown) => request(app).post(SIGN).set('Content-Type', 'application/json').send(JSON.stringify(body));
+  const base = () => JSON.parse(fixtureText('cirrhosis-order-sign')) as { hookInstance: string; context: { draftOrders: { entry: unknown[] } }; prefetch: Record<string, unknown> };
+
+  it('2,000 glutamine drafts: 413 naming CDS_MAX_DRAFT_ORDERS, nothing stored', async () => {
+    const { app, store } = appUnderAttack();
+    const body = base();
+    // 2,000 small glutamine drafts: about 200 KB, well under the body limit (the attack was 319 KB).
+    body.context.draftOrders.entry = Array.from({ length: 2000 }, (_, i) => ({
+      resource: { resourceType: 'MedicationRequest', id: `g${i}`, status: 'draft', intent: 'order', medicationCodeableConcept: { text: 'L-glutamine 5 g' } },
+    }));
+    const res = await sign(app, body).expect(413);
+    expect(res.body.issue[0].diagnostics).toContain('CDS_MAX_DRAFT_ORDERS');
+    expect(store.ruleCounts('2000-01-01T00:00:00Z')).toEqual([]);
+    await stillServing(app);
+  });
+
+  it('more prefetched resources than CDS_MAX_PREFETCH_RESOURCES: 413', async () => {
+    const { app } = appUnderAttack();
+    const body = base();
+    body.prefetch.conditions = { resourceType: 'Bundle', type: 'searchset', entry: Array.from({ length: 20_001 }, () => ({})) };
+    const res = await sign(app, body).expect(413);
+    expect(res.body.issue[0].diagnostics).toContain('CDS_MAX_PREFETCH_RESOURCES');
+  });
+
+  it('2,000-deep nesting, a 100 KB string, a 2 MB hookInstance: 4xx naming the limit', async () => {
+    const { app, store } = appUnderAttack();
+    const deep = await request(app).post(SIGN).set('Content-Type', 'application/json').send(`{"hook":"order-sign","x":${'['.repeat(2000)}${']'.repeat(2000)}}`).expect(413);
+    expect(deep.body.issue[0].diagnostics).toContain('nested deeper than 64 levels');
+    const long = base();
+    long.prefetch.note = 'x'.repeat(100_000);
+    expect((await sign(app, long).expect(413)).body.issue[0].diagnostics).toContain('longer than 65536 characters');
+    const instance = base();
+    instance.hookInstance = 'h'.repeat(1000);
+    expect((await sign(app, instance).expect(400)).body.issue[0].diagnostics).toContain('at most 128 characters');
+    expect(store.ruleCounts('2000-01-01T00:00:00Z')).toEqual([]);
+    await stillServing(app);
+  });
+});
+
+describe('attack: more hook calls at once than CDS_MAX_CONCURRENT_HOOKS', () => {
+  it('admits the limit, queues a few in order, answers the rest 503 with Retry-After', async () => {
+    const { hookGate } = await import('../src/http/hook-gate.js');
+    const { EventEmitter } = await import('node:events');
+    const gate = hookGate(1, 1);
+    const calls: string[] = [];
+    const response = () => Object.assign(new EventEmitter(), { headers: {} as Record<string, string>, setHeader(name: string, value: string) { this.headers[name] = value; } });
+    const [first, second, third] = [response(), response(), response()];
+    const run = (res: ReturnType<typeof response>, name: string) =>
+      gate({} as never, res as never, ((error?: { code?: string }) => calls.push(error ? `${name}:${error.code ?? ''}` : `${name}:admitted`)) as never);
+    run(first, 'first');
+    run(second, 'second');
+    run(third, 'third');
+    expect(calls).toEqual(['first:admitted', 'third:ERR_BUSY']);
+    expect(third.headers['Retry-After']).toBe('1');
+    first.emit('close');
+    expect(calls).toEqual(['first:admitted', 'third:ERR_BUSY', 'second:admitted']);
+  });
+});

@@ -79,7 +79,12 @@ describe('README', () => {
     const defaults = loadConfig({});
     expect(README).toContain(`| \`PORT\` | \`${defaults.port}\` |`);
     expect(README).toContain(`| \`HOST\` | \`${defaults.host}\` |`);
-    expect(README).toContain('| `CDS_MAX_BODY` | `10mb` |');
+    expect(README).toContain('| `CDS_MAX_BODY` | `5mb` |');
+    expect(defaults.maxBodyBytes).toBe(5 * 1024 * 1024);
+    expect(README).toContain(`| \`CDS_MAX_DRAFT_ORDERS\` | \`${defaults.limits.maxDraftOrders}\` |`);
+    expect(README).toContain(`| \`CDS_MAX_PREFETCH_RESOURCES\` | \`${defaults.limits.maxPrefetchResources}\` |`);
+    expect(README).toContain(`| \`CDS_MAX_JSON_DEPTH\` | \`${defaults.limits.maxDepth}\` |`);
+    expect(README).toContain(`| \`CDS_MAX_STRING_LENGTH\` | \`${defaults.limits.maxStringLength}\` |`);
     expect(README).toContain(`| \`LOG_LEVEL\` | \`${defaults.logLevel}\` |`);
     expect(README).toContain('| `CDS_PUBLIC_URL` |');
   });

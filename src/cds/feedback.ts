@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ServiceError } from '../errors.js';
+import { DEFAULT_INPUT_LIMITS, checkShape } from './input-limits.js';
 import type { AuditStore, FeedbackRecord, StoredFeedback } from '../store/audit-store.js';
 import { zodProblems } from './request-schema.js';
 
@@ -50,6 +51,7 @@ export interface AcceptedFeedback {
 
 /** Validates and stores a feedback call; stored (durably) before the caller answers 200. */
 export function acceptFeedback(serviceId: string, body: unknown, client: { iss: string } | undefined, deps: FeedbackDeps): AcceptedFeedback {
+  checkShape(body, DEFAULT_INPUT_LIMITS);
   const parsed = feedbackBodySchema.safeParse(body);
   if (!parsed.success) {
     const problems = zodProblems(parsed.error);

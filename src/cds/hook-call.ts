@@ -13,10 +13,14 @@ import { fhirAccess } from './fhir-access.js';
 import type { FhirAccess, FhirAccessPolicy } from './fhir-access.js';
 import { fetchMedications, gatherPatientRecord, unresolvedMedicationReferences } from './patient-data.js';
 import { prefetchedMedications } from './prefetch.js';
+import { DEFAULT_INPUT_LIMITS, checkHookRequestSize } from './input-limits.js';
+import type { InputLimits } from './input-limits.js';
 import { parseHookRequest } from './request-schema.js';
 
 export interface HookCallDeps {
   catalogue: Catalogue;
+  /** Size limits of a request; the defaults when not given. */
+  limits?: InputLimits;
   publicUrl: string;
   fhir: FhirAccessPolicy;
   /** The clinical "now": look-back windows and ages are measured from it. */
@@ -80,6 +84,7 @@ function ruleIdsOf(cards: readonly Card[]): string[] {
 export async function callHook(serviceId: string, body: unknown, deps: HookCallDeps): Promise<HookCallResult> {
   const started = monotonic();
   const service = findService(deps.catalogue, serviceId);
+  checkHookRequestSize(body, deps.limits ?? DEFAULT_INPUT_LIMITS);
   const request = parseHookRequest(body);
   if (request.hook !== service.hook) {
     throw new ServiceError('ERR_HOOK_MISMATCH', `Service '${service.id}' answers the '${service.hook}' hook, not '${request.hook}'`, [

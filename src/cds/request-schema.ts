@@ -34,7 +34,8 @@ const contextSchema = z.looseObject(
 export const hookRequestSchema = z.looseObject(
   {
     hook: nonEmpty(),
-    hookInstance: nonEmpty(),
+    // CDS Hooks 2.0: a UUID; a longer one would only fill the audit (a 2 MB hookInstance added 162 MB).
+    hookInstance: nonEmpty().max(128, 'must be at most 128 characters (a UUID)'),
     fhirServer: z.string().optional(),
     fhirAuthorization: z.record(z.string(), z.unknown()).optional(),
     context: contextSchema,

@@ -8,6 +8,7 @@ import type { HookCallDeps, HookCallResult } from '../cds/hook-call.js';
 import type { Logger } from '../logger.js';
 import type { AuditStore } from '../store/audit-store.js';
 import { methodNotAllowed } from './error-handler.js';
+import { hookGate } from './hook-gate.js';
 import { jsonBody } from './json-body.js';
 import type { ServiceMetrics } from './metrics.js';
 import { requestState } from './request-state.js';
@@ -46,6 +47,8 @@ function auditCards(result: HookCallResult, serviceId: string, client: RequestSt
 
 export interface CdsRoutesDeps extends HookCallDeps {
   maxBodyBytes: number;
+  /** Hook calls evaluated at once (CDS_MAX_CONCURRENT_HOOKS); unlimited when not given (tests). */
+  maxConcurrentHooks?: number;
   store: AuditStore;
   storeComments: boolean;
   logger: Logger;
@@ -63,6 +66,8 @@ export function cdsRoutes(deps: CdsRoutesDeps): Router {
   const discovery = discoveryDocument(deps.catalogue);
   // Any Content-Type is read as JSON: some clients omit it or send text/plain; what is not JSON gets a 400.
   const body = jsonBody(deps.maxBodyBytes);
+  // Admission first: a waiting call holds no parsed body.
+  const gate = deps.maxConcurrentHooks ? [hookGate(deps.maxConcurrentHooks)] : [];
 
   router
     .route('/cds-services')
@@ -73,7 +78,7 @@ export function cdsRoutes(deps: CdsRoutesDeps): Router {
 
   router
     .route('/cds-services/:serviceId')
-    .post(...(deps.authenticate ? [deps.authenticate] : []), ...body, async (req, res) => {
+    .post(...gate, ...(deps.authenticate ? [deps.authenticate] : []), ...body, async (req, res) => {
       const state = requestState(res);
       state.serviceId = knownServiceId(req.params.serviceId);
       // body-parser turns an empty body into {}; report it as missing rather than as three missing fields.

@@ -14,6 +14,7 @@ const ISSUE_TYPE: Record<ErrorCode, OperationOutcomeIssue['code']> = {
   ERR_PAYLOAD_TOO_LARGE: 'too-long',
   ERR_UNSUPPORTED_MEDIA_TYPE: 'not-supported',
   ERR_INTERNAL: 'exception',
+  ERR_BUSY: 'transient',
 };
 
 /**

@@ -213,9 +213,9 @@ function matchOrderReason(match: { valueSet: string }, order: GlutamineOrder, da
  * does (the unselected ones are not checked orders, so they always count).
  */
 function isLaterCheckedOrder(medication: CurrentMedication, order: GlutamineOrder, data: RequestData): boolean {
-  const { drafts, orders } = data.input;
-  const draft = medication.draft;
-  return draft !== undefined && orders.some((o) => o.resource === draft) && drafts.indexOf(draft) > drafts.indexOf(order.resource);
+  if (medication.draft === undefined) return false;
+  const other = data.draftPosition(medication.draft);
+  return other.checked && other.index > data.draftPosition(order.resource).index;
 }
 
 /** The patient's or order's evidence for one criterion; empty when it does not hold (or an exemption applies). */

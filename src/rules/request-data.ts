@@ -49,6 +49,9 @@ export class RequestData {
   private readonly facts = new Map<GlutamineOrder, OrderFacts>();
   private readonly medications = new Map<GlutamineOrder, CurrentMedication[]>();
   private counting?: Condition[];
+  private allMedications?: CurrentMedication[];
+  private positions?: Map<AnyResource, { index: number; checked: boolean }>;
+  private checkedMarked = false;
   readonly derivationProblems: DerivationProblem[] = [];
 
   constructor(readonly input: RequestInput) {}
@@ -126,15 +129,26 @@ export class RequestData {
   medicationsBesides(order: GlutamineOrder): CurrentMedication[] {
     let list = this.medications.get(order);
     if (!list) {
-      const others = this.input.drafts.filter((d) => d !== order.resource);
-      // On order-sign a revised order may also be in the patient's current orders: it is not its own co-medication.
-      const record = order.id
-        ? { ...this.input.record, medicationRequests: this.input.record.medicationRequests.filter((r) => r.id !== order.id) }
-        : this.input.record;
-      list = currentMedications(record, others, this.input.record.medications);
+      // Every product is read once per request (not once per order): then each order leaves out
+      // itself — and, on order-sign, a revised order that is also among the current orders.
+      this.allMedications ??= currentMedications(this.input.record, this.input.drafts, this.input.record.medications);
+      list = this.allMedications.filter((m) => m.draft !== order.resource && !(order.id !== undefined && m.requestId === order.id));
       this.medications.set(order, list);
     }
     return list;
+  }
+
+  /** Position of a draft in draftOrders, and whether it is one of the checked glutamine orders. */
+  draftPosition(draft: AnyResource): { index: number; checked: boolean } {
+    this.positions ??= new Map(this.input.drafts.map((d, index) => [d, { index, checked: false }]));
+    if (!this.checkedMarked) {
+      for (const o of this.input.orders) {
+        const position = this.positions.get(o.resource);
+        if (position) position.checked = true;
+      }
+      this.checkedMarked = true;
+    }
+    return this.positions.get(draft) ?? { index: -1, checked: false };
   }
 
   orderFacts(order: GlutamineOrder): OrderFacts {

@@ -1,0 +1,67 @@
+import { ServiceError } from '../errors.js';
+
+/** What one request may hold (issue: no single caller can stall or fill the service). */
+export interface InputLimits {
+  /** Deepest nesting of objects and arrays. */
+  maxDepth: number;
+  /** Longest string value or key, in characters. */
+  maxStringLength: number;
+  /** Most entries in context.draftOrders (CDS_MAX_DRAFT_ORDERS). */
+  maxDraftOrders: number;
+  /** Most resources across all prefetch values (CDS_MAX_PREFETCH_RESOURCES). */
+  maxPrefetchResources: number;
+}
+
+export const DEFAULT_INPUT_LIMITS: InputLimits = { maxDepth: 64, maxStringLength: 64 * 1024, maxDraftOrders: 500, maxPrefetchResources: 20_000 };
+
+function tooLarge(message: string, path?: string): ServiceError {
+  return new ServiceError('ERR_PAYLOAD_TOO_LARGE', message, path ? [{ path, message }] : []);
+}
+
+/**
+ * Depth and string lengths of any JSON body, in one pass without recursion (so a 2,000-deep
+ * array is rejected, not a stack overflow). Linear in the body's size.
+ */
+export function checkShape(body: unknown, limits: Pick<InputLimits, 'maxDepth' | 'maxStringLength'>): void {
+  const stack: Array<{ value: unknown; depth: number }> = [{ value: body, depth: 0 }];
+  for (let item = stack.pop(); item; item = stack.pop()) {
+    const { value, depth } = item;
+    if (typeof value === 'string') {
+      if (value.length > limits.maxStringLength) throw tooLarge(`A string in the request is longer than ${limits.maxStringLength} characters`);
+      continue;
+    }
+    if (typeof value !== 'object' || value === null) continue;
+    if (depth >= limits.maxDepth) throw tooLarge(`The request is nested deeper than ${limits.maxDepth} levels`);
+    if (Array.isArray(value)) {
+      for (const element of value) stack.push({ value: element, depth: depth + 1 });
+      continue;
+    }
+    for (const [key, element] of Object.entries(value)) {
+      if (key.length > limits.maxStringLength) throw tooLarge(`A key in the request is longer than ${limits.maxStringLength} characters`);
+      stack.push({ value: element, depth: depth + 1 });
+    }
+  }
+}
+
+function entryCount(bundleLike: unknown): number {
+  if (typeof bundleLike !== 'object' || bundleLike === null) return 0;
+  const entry = (bundleLike as { entry?: unknown }).entry;
+  // A Bundle's entries; anything else (a resource, an object where R4 has an array) counts as one.
+  return Array.isArray(entry) ? entry.length : 1;
+}
+
+/** A hook request's size in drafts and prefetched resources, against the configured limits. */
+export function checkHookRequestSize(body: unknown, limits: InputLimits): void {
+  checkShape(body, limits);
+  if (typeof body !== 'object' || body === null) return;
+  const { context, prefetch } = body as { context?: { draftOrders?: unknown }; prefetch?: unknown };
+  const drafts = entryCount(context?.draftOrders);
+  if (drafts > limits.maxDraftOrders) {
+    throw tooLarge(`context.draftOrders holds ${drafts} orders; this service accepts at most ${limits.maxDraftOrders} (CDS_MAX_DRAFT_ORDERS)`, 'context.draftOrders');
+  }
+  if (typeof prefetch !== 'object' || prefetch === null) return;
+  const resources = Object.values(prefetch).reduce<number>((sum, value) => sum + entryCount(value), 0);
+  if (resources > limits.maxPrefetchResources) {
+    throw tooLarge(`prefetch holds ${resources} resources; this service accepts at most ${limits.maxPrefetchResources} (CDS_MAX_PREFETCH_RESOURCES)`, 'prefetch');
+  }
+}
