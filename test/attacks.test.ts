@@ -167,3 +167,44 @@ describe('attack: more hook calls at once than CDS_MAX_CONCURRENT_HOOKS', () => 
     expect(calls).toEqual(['first:admitted', 'third:ERR_BUSY', 'second:admitted']);
   });
 });
+
+describe('attack: feedback bound to its client and service', () => {
+  const NOW_ = new Date('2026-11-26T12:00:00Z');
+  function storeWithCardOfA() {
+    const store = new SqliteAuditStore(':memory:');
+    stores.push(store);
+    store.recordCards([
+      { uuid: 'card-a', ruleId: 'liver-disease', indicator: 'critical', findings: [{ ruleId: 'liver-disease', indicator: 'critical' }], serviceId: 'glutamine-order-sign', hookInstance: 'h', issuedAt: NOW_.toISOString(), clientIss: 'https://ehr-a.example.org', clientTenant: 'a' },
+    ]);
+    return store;
+  }
+  const item = (outcome: 'accepted' | 'overridden', outcomeTimestamp = '2026-11-26T11:59:00Z') =>
+    outcome === 'accepted' ? { card: 'card-a', outcome, acceptedSuggestions: [{ id: 's1' }], outcomeTimestamp } : { card: 'card-a', outcome, outcomeTimestamp };
+
+  it('another client, another tenant, or another service URL cannot give feedback on a card (counted, not stored)', async () => {
+    const { acceptFeedback } = await import('../src/cds/feedback.js');
+    const store = storeWithCardOfA();
+    const deps = { store, storeComments: false, now: () => NOW_ };
+    const body = { feedback: [item('overridden')] };
+    expect(acceptFeedback('glutamine-order-sign', body, { iss: 'https://ehr-c.example.org', tenant: 'a' }, deps).stored).toEqual({ stored: 0, duplicates: 0, unknownCards: 1 });
+    expect(acceptFeedback('glutamine-order-sign', body, { iss: 'https://ehr-a.example.org', tenant: 'b' }, deps).stored.unknownCards).toBe(1);
+    expect(acceptFeedback('glutamine-order-select', body, { iss: 'https://ehr-a.example.org', tenant: 'a' }, deps).stored.unknownCards).toBe(1);
+    expect(acceptFeedback('glutamine-order-sign', body, undefined, deps).stored.unknownCards).toBe(1);
+    expect(store.ruleCounts('2000-01-01T00:00:00Z')).toEqual([{ ruleId: 'liver-disease', issued: 1, accepted: 0, overridden: 0, overrideReasons: [] }]);
+    // The client it was issued to can.
+    expect(acceptFeedback('glutamine-order-sign', body, { iss: 'https://ehr-a.example.org', tenant: 'a' }, deps).stored.stored).toBe(1);
+  });
+
+  it('an outcomeTimestamp in the future is refused; the latest answer is the one received last', async () => {
+    const { acceptFeedback } = await import('../src/cds/feedback.js');
+    const store = storeWithCardOfA();
+    const a = { iss: 'https://ehr-a.example.org', tenant: 'a' };
+    expect(() => acceptFeedback('glutamine-order-sign', { feedback: [item('overridden', '9999-12-31T23:59:59Z')] }, a, { store, storeComments: false, now: () => NOW_ })).toThrow(
+      'feedback.0.outcomeTimestamp must not be in the future',
+    );
+    // An override stamped later but received first, then an acceptance: the acceptance counts.
+    acceptFeedback('glutamine-order-sign', { feedback: [item('overridden', '2026-11-26T12:00:30Z')] }, a, { store, storeComments: false, now: () => NOW_ });
+    acceptFeedback('glutamine-order-sign', { feedback: [item('accepted', '2026-11-26T11:00:00Z')] }, a, { store, storeComments: false, now: () => new Date('2026-11-26T12:05:00Z') });
+    expect(store.ruleCounts('2000-01-01T00:00:00Z')[0]).toMatchObject({ accepted: 1, overridden: 0 });
+  });
+});

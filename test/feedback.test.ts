@@ -51,12 +51,12 @@ async function issue(app: ReturnType<typeof appWith>['app'], name = 'cirrhosis-h
   return res.body.cards as IssuedCard[];
 }
 
-const accepted = (card: IssuedCard) => ({ card: card.uuid, outcome: 'accepted', acceptedSuggestions: [{ id: card.suggestions?.[0]?.uuid ?? 'x' }], outcomeTimestamp: '2026-11-26T12:05:00Z' });
+const accepted = (card: IssuedCard) => ({ card: card.uuid, outcome: 'accepted', acceptedSuggestions: [{ id: card.suggestions?.[0]?.uuid ?? 'x' }], outcomeTimestamp: '2026-11-26T11:55:00Z' });
 const overridden = (card: IssuedCard, code = 'benefit-outweighs-risk', extra: object = {}) => ({
   card: card.uuid,
   outcome: 'overridden',
   overrideReason: { reason: { system: 'urn:glutamine-cds:override-reason', code }, ...extra },
-  outcomeTimestamp: '2026-11-26T12:06:00Z',
+  outcomeTimestamp: '2026-11-26T11:56:00Z',
 });
 
 describe('card audit', () => {
@@ -120,13 +120,14 @@ describe('POST /cds-services/{id}/feedback', () => {
     expect(store.ruleCounts('2000-01-01T00:00:00Z').find((c) => c.ruleId === 'liver-disease')?.overridden).toBe(1);
   });
 
-  it('accepts feedback for an unknown card and marks it', async () => {
-    const { app } = appWith();
+  it('counts, but does not store, feedback on a card it never issued', async () => {
+    const { app, store } = appWith({});
     const res = await request(app)
       .post(FEEDBACK)
       .send({ feedback: [{ card: '4e0a3a1e-3283-4575-ab82-028d55fe2719', outcome: 'overridden', outcomeTimestamp: '2021-12-11T10:05:31Z' }] })
       .expect(200);
-    expect(res.body).toEqual({ stored: 1, duplicates: 0, unknownCards: 1 });
+    expect(res.body).toEqual({ stored: 0, duplicates: 0, unknownCards: 1 });
+    expect(store.ruleCounts('2000-01-01T00:00:00Z')).toEqual([]);
   });
 
   it('accepts the spec example (acceptedSuggestions) and an override with only code and system (the Sandbox)', async () => {
@@ -172,6 +173,18 @@ describe('POST /cds-services/{id}/feedback', () => {
   it('stores all of 200 concurrent feedback posts', async () => {
     const path = tempDb();
     const { app, store } = appWith({ path });
+    // Feedback is stored only for cards the service issued: issue 200 first.
+    store.recordCards(
+      Array.from({ length: 200 }, (_, i) => ({
+        uuid: `card-${i}`,
+        ruleId: 'lactulose',
+        indicator: 'warning',
+        findings: [{ ruleId: 'lactulose', indicator: 'warning' }],
+        serviceId: 'glutamine-order-sign',
+        hookInstance: 'h',
+        issuedAt: NOW.toISOString(),
+      })),
+    );
     const server = app.listen(0, '127.0.0.1');
     await once(server, 'listening');
     const address = server.address();
@@ -182,7 +195,7 @@ describe('POST /cds-services/{id}/feedback', () => {
           const res = await fetch(`${base}${FEEDBACK}`, {
             method: 'POST',
             headers: { 'Content-Type': 'application/json' },
-            body: JSON.stringify({ feedback: [{ card: `card-${i}`, outcome: 'overridden', outcomeTimestamp: '2026-11-26T12:00:00Z' }] }),
+            body: JSON.stringify({ feedback: [{ card: `card-${i}`, outcome: 'overridden', outcomeTimestamp: '2026-11-26T11:59:00Z' }] }),
           });
           await res.arrayBuffer();
           return res.status;
@@ -281,10 +294,13 @@ describe('no data lost', () => {
     const db = tempDb();
     const first = startService({ PORT: '0', CDS_DB_PATH: db });
     const { port } = await first.listening();
+    // A card the service issued, then feedback on it.
+    const issued = await fetch(`http://127.0.0.1:${port}${SIGN}`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(fixture('cirrhosis-order-sign')) });
+    const card = ((await issued.json()) as { cards: Array<{ uuid: string }> }).cards[0]?.uuid ?? '';
     const res = await fetch(`http://127.0.0.1:${port}${FEEDBACK}`, {
       method: 'POST',
       headers: { 'Content-Type': 'application/json' },
-      body: JSON.stringify({ feedback: [{ card: 'card-killed', outcome: 'overridden', outcomeTimestamp: '2026-11-26T12:00:00Z' }] }),
+      body: JSON.stringify({ feedback: [{ card, outcome: 'overridden', outcomeTimestamp: new Date().toISOString().replace(/\.\d+Z$/, 'Z') }] }),
     });
     expect(res.status).toBe(200);
     first.child.kill('SIGKILL');
@@ -295,7 +311,7 @@ describe('no data lost', () => {
     const reopened = new DatabaseSync(db, { readOnly: true });
     const rows = reopened.prepare('SELECT card_uuid AS card FROM feedback').all();
     reopened.close();
-    expect(rows).toEqual([{ card: 'card-killed' }]);
+    expect(rows).toEqual([{ card }]);
     second.child.kill('SIGTERM');
     const [code] = (await once(second.child, 'exit')) as [number];
     expect(code).toBe(0);

@@ -50,14 +50,23 @@ export interface AcceptedFeedback {
 }
 
 /** Validates and stores a feedback call; stored (durably) before the caller answers 200. */
-export function acceptFeedback(serviceId: string, body: unknown, client: { iss: string } | undefined, deps: FeedbackDeps): AcceptedFeedback {
+/** How far ahead of this service's clock an outcomeTimestamp may be (the JWT checks allow the same). */
+const CLOCK_SKEW_MS = 60_000;
+
+export function acceptFeedback(serviceId: string, body: unknown, client: { iss: string; tenant?: string } | undefined, deps: FeedbackDeps): AcceptedFeedback {
   checkShape(body, DEFAULT_INPUT_LIMITS);
   const parsed = feedbackBodySchema.safeParse(body);
   if (!parsed.success) {
     const problems = zodProblems(parsed.error);
     throw new ServiceError('ERR_BAD_REQUEST', problems.map((p) => p.message).join('; '), problems);
   }
-  const receivedAt = deps.now().toISOString();
+  const now = deps.now();
+  const receivedAt = now.toISOString();
+  const future = parsed.data.feedback.findIndex((item) => Date.parse(item.outcomeTimestamp) > now.getTime() + CLOCK_SKEW_MS);
+  if (future >= 0) {
+    const problem = { path: `feedback.${future}.outcomeTimestamp`, message: `feedback.${future}.outcomeTimestamp must not be in the future` };
+    throw new ServiceError('ERR_BAD_REQUEST', problem.message, [problem]);
+  }
   const records = parsed.data.feedback.map((item): FeedbackRecord => {
     const reason = item.overrideReason?.reason;
     const comment = item.overrideReason?.userComment;
@@ -71,7 +80,7 @@ export function acceptFeedback(serviceId: string, body: unknown, client: { iss: 
       ...(deps.storeComments && comment ? { userComment: comment } : {}),
       outcomeTimestamp: new Date(item.outcomeTimestamp).toISOString(),
       receivedAt,
-      ...(client ? { clientIss: client.iss } : {}),
+      ...(client ? { clientIss: client.iss, ...(client.tenant ? { clientTenant: client.tenant } : {}) } : {}),
     };
   });
   return { stored: deps.store.recordFeedback(records), outcomes: records.map((r) => r.outcome) };

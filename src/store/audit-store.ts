@@ -30,11 +30,13 @@ export interface FeedbackRecord {
   outcomeTimestamp: string;
   receivedAt: string;
   clientIss?: string;
+  clientTenant?: string;
 }
 
 export interface StoredFeedback {
   stored: number;
   duplicates: number;
+  /** Items about cards unknown to the caller (never issued, or issued to someone else): not stored. */
   unknownCards: number;
 }
 
@@ -48,7 +50,10 @@ export interface RuleCounts {
 
 export interface AuditStore {
   recordCards(cards: readonly IssuedCard[]): void;
-  /** Stores new items, ignores exact repeats (idempotent), marks items about unknown cards. */
+  /**
+   * Stores new items and ignores exact repeats (idempotent). An item about a card this service did
+   * not issue — or issued to another client, or through another service — is counted, not stored.
+   */
   recordFeedback(items: readonly FeedbackRecord[]): StoredFeedback;
   /** Per rule: cards issued since `since`, and the latest outcome of each. */
   ruleCounts(since: string): RuleCounts[];

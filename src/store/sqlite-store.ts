@@ -97,7 +97,7 @@ export class SqliteAuditStore implements AuditStore {
          VALUES (@uuid, @ruleId, @indicator, @serviceId, @hookInstance, @issuedAt, @clientIss, @clientTenant)`,
       ),
       insertFinding: this.db.prepare('INSERT OR IGNORE INTO card_findings (card_uuid, rule_id, indicator) VALUES (?, ?, ?)'),
-      knownCard: this.db.prepare('SELECT 1 FROM cards WHERE uuid = ?'),
+      knownCard: this.db.prepare('SELECT service_id AS serviceId, client_iss AS clientIss, client_tenant AS clientTenant FROM cards WHERE uuid = ?'),
       insertFeedback: this.db.prepare(
         `INSERT OR IGNORE INTO feedback (item_key, card_uuid, known_card, service_id, outcome, accepted_suggestions, override_system, override_code,
            override_display, user_comment, outcome_timestamp, received_at, client_iss)
@@ -156,11 +156,17 @@ export class SqliteAuditStore implements AuditStore {
     return inTransaction(this.db, () => {
       const result = { stored: 0, duplicates: 0, unknownCards: 0 };
       for (const item of items) {
-        const isKnown = known.get(item.card) !== undefined;
+        // Feedback is bound to its card: the same service, the same client (iss and tenant) it was issued to.
+        const card = known.get(item.card) as { serviceId: string; clientIss: string | null; clientTenant: string | null } | undefined;
+        const yours = card !== undefined && card.serviceId === item.serviceId && card.clientIss === (item.clientIss ?? null) && card.clientTenant === (item.clientTenant ?? null);
+        if (!yours) {
+          result.unknownCards += 1;
+          continue;
+        }
         const info = insert.run({
           itemKey: itemKey(item),
           card: item.card,
-          knownCard: isKnown ? 1 : 0,
+          knownCard: 1,
           serviceId: item.serviceId,
           outcome: item.outcome,
           acceptedSuggestions: JSON.stringify(item.acceptedSuggestions),
@@ -173,19 +179,17 @@ export class SqliteAuditStore implements AuditStore {
           clientIss: item.clientIss ?? null,
         });
         if (Number(info.changes) === 0) result.duplicates += 1;
-        else {
-          result.stored += 1;
-          if (!isKnown) result.unknownCards += 1;
-        }
+        else result.stored += 1;
       }
       return result;
     });
   }
 
   ruleCounts(since: string): RuleCounts[] {
-    // The latest outcome of each card decides whether it counts as accepted or overridden.
+    // The latest outcome of each card decides whether it counts as accepted or overridden: latest as
+    // received by the service (a client's outcomeTimestamp cannot make its answer win forever).
     const latest = `SELECT f.* FROM feedback f
-      WHERE f.id = (SELECT g.id FROM feedback g WHERE g.card_uuid = f.card_uuid ORDER BY g.outcome_timestamp DESC, g.id DESC LIMIT 1)`;
+      WHERE f.id = (SELECT g.id FROM feedback g WHERE g.card_uuid = f.card_uuid ORDER BY g.received_at DESC, g.id DESC LIMIT 1)`;
     const rows = this.db
       .prepare(
         `SELECT f.rule_id AS ruleId, COUNT(*) AS issued,
