@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { createApp } from './app.js';
 import { authMode } from './auth/protected-mode.js';
 import { loadTrustedClients } from './auth/trusted-clients.js';
+import type { TrustedClient } from './auth/trusted-clients.js';
 import { clientVerifier } from './auth/verify-client-jwt.js';
 import { loadConfig } from './config.js';
 import type { Config } from './config.js';
@@ -20,24 +21,20 @@ function exitWith(message: string): never {
   process.exit(1);
 }
 
-/** The JWT verifier for the trusted clients file, or undefined in protected mode. */
-function verifierFor(config: Readonly<Config>): ClientVerifier | undefined {
-  return config.trustedClientsFile ? clientVerifier(loadTrustedClients(config.trustedClientsFile)) : undefined;
-}
 
 /** The process: config, trusted clients, catalogue, app, listen, graceful shutdown. The only place that exits. */
 function main(): void {
   let config: Readonly<Config>;
-  let verifyClient: ClientVerifier | undefined;
+  let clients: TrustedClient[] | undefined;
   try {
     config = loadConfig(process.env);
-    verifyClient = verifierFor(config);
+    clients = config.trustedClientsFile ? loadTrustedClients(config.trustedClientsFile) : undefined;
   } catch (error) {
     if (error instanceof ConfigError) exitWith(error.message);
     throw error;
   }
   const logger = createLogger(config.logLevel);
-  const mode = authMode(verifyClient !== undefined, config.host, config.allowUnauthenticated);
+  const mode = authMode(clients !== undefined, config.host, config.allowUnauthenticated);
   if (mode.mode === 'refuse') exitWith(mode.error);
   if (mode.mode !== 'verify') logger.warn(mode.warning);
 
@@ -58,6 +55,8 @@ function main(): void {
   } catch (error) {
     exitWith(`Cannot open the audit database ${config.dbPath}: ${(error as Error).message}`);
   }
+  // Replay protection lives in the store, so a jti used before a restart stays used after it.
+  const verifyClient: ClientVerifier | undefined = clients ? clientVerifier(clients, { replay: store }) : undefined;
   // Retention: purge now and every hour; the timer must not keep the process alive.
   const purge = (): void => {
     try {

@@ -1,11 +1,16 @@
-import { readFileSync } from 'node:fs';
+import { generateKeyPairSync, randomUUID } from 'node:crypto';
+import { once } from 'node:events';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
+import jwt from 'jsonwebtoken';
 import request from 'supertest';
 import { afterEach, describe, expect, it } from 'vitest';
 import { hookResponseSchema } from '../src/cds/card-schema.js';
 import { SqliteAuditStore } from '../src/store/sqlite-store.js';
 import { FIXTURES_DIR, NO_OUTBOUND_FHIR_POLICY, PUBLIC_URL, testApp } from './helpers.js';
+import { startService } from './service-process.js';
 
 /**
  * The attack suite: what one caller tried against a running instance, each with its bounded outcome —
@@ -207,4 +212,31 @@ describe('attack: feedback bound to its client and service', () => {
     acceptFeedback('glutamine-order-sign', { feedback: [item('accepted', '2026-11-26T11:00:00Z')] }, a, { store, storeComments: false, now: () => new Date('2026-11-26T12:05:00Z') });
     expect(store.ruleCounts('2000-01-01T00:00:00Z')[0]).toMatchObject({ accepted: 1, overridden: 0 });
   });
+});
+
+describe('attack: a token replayed to a second replica', () => {
+  it('two processes on one store: the same token sent to both at once is accepted exactly once', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'glutamine-replicas-'));
+    const key = generateKeyPairSync('ec', { namedCurve: 'P-384' });
+    const iss = 'https://ehr.example.org';
+    writeFileSync(join(dir, 'clients.json'), JSON.stringify({ clients: [{ iss, jwks: { keys: [{ ...key.publicKey.export({ format: 'jwk' }), kid: 'k1' }] } }] }));
+    const env = { PORT: '0', CDS_DB_PATH: join(dir, 'audit.sqlite'), CDS_TRUSTED_CLIENTS: join(dir, 'clients.json'), CDS_PUBLIC_URL: 'https://cds.example.org', LOG_LEVEL: 'info' };
+    const replicas = [startService(env), startService(env)];
+    try {
+      const ports = await Promise.all(replicas.map(async (r) => (await r.listening()).port));
+      const now = Math.floor(Date.now() / 1000);
+      const token = jwt.sign({ iss, aud: `https://cds.example.org${SIGN}`, iat: now, exp: now + 300, jti: randomUUID() }, key.privateKey, { algorithm: 'ES384', keyid: 'k1' });
+      const statuses = await Promise.all(
+        ports.map(async (port) => {
+          const res = await fetch(`http://127.0.0.1:${port}${SIGN}`, { method: 'POST', headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${token}` }, body: fixtureText('cirrhosis-order-sign') });
+          await res.arrayBuffer();
+          return res.status;
+        }),
+      );
+      expect(statuses.sort()).toEqual([200, 401]);
+    } finally {
+      for (const r of replicas) r.child.kill('SIGTERM');
+      await Promise.all(replicas.map((r) => once(r.child, 'exit')));
+    }
+  }, 30_000);
 });

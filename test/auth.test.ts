@@ -2,13 +2,16 @@ import { generateKeyPairSync, randomUUID } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { Server } from 'node:http';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { DatabaseSync } from 'node:sqlite';
 import { join } from 'node:path';
 import jwt from 'jsonwebtoken';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseTrustedClients } from '../src/auth/trusted-clients.js';
 import { clientVerifier } from '../src/auth/verify-client-jwt.js';
+import { SqliteAuditStore } from '../src/store/sqlite-store.js';
 import { FIXTURES_DIR, PUBLIC_URL, testApp } from './helpers.js';
 
 /**
@@ -248,5 +251,46 @@ describe('trusted clients file', () => {
     const example = JSON.parse(readFileSync(new URL('../trusted-clients.example.json', import.meta.url), 'utf8')) as unknown;
     const [sandbox] = parseTrustedClients(example, 'trusted-clients.example.json');
     expect(sandbox).toMatchObject({ iss: 'https://sandbox.cds-hooks.org', jwksUrls: ['https://sandbox.cds-hooks.org/.well-known/jwks.json'], algorithms: ['ES384'] });
+  });
+});
+
+describe('trust gaps closed (issue 13)', () => {
+  it('a token with a crit header parameter is rejected (RFC 7515 §4.1.11: none is understood here)', async () => {
+    await expectRejected(signEs384(claims(), { crit: ['exp'] }), 'crit header parameter not understood');
+  });
+
+  it("a client without a tenants list has its tenant claim ignored: not stored, not logged", async () => {
+    const path = join(mkdtempSync(join(tmpdir(), 'glutamine-tenant-')), 'audit.sqlite');
+    const store = new SqliteAuditStore(path);
+    const { app: withStore, logs: lines } = testApp({ store, verifyClient: clientVerifier(clients) });
+    const res = await request(withStore).post(SIGN_PATH).set('Authorization', `Bearer ${signEs384(claims({ tenant: 'any-hospital' }))}`).send(body()).expect(200);
+    expect(res.body.cards).toHaveLength(1);
+    expect(lines.join('\n')).not.toContain('any-hospital');
+    store.close();
+    const db = new DatabaseSync(path, { readOnly: true });
+    expect(db.prepare('SELECT client_tenant AS tenant FROM cards').all()).toEqual([{ tenant: null }]);
+    db.close();
+  });
+
+  it('a key pinned inline is used for its kid even when the token names a listed jku, without fetching it', async () => {
+    const pinned = parseTrustedClients({ clients: [{ iss: ISS_B, jwks: { keys: [jwk(rsa.publicKey, 'b1')] }, jwksUrls: [jwksB.url], algorithms: ['RS384'], tenants: ['tenant-1'] }] }, 'pinned');
+    const hits = jwksB.hits;
+    const { app: offline } = testApp({ verifyClient: clientVerifier(pinned) });
+    await request(offline).post(SIGN_PATH).set('Authorization', `Bearer ${signRs384(claims({ iss: ISS_B, tenant: 'tenant-1' }))}`).send(body()).expect(200);
+    expect(jwksB.hits).toBe(hits);
+  });
+
+  it('a jti stays used across a restart: the replay guard is the store', () => {
+    const path = join(mkdtempSync(join(tmpdir(), 'glutamine-jti-')), 'audit.sqlite');
+    const first = new SqliteAuditStore(path);
+    expect(first.firstUse(ISS_A, 'jti-1', now() + 300, now())).toBe(true);
+    expect(first.firstUse(ISS_A, 'jti-1', now() + 300, now())).toBe(false);
+    first.close();
+    const restarted = new SqliteAuditStore(path);
+    expect(restarted.firstUse(ISS_A, 'jti-1', now() + 300, now())).toBe(false);
+    // Another issuer's same jti is its own; an expired claim may be taken again.
+    expect(restarted.firstUse(ISS_B, 'jti-1', now() + 300, now())).toBe(true);
+    expect(restarted.firstUse(ISS_A, 'jti-1', now() + 300, now() + 3600)).toBe(true);
+    restarted.close();
   });
 });

@@ -281,11 +281,11 @@ describe('analytics', () => {
   it('migrations run once and are recorded in the schema version', () => {
     const path = tempDb();
     const first = new SqliteAuditStore(path);
-    expect(first.schemaVersion).toBe(2);
+    expect(first.schemaVersion).toBe(3);
     first.close();
     const second = new SqliteAuditStore(path);
     stores.push(second);
-    expect(second.schemaVersion).toBe(2);
+    expect(second.schemaVersion).toBe(3);
   });
 });
 

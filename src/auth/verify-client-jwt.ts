@@ -3,6 +3,7 @@ import jwt from 'jsonwebtoken';
 import type { JwtPayload } from 'jsonwebtoken';
 import { JwksCache } from './jwks-cache.js';
 import { ReplayCache } from './replay-cache.js';
+import type { ReplayGuard } from './replay-cache.js';
 import type { TrustedClient } from './trusted-clients.js';
 
 /**
@@ -12,6 +13,7 @@ import type { TrustedClient } from './trusted-clients.js';
 
 /** Clock skew allowed on exp and iat. */
 const SKEW_SECONDS = 60;
+const MAX_JTI_LENGTH = 256;
 /** CDS Hooks best practice: tokens live "no more than an hour". */
 const MAX_LIFETIME_SECONDS = 3600;
 
@@ -21,7 +23,7 @@ export type Verification = { ok: true; iss: string; jti: string; tenant?: string
 export interface VerifierDeps {
   clients: readonly TrustedClient[];
   jwks: JwksCache;
-  replay: ReplayCache;
+  replay: ReplayGuard;
   /** Epoch seconds. */
   nowSeconds: () => number;
 }
@@ -31,13 +33,13 @@ function fail(code: string, reason: string = code.replace(/_/g, ' ')): Verificat
 }
 
 async function findKey(client: TrustedClient, kid: string, jku: string | undefined, deps: VerifierDeps): Promise<KeyObject | string> {
-  if (jku !== undefined) {
-    // Never fetch a key URL the token names unless that client's entry lists it (SSRF, attacker keys).
-    if (!client.jwksUrls.includes(jku)) return 'jku is not on the client\'s jwksUrls';
-    return (await deps.jwks.key(jku, kid)) ?? 'no key with that kid at the jku';
-  }
+  // Never fetch a key URL the token names unless that client's entry lists it (SSRF, attacker keys).
+  if (jku !== undefined && !client.jwksUrls.includes(jku)) return 'jku is not on the client\'s jwksUrls';
+  // A key pinned inline is used for its kid even when the token also names a listed jku: the
+  // Sandbox always sends one, and an offline deployment pins the Sandbox's key.
   const inline = client.keys.get(kid);
   if (inline) return inline;
+  if (jku !== undefined) return (await deps.jwks.key(jku, kid)) ?? 'no key with that kid at the jku';
   for (const url of client.jwksUrls) {
     const key = await deps.jwks.key(url, kid);
     if (key) return key;
@@ -64,6 +66,8 @@ export async function verifyClientJwt(authorization: string | undefined, expecte
   // The algorithm comes from the client's entry, never from the token (no none, no HS*).
   if (!(client.algorithms as readonly string[]).includes(header.alg)) return fail('algorithm', `algorithm ${header.alg} is not accepted for this client`);
   if (typeof header.kid !== 'string' || header.kid === '') return fail('kid', 'no kid');
+  // RFC 7515 §4.1.11: extensions listed in crit must be understood, and this service understands none.
+  if ((header as { crit?: unknown }).crit !== undefined) return fail('crit', 'crit header parameter not understood');
   const jku = (header as { jku?: unknown }).jku;
   if (jku !== undefined && typeof jku !== 'string') return fail('jku', 'malformed jku');
   const key = await findKey(client, header.kid, jku, deps);
@@ -83,20 +87,26 @@ export async function verifyClientJwt(authorization: string | undefined, expecte
   if (verified.iat > now + SKEW_SECONDS) return fail('iat', 'iat is in the future');
   if (verified.exp - verified.iat > MAX_LIFETIME_SECONDS) return fail('lifetime', 'lifetime longer than an hour');
   if (!audienceMatches(verified.aud, expectedAudience)) return fail('aud', 'aud is not the URL called');
-  if (typeof verified.jti !== 'string' || verified.jti === '') return fail('jti', 'no jti');
-  const tenant = (verified as { tenant?: unknown }).tenant;
-  if (client.tenants && (typeof tenant !== 'string' || !client.tenants.includes(tenant))) return fail('tenant', 'tenant not allowed');
-  if (!deps.replay.firstUse(`${client.iss}|${verified.jti}`, verified.exp + SKEW_SECONDS, now)) return fail('replay', 'jti replayed');
-  return { ok: true, iss: client.iss, jti: verified.jti, ...(typeof tenant === 'string' ? { tenant } : {}) };
+  // A jti is an id (a UUID): a long one would only fill the replay store.
+  if (typeof verified.jti !== 'string' || verified.jti === '' || verified.jti.length > MAX_JTI_LENGTH) return fail('jti', 'no jti, or one longer than an id');
+  const claimed = (verified as { tenant?: unknown }).tenant;
+  if (client.tenants && (typeof claimed !== 'string' || !client.tenants.includes(claimed))) return fail('tenant', 'tenant not allowed');
+  // A client without a tenants list cannot vouch for a tenant: its claim is ignored, not stored or logged.
+  const tenant = client.tenants ? (claimed as string) : undefined;
+  if (!deps.replay.firstUse(client.iss, verified.jti, verified.exp + SKEW_SECONDS, now)) return fail('replay', 'jti replayed');
+  return { ok: true, iss: client.iss, jti: verified.jti, ...(tenant !== undefined ? { tenant } : {}) };
 }
 
-/** A verifier for these clients with its own key cache and replay cache: one per process. */
+/**
+ * A verifier for these clients with its own key cache (per process) and a replay guard: the store's,
+ * which survives restarts, or an in-memory one.
+ */
 export function clientVerifier(
   clients: readonly TrustedClient[],
-  options: { jwksTimeoutMs?: number; minRefetchMs?: number } = {},
+  options: { jwksTimeoutMs?: number; minRefetchMs?: number; replay?: ReplayGuard } = {},
 ): (authorization: string | undefined, expectedAudience: string) => Promise<Verification> {
   const jwks = new JwksCache({ timeoutMs: options.jwksTimeoutMs ?? 2000, minRefetchMs: options.minRefetchMs ?? 60_000, maxBytes: 256 * 1024, now: Date.now });
-  const replay = new ReplayCache();
+  const replay = options.replay ?? new ReplayCache();
   const nowSeconds = (): number => Math.floor(Date.now() / 1000);
   return (authorization, audience) => verifyClientJwt(authorization, audience, { clients, jwks, replay, nowSeconds });
 }

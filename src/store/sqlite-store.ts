@@ -3,6 +3,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import type { StatementSync } from 'node:sqlite';
+import type { ReplayGuard } from '../auth/replay-cache.js';
 import type { AuditStore, FeedbackRecord, IssuedCard, RuleCounts, StoredFeedback } from './audit-store.js';
 
 /**
@@ -49,6 +50,14 @@ const MIGRATIONS: readonly string[] = [
    ) WITHOUT ROWID;
    CREATE INDEX card_findings_rule ON card_findings (rule_id);
    INSERT INTO card_findings (card_uuid, rule_id, indicator) SELECT uuid, rule_id, indicator FROM cards;`,
+  // 3: JWT ids claimed, until their token expires: replay protection that survives a restart.
+  `CREATE TABLE seen_jti (
+     iss TEXT NOT NULL,
+     jti TEXT NOT NULL,
+     expires_at INTEGER NOT NULL,
+     PRIMARY KEY (iss, jti)
+   ) WITHOUT ROWID;
+   CREATE INDEX seen_jti_expiry ON seen_jti (expires_at);`,
 ];
 
 /** The identity of a feedback item: the same item posted twice has the same key. */
@@ -59,6 +68,8 @@ function itemKey(item: FeedbackRecord): string {
 
 /** The statements of the hot paths, prepared once after migration (not once per call). */
 interface Statements {
+  claimJti: StatementSync;
+  pruneJti: StatementSync;
   insertCard: StatementSync;
   insertFinding: StatementSync;
   knownCard: StatementSync;
@@ -78,9 +89,10 @@ function inTransaction<T>(db: DatabaseSync, work: () => T): T {
   }
 }
 
-export class SqliteAuditStore implements AuditStore {
+export class SqliteAuditStore implements AuditStore, ReplayGuard {
   private readonly db: DatabaseSync;
   private readonly statements: Statements;
+  private claimsSincePrune = 0;
 
   /** Opens (creating the file and folder on first start) and migrates. `:memory:` for tests. */
   constructor(path: string) {
@@ -96,6 +108,12 @@ export class SqliteAuditStore implements AuditStore {
         `INSERT OR IGNORE INTO cards (uuid, rule_id, indicator, service_id, hook_instance, issued_at, client_iss, client_tenant)
          VALUES (@uuid, @ruleId, @indicator, @serviceId, @hookInstance, @issuedAt, @clientIss, @clientTenant)`,
       ),
+      // One insert claims the id; an expired claim of the same id may be taken again.
+      claimJti: this.db.prepare(
+        `INSERT INTO seen_jti (iss, jti, expires_at) VALUES (?, ?, ?)
+         ON CONFLICT (iss, jti) DO UPDATE SET expires_at = excluded.expires_at WHERE seen_jti.expires_at <= ?`,
+      ),
+      pruneJti: this.db.prepare('DELETE FROM seen_jti WHERE expires_at <= ?'),
       insertFinding: this.db.prepare('INSERT OR IGNORE INTO card_findings (card_uuid, rule_id, indicator) VALUES (?, ?, ?)'),
       knownCard: this.db.prepare('SELECT service_id AS serviceId, client_iss AS clientIss, client_tenant AS clientTenant FROM cards WHERE uuid = ?'),
       insertFeedback: this.db.prepare(
@@ -119,6 +137,15 @@ export class SqliteAuditStore implements AuditStore {
         this.db.exec(`PRAGMA user_version = ${current + i + 1}`);
       });
     });
+  }
+
+  firstUse(iss: string, jti: string, expiresAt: number, now: number): boolean {
+    // Expired claims are pruned now and then, so the table holds at most an hour of tokens.
+    if (++this.claimsSincePrune >= 1000) {
+      this.claimsSincePrune = 0;
+      this.statements.pruneJti.run(now);
+    }
+    return Number(this.statements.claimJti.run(iss, jti, expiresAt, now).changes) === 1;
   }
 
   recordCards(cards: readonly IssuedCard[]): void {
