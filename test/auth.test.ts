@@ -31,15 +31,17 @@ const jwk = (key: KeyObject, kid: string) => ({ ...key.export({ format: 'jwk' })
 interface JwksEndpoint {
   url: string;
   hits: number;
+  /** What the endpoint serves now (a test may rotate a key out). */
+  keys: unknown[];
   server: Server;
 }
 
 async function jwksEndpoint(keys: unknown[]): Promise<JwksEndpoint> {
-  const endpoint: JwksEndpoint = { url: '', hits: 0, server: createServer() };
+  const endpoint: JwksEndpoint = { url: '', hits: 0, keys, server: createServer() };
   endpoint.server.on('request', (_req, res) => {
     endpoint.hits += 1;
     res.writeHead(200, { 'Content-Type': 'application/json' });
-    res.end(JSON.stringify({ keys }));
+    res.end(JSON.stringify({ keys: endpoint.keys }));
   });
   await new Promise<void>((done) => endpoint.server.listen(0, '127.0.0.1', done));
   const address = endpoint.server.address();
@@ -278,6 +280,25 @@ describe('trust gaps closed (issue 13)', () => {
     const { app: offline } = testApp({ verifyClient: clientVerifier(pinned) });
     await request(offline).post(SIGN_PATH).set('Authorization', `Bearer ${signRs384(claims({ iss: ISS_B, tenant: 'tenant-1' }))}`).send(body()).expect(200);
     expect(jwksB.hits).toBe(hits);
+  });
+
+  it('a key removed from the JWKS stops being trusted once the cache is older than its maximum age', async () => {
+    const rotating = await jwksEndpoint([jwk(rsa.publicKey, 'b1')]);
+    try {
+      const entry = parseTrustedClients({ clients: [{ iss: ISS_B, jwksUrls: [rotating.url], algorithms: ['RS384'], tenants: ['tenant-1'] }] }, 'rotating');
+      const { app: rotatingApp, logs: lines } = testApp({ verifyClient: clientVerifier(entry, { jwksMaxAgeMs: 100, minRefetchMs: 0 }) });
+      const token = () => signRs384(claims({ iss: ISS_B, tenant: 'tenant-1' }), { jku: rotating.url });
+      await request(rotatingApp).post(SIGN_PATH).set('Authorization', `Bearer ${token()}`).send(body()).expect(200);
+      rotating.keys = [];
+      // Wait past the maximum age (a lower bound on waiting, not a timing assertion).
+      await new Promise((done) => setTimeout(done, 300));
+      await request(rotatingApp).post(SIGN_PATH).set('Authorization', `Bearer ${token()}`).send(body()).expect(401);
+      expect(lines.join('\n')).toContain('no key with that kid at the jku');
+      // It was refetched (not served from the stale cache).
+      expect(rotating.hits).toBeGreaterThan(1);
+    } finally {
+      await new Promise((done) => rotating.server.close(done));
+    }
   });
 
   it('a jti stays used across a restart: the replay guard is the store', () => {

@@ -1,74 +1,42 @@
-import type { KeyObject } from 'node:crypto';
-import { isRecord } from '../fhir/tolerant.js';
-import { publicKeyFromJwk } from './trusted-clients.js';
-
-interface Entry {
-  keys: Map<string, KeyObject>;
-  fetchedAt: number;
-}
+import { KeyObject } from 'node:crypto';
+import { createRemoteJWKSet } from 'jose';
+import type { RemoteJWKSet } from 'jose';
 
 export interface JwksCacheOptions {
   timeoutMs: number;
   /** An unknown kid refetches a JWKS at most this often (key rotation without letting tokens hammer the EHR). */
   minRefetchMs: number;
-  maxBytes: number;
-  now: () => number;
+  /** Longest time fetched keys are trusted without a refetch: a key removed from the JWKS stops working. */
+  maxAgeMs: number;
 }
 
 /**
- * Public keys fetched from allow-listed JWKS URLs (CDS Hooks security best practices: "maintain their own rotating cache of public
- * keys"). Only URLs the trusted-clients file lists ever reach this cache.
+ * Public keys fetched from allow-listed JWKS URLs (CDS Hooks security best practices: "maintain
+ * their own rotating cache of public keys"), by jose's remote key set: maximum cache age, a cooldown
+ * between refetches for an unknown kid, one fetch in flight per URL, and key selection by kid and
+ * alg for RSA and EC (ES384) keys. jose only fetches and selects here; tokens are verified by
+ * jsonwebtoken, as the design names it. Only URLs the trusted-clients file lists ever reach this cache.
  */
 export class JwksCache {
-  private readonly entries = new Map<string, Entry>();
-  private readonly inFlight = new Map<string, Promise<Entry | undefined>>();
+  private readonly sets = new Map<string, RemoteJWKSet>();
 
   constructor(private readonly options: JwksCacheOptions) {}
 
-  async key(url: string, kid: string): Promise<KeyObject | undefined> {
-    const entry = this.entries.get(url);
-    const known = entry?.keys.get(kid);
-    if (known) return known;
-    if (entry && this.options.now() - entry.fetchedAt < this.options.minRefetchMs) return undefined;
-    const fresh = await this.refresh(url);
-    return fresh?.keys.get(kid);
-  }
-
-  private refresh(url: string): Promise<Entry | undefined> {
-    let pending = this.inFlight.get(url);
-    if (!pending) {
-      pending = this.fetchKeys(url).finally(() => this.inFlight.delete(url));
-      this.inFlight.set(url, pending);
+  async key(url: string, kid: string, alg: string): Promise<KeyObject | undefined> {
+    let set = this.sets.get(url);
+    if (!set) {
+      set = createRemoteJWKSet(new URL(url), {
+        timeoutDuration: this.options.timeoutMs,
+        cooldownDuration: this.options.minRefetchMs,
+        cacheMaxAge: this.options.maxAgeMs,
+      });
+      this.sets.set(url, set);
     }
-    return pending;
-  }
-
-  private async fetchKeys(url: string): Promise<Entry | undefined> {
-    const fetchedAt = this.options.now();
     try {
-      const response = await fetch(url, { signal: AbortSignal.timeout(this.options.timeoutMs), redirect: 'error', headers: { Accept: 'application/json' } });
-      if (!response.ok) throw new Error(`HTTP ${response.status}`);
-      const text = await response.text();
-      if (text.length > this.options.maxBytes) throw new Error('too large');
-      const body = JSON.parse(text) as unknown;
-      const keys = new Map<string, KeyObject>();
-      const list = isRecord(body) && Array.isArray(body.keys) ? (body.keys as unknown[]) : [];
-      for (const jwk of list) {
-        if (!isRecord(jwk) || typeof jwk.kid !== 'string') continue;
-        try {
-          keys.set(jwk.kid, publicKeyFromJwk(jwk));
-        } catch {
-          // A key Node cannot read (or a private one) is skipped, not trusted.
-        }
-      }
-      const entry = { keys, fetchedAt };
-      this.entries.set(url, entry);
-      return entry;
+      return KeyObject.from(await set({ alg, kid }));
     } catch {
-      // Remember the failed attempt so a flood of tokens cannot make us hammer the URL.
-      const previous = this.entries.get(url);
-      this.entries.set(url, { keys: previous?.keys ?? new Map<string, KeyObject>(), fetchedAt });
-      return previous;
+      // No matching key, an unreachable URL or a set that is not JWKS: no key, and the token fails.
+      return undefined;
     }
   }
 }

@@ -46,7 +46,7 @@ export interface TrustedClient {
 }
 
 /** A JWK as a public KeyObject; refuses private key material and keys Node cannot read. */
-export function publicKeyFromJwk(jwk: Record<string, unknown>): KeyObject {
+function publicKeyFromJwk(jwk: Record<string, unknown>): KeyObject {
   if ('d' in jwk) throw new Error('is a private key; only public keys belong here');
   return createPublicKey({ key: jwk as JsonWebKey, format: 'jwk' });
 }

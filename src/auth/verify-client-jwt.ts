@@ -32,16 +32,16 @@ function fail(code: string, reason: string = code.replace(/_/g, ' ')): Verificat
   return { ok: false, code, reason };
 }
 
-async function findKey(client: TrustedClient, kid: string, jku: string | undefined, deps: VerifierDeps): Promise<KeyObject | string> {
+async function findKey(client: TrustedClient, kid: string, alg: string, jku: string | undefined, deps: VerifierDeps): Promise<KeyObject | string> {
   // Never fetch a key URL the token names unless that client's entry lists it (SSRF, attacker keys).
   if (jku !== undefined && !client.jwksUrls.includes(jku)) return 'jku is not on the client\'s jwksUrls';
   // A key pinned inline is used for its kid even when the token also names a listed jku: the
   // Sandbox always sends one, and an offline deployment pins the Sandbox's key.
   const inline = client.keys.get(kid);
   if (inline) return inline;
-  if (jku !== undefined) return (await deps.jwks.key(jku, kid)) ?? 'no key with that kid at the jku';
+  if (jku !== undefined) return (await deps.jwks.key(jku, kid, alg)) ?? 'no key with that kid at the jku';
   for (const url of client.jwksUrls) {
-    const key = await deps.jwks.key(url, kid);
+    const key = await deps.jwks.key(url, kid, alg);
     if (key) return key;
   }
   return 'no key with that kid';
@@ -70,7 +70,7 @@ export async function verifyClientJwt(authorization: string | undefined, expecte
   if ((header as { crit?: unknown }).crit !== undefined) return fail('crit', 'crit header parameter not understood');
   const jku = (header as { jku?: unknown }).jku;
   if (jku !== undefined && typeof jku !== 'string') return fail('jku', 'malformed jku');
-  const key = await findKey(client, header.kid, jku, deps);
+  const key = await findKey(client, header.kid, header.alg, jku, deps);
   if (typeof key === 'string') return fail(key.startsWith('jku') ? 'jku' : 'kid', key);
 
   let verified: JwtPayload;
@@ -103,9 +103,9 @@ export async function verifyClientJwt(authorization: string | undefined, expecte
  */
 export function clientVerifier(
   clients: readonly TrustedClient[],
-  options: { jwksTimeoutMs?: number; minRefetchMs?: number; replay?: ReplayGuard } = {},
+  options: { jwksTimeoutMs?: number; minRefetchMs?: number; jwksMaxAgeMs?: number; replay?: ReplayGuard } = {},
 ): (authorization: string | undefined, expectedAudience: string) => Promise<Verification> {
-  const jwks = new JwksCache({ timeoutMs: options.jwksTimeoutMs ?? 2000, minRefetchMs: options.minRefetchMs ?? 60_000, maxBytes: 256 * 1024, now: Date.now });
+  const jwks = new JwksCache({ timeoutMs: options.jwksTimeoutMs ?? 2000, minRefetchMs: options.minRefetchMs ?? 60_000, maxAgeMs: options.jwksMaxAgeMs ?? 10 * 60_000 });
   const replay = options.replay ?? new ReplayCache();
   const nowSeconds = (): number => Math.floor(Date.now() / 1000);
   return (authorization, audience) => verifyClientJwt(authorization, audience, { clients, jwks, replay, nowSeconds });
