@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { availableParallelism } from 'node:os';
 import type { FhirAccessPolicy } from './cds/fhir-access.js';
 import { DEFAULT_INPUT_LIMITS } from './cds/input-limits.js';
+import { DEFAULT_MAX_REQUESTS } from './fhir/fhir-client.js';
 import type { InputLimits } from './cds/input-limits.js';
 import { ConfigError } from './errors.js';
 
@@ -59,6 +60,7 @@ const envSchema = z.object({
       return urls;
     }),
   CDS_FHIR_MAX_PAGES: z.coerce.number().int().min(1).max(100).default(10),
+  CDS_FHIR_MAX_REQUESTS: z.coerce.number().int().min(1).max(10_000).default(DEFAULT_MAX_REQUESTS),
   CDS_TRUSTED_CLIENTS: z.string().trim().min(1).optional(),
   CDS_ALLOW_UNAUTHENTICATED: z.enum(['true', 'false'], { error: 'must be true or false' }).default('false'),
   CDS_CORS_ORIGINS: z
@@ -151,6 +153,7 @@ export function loadConfig(env: Record<string, string | undefined>): Readonly<Co
       allowHttp: settings.CDS_ALLOW_HTTP_FHIR === 'true',
       ...(settings.CDS_FHIR_SERVER_ALLOWLIST ? { allowlist: Object.freeze(settings.CDS_FHIR_SERVER_ALLOWLIST) } : {}),
       maxPages: settings.CDS_FHIR_MAX_PAGES,
+      maxRequests: settings.CDS_FHIR_MAX_REQUESTS,
       maxResponseBytes: settings.CDS_FHIR_MAX_RESPONSE,
     }),
     ...(settings.CDS_TRUSTED_CLIENTS ? { trustedClientsFile: settings.CDS_TRUSTED_CLIENTS } : {}),

@@ -192,6 +192,30 @@ describe('fetching from the EHR FHIR server', () => {
     expect(requestedTypes(server)).toEqual(['Medication/med-endari']);
   });
 
+  it('3,000 Medication references: a few _id searches, at most 50 requests and 8 at once (issue 13, outbound fan-out)', async () => {
+    const medications = Array.from({ length: 3000 }, (_, i) => ({ resourceType: 'Medication', id: `m-${i}`, code: { text: i === 2999 ? 'Lactulose 10 g/15 mL oral solution' : `Vitamin ${i}` } }));
+    let inFlight = 0;
+    let maxInFlight = 0;
+    const server = await fhirServer(medications, async () => {
+      inFlight += 1;
+      maxInFlight = Math.max(maxInFlight, inFlight);
+      await new Promise((done) => setTimeout(done, 5));
+      inFlight -= 1;
+      return undefined;
+    });
+    const fixture = scenario('healthy-patient-no-card');
+    const orders = medications.map((m, i) => ({ resourceType: 'MedicationRequest', id: `rx-${i}`, status: 'active', intent: 'order', subject: { reference: `Patient/${PATIENT}` }, medicationReference: { reference: `Medication/${m.id}` } }));
+    const prefetch = { ...(fixture.prefetch as Record<string, unknown>), medicationRequests: { resourceType: 'Bundle', type: 'searchset', entry: orders.map((resource) => ({ resource })) } };
+    const res = await call({ ...fixture, prefetch }, server, { budgetMs: 10_000, timeoutMs: 5000 }).response.expect(200);
+    expect(server.requests.length).toBeLessThanOrEqual(50);
+    expect(maxInFlight).toBeLessThanOrEqual(8);
+    expect(server.requests.every((r) => r.path.startsWith('Medication?_id='))).toBe(true);
+    // 60 searches of 50 would be needed; 50 ran, and the 500 Medications not read are said in one line.
+    const detail = hookResponseSchema.parse(res.body).cards.find((c) => carries(c, 'incomplete-data'))?.detail ?? '';
+    expect(detail).toContain('500 medications refer to a Medication that was not provided or could not be read');
+    expect(detail.length).toBeLessThan(2000);
+  });
+
   it('fetches the Medication a current medication order references (lactulose by reference)', async () => {
     const lactulose = { resourceType: 'Medication', id: 'med-lac', code: { text: 'Lactulose 10 g/15 mL oral solution' } };
     const server = await fhirServer([lactulose]);

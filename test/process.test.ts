@@ -64,12 +64,15 @@ describe('the process (dist/main.js, as npm start runs it)', () => {
 
   it('writes a quiet request\'s log line within about a second, not when 4 KB have piled up', async () => {
     const { child, listening, output } = start({ PORT: '0', HOST: '127.0.0.1' });
-    const { port } = await listening();
-    await fetch(`http://127.0.0.1:${port}/healthz`);
-    // No more traffic: the line must still come out (the flush interval), well before this waits out.
-    await expect.poll(() => output().stdout.includes('"route":"/healthz"'), { timeout: 10_000, interval: 100 }).toBe(true);
-    child.kill('SIGTERM');
-    await once(child, 'exit');
+    try {
+      const { port } = await listening();
+      await fetch(`http://127.0.0.1:${port}/healthz`);
+      // No more traffic: the line must still come out (the flush interval), well before this waits out.
+      await expect.poll(() => output().stdout.includes('"route":"/healthz"'), { timeout: 10_000, interval: 100 }).toBe(true);
+    } finally {
+      child.kill('SIGTERM');
+      await once(child, 'exit');
+    }
   }, 20000);
 
   it('serves discovery, then shuts down cleanly on SIGTERM', async () => {

@@ -14,6 +14,8 @@ export interface FhirAccessPolicy {
   allowlist?: readonly string[];
   maxPages: number;
   maxResponseBytes: number;
+  /** Most FHIR requests per hook call (CDS_FHIR_MAX_REQUESTS; default 50). */
+  maxRequests?: number;
 }
 
 /** A client for the EHR's FHIR server, the reason it may not be called, or no server at all. */
@@ -65,6 +67,7 @@ export function fhirAccess(
       deadline: now() + policy.budgetMs,
       maxPages: policy.maxPages,
       maxResponseBytes: policy.maxResponseBytes,
+      ...(policy.maxRequests !== undefined ? { maxRequests: policy.maxRequests } : {}),
       now,
       ...(observe ? { observe } : {}),
     }),

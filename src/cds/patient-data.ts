@@ -138,6 +138,25 @@ export function unresolvedMedicationReferences(resources: readonly AnyResource[]
  * Fetches referenced Medications in parallel and adds them to the lookup. Resolves to why each one
  * that stays unresolved could not be read (for the card that says so).
  */
+/** Ids per `Medication?_id=` search: short enough for any server's URL length. */
+const IDS_PER_SEARCH = 50;
+
+async function searchMedications(byId: ReadonlyMap<string, string>, client: FhirClient, lookup: MedicationLookup, failed: Map<string, string>): Promise<void> {
+  const ids = [...byId.keys()];
+  const batches = Array.from({ length: Math.ceil(ids.length / IDS_PER_SEARCH) }, (_, i) => ids.slice(i * IDS_PER_SEARCH, (i + 1) * IDS_PER_SEARCH));
+  await Promise.all(
+    batches.map(async (batch) => {
+      const found = await client.search(`Medication?_id=${batch.map(encodeURIComponent).join(',')}&_count=${batch.length}`);
+      const medications = found.ok ? found.value.filter((r) => r.resourceType === 'Medication' && typeof r.id === 'string' && batch.includes(r.id)) : [];
+      lookup.add(medications.map((resource) => ({ fullUrl: byId.get(resource.id as string) ?? '', resource })));
+      const got = new Set(medications.map((m) => m.id));
+      for (const id of batch) {
+        if (!got.has(id)) failed.set(byId.get(id) ?? id, found.ok ? 'the FHIR server does not have it' : found.reason);
+      }
+    }),
+  );
+}
+
 export async function fetchMedications(references: readonly string[], access: FhirAccess, lookup: MedicationLookup): Promise<Map<string, string>> {
   const failed = new Map<string, string>();
   if (references.length === 0) return failed;
@@ -147,6 +166,17 @@ export async function fetchMedications(references: readonly string[], access: Fh
     return failed;
   }
   const { client } = access;
+  // Many references on the server's own path are read in a few `_id` searches, not one request each
+  // (3,000 references once opened 3,000 sockets); a single one is read as itself.
+  const byId = new Map<string, string>();
+  for (const ref of references) {
+    const id = /^Medication\/([A-Za-z0-9\-.]{1,64})$/.exec(ref)?.[1];
+    if (id) byId.set(id, ref);
+  }
+  if (byId.size > 1) {
+    await searchMedications(byId, client, lookup, failed);
+    references = references.filter((ref) => ![...byId.values()].includes(ref));
+  }
   const fetched = await Promise.all(
     references.map(async (ref) => {
       let url: URL;

@@ -20,6 +20,10 @@ export interface FhirClientOptions {
   deadline: number;
   maxPages: number;
   maxResponseBytes: number;
+  /** Most requests one hook call may make (its client's lifetime); beyond, they are refused. */
+  maxRequests?: number;
+  /** Most requests in flight at once (sockets to the EHR). */
+  maxInFlight?: number;
   now: () => number;
   /** Told the duration (seconds) and outcome of every request made, for metrics. */
   observe?: (seconds: number, outcome: 'ok' | 'http_error' | 'timeout' | 'unreachable' | 'invalid') => void;
@@ -58,8 +62,15 @@ function saysNotSupported(status: number, body: unknown): boolean {
   });
 }
 
+/** Defaults of the outbound caps: a hook call is a handful of searches, never thousands. */
+export const DEFAULT_MAX_REQUESTS = 50;
+export const DEFAULT_MAX_IN_FLIGHT = 8;
+
 export class FhirClient {
   private readonly base: URL;
+  private requests = 0;
+  private inFlight = 0;
+  private readonly waiting: Array<() => void> = [];
 
   constructor(private readonly options: FhirClientOptions) {
     this.base = new URL(options.baseUrl.endsWith('/') ? options.baseUrl : `${options.baseUrl}/`);
@@ -133,10 +144,33 @@ export class FhirClient {
 
   private async getJson(url: URL): Promise<{ ok: true; value: unknown } | FetchFailure> {
     if (!this.isOnServer(url)) return failure('refused', 'the URL is not on the FHIR server');
-    const started = this.options.now();
-    const result = await this.fetchJson(url);
-    this.options.observe?.((this.options.now() - started) / 1000, result.outcome);
-    return result.got;
+    const maxRequests = this.options.maxRequests ?? DEFAULT_MAX_REQUESTS;
+    if (this.requests >= maxRequests) return failure('refused', `not fetched: the limit of ${maxRequests} FHIR requests per hook call was reached`);
+    this.requests += 1;
+    await this.slot();
+    try {
+      const started = this.options.now();
+      const result = await this.fetchJson(url);
+      this.options.observe?.((this.options.now() - started) / 1000, result.outcome);
+      return result.got;
+    } finally {
+      this.releaseSlot();
+    }
+  }
+
+  /** Waits for one of the maxInFlight slots. */
+  private slot(): Promise<void> {
+    if (this.inFlight < (this.options.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT)) {
+      this.inFlight += 1;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => this.waiting.push(resolve));
+  }
+
+  private releaseSlot(): void {
+    const next = this.waiting.shift();
+    if (next) next();
+    else this.inFlight -= 1;
   }
 
   private async fetchJson(url: URL): Promise<{ outcome: 'ok' | 'http_error' | 'timeout' | 'unreachable' | 'invalid'; got: { ok: true; value: unknown } | FetchFailure }> {

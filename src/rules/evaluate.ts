@@ -192,8 +192,13 @@ function findGaps(input: RequestInput, data: RequestData): DataGap[] {
         if (medication.product.unresolvedReference && medication.product.texts.length === 0) unresolved.add(medication.product.unresolvedReference);
       }
     }
-    for (const reference of unresolved) {
-      gaps.push({ key: 'medication-reference', cause: 'unresolved-medication', description: `a medication refers to ${reference}, which was not provided, so its product is unknown`, rules: medicationRules });
+    // Named one by one while few; many are one line, so a card never grows with the attacker's list.
+    if (unresolved.size > MAX_NAMED_REFERENCES) {
+      gaps.push({ key: 'medication-reference', cause: 'unresolved-medication', description: `${unresolved.size} medications refer to a Medication that was not provided or could not be read, so their products are unknown`, rules: medicationRules });
+    } else {
+      for (const reference of unresolved) {
+        gaps.push({ key: 'medication-reference', cause: 'unresolved-medication', description: `a medication refers to ${reference}, which was not provided, so its product is unknown`, rules: medicationRules });
+      }
     }
   }
   return withoutRepeats(gaps);
@@ -209,6 +214,9 @@ function withoutRepeats(gaps: readonly DataGap[]): DataGap[] {
   }
   return [...seen.values()];
 }
+
+/** Unresolved Medication references named one by one up to this many. */
+const MAX_NAMED_REFERENCES = 5;
 
 /** Runs every rule against every glutamine order. Pure: same input, same output. */
 export function evaluate(input: EvaluationInput): Evaluation {
