@@ -6,6 +6,7 @@ import { DEFAULT_INPUT_LIMITS } from './cds/input-limits.js';
 import { DEFAULT_MAX_REQUESTS } from './fhir/fhir-client.js';
 import type { InputLimits } from './cds/input-limits.js';
 import { ConfigError } from './errors.js';
+import { withoutTrailingSlashes } from './fhir/strings.js';
 
 /** The only module that reads process.env (docs/conventions.md, convention 2). */
 
@@ -137,7 +138,7 @@ export function loadConfig(env: Record<string, string | undefined>): Readonly<Co
   return Object.freeze({
     port: settings.PORT,
     host: settings.HOST,
-    publicUrl: (settings.CDS_PUBLIC_URL ?? defaultPublicUrl(settings.HOST, settings.PORT)).replace(/\/+$/, ''),
+    publicUrl: withoutTrailingSlashes(settings.CDS_PUBLIC_URL ?? defaultPublicUrl(settings.HOST, settings.PORT)),
     maxBodyBytes: settings.CDS_MAX_BODY,
     limits: Object.freeze({
       maxDepth: settings.CDS_MAX_JSON_DEPTH,

@@ -1,6 +1,7 @@
 import { FhirClient } from '../fhir/fhir-client.js';
 import type { FhirClientOptions } from '../fhir/fhir-client.js';
 import { isRecord } from '../fhir/tolerant.js';
+import { withoutTrailingSlashes } from '../fhir/strings.js';
 
 /** How the service may call an EHR's FHIR server (from configuration). */
 export interface FhirAccessPolicy {
@@ -26,7 +27,7 @@ export type FhirAccess = { kind: 'client'; client: FhirClient } | { kind: 'refus
  * the path is not — `/FHIR` and `/fhir` are different servers to an allow-list.
  */
 function normalizeBase(url: URL): string {
-  return `${url.origin}${url.pathname.replace(/\/+$/, '')}`;
+  return `${url.origin}${withoutTrailingSlashes(url.pathname)}`;
 }
 
 /**

@@ -9,6 +9,7 @@ import { EXIT } from './exit-codes.js';
 import { printCards } from './print-cards.js';
 import { requestFromBundle } from './request-from-bundle.js';
 import type { Hook } from './request-from-bundle.js';
+import { withoutTrailingSlashes } from '../fhir/strings.js';
 
 export interface CheckOptions {
   hook: Hook;
@@ -38,7 +39,7 @@ export function hookRequestFromFile(path: string, options: Pick<CheckOptions, 'h
 async function evaluate(request: Record<string, unknown>, options: CheckOptions, catalogue: Catalogue): Promise<HookResponse> {
   const serviceId = SERVICE_FOR[request.hook === 'order-select' ? 'order-select' : 'order-sign'];
   if (options.url) {
-    const res = await fetch(`${options.url.replace(/\/+$/, '')}/cds-services/${serviceId}`, {
+    const res = await fetch(`${withoutTrailingSlashes(options.url)}/cds-services/${serviceId}`, {
       method: 'POST',
       headers: { 'Content-Type': 'application/json' },
       body: JSON.stringify(request),

@@ -1,5 +1,6 @@
 import type { CodeableConcept, Coding } from 'fhir/r4';
 import { asArray } from './tolerant.js';
+import { withoutTrailingSlashes } from './strings.js';
 
 export const SYSTEM = {
   snomed: 'http://snomed.info/sct',
@@ -47,7 +48,7 @@ export function canonicalSystem(system: unknown): string {
   if (typeof system !== 'string' || system === '') return '';
   const cached = canonicalCache.get(system);
   if (cached !== undefined) return cached;
-  const lower = system.trim().replace(/\/+$/, '').toLowerCase();
+  const lower = withoutTrailingSlashes(system.trim()).toLowerCase();
   const canonical = SYSTEM_ALIASES[lower] ?? lower;
   // Bounded: arbitrary client input must not grow the cache without limit.
   if (canonicalCache.size < 1000) canonicalCache.set(system, canonical);
