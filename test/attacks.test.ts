@@ -235,8 +235,23 @@ describe('attack: a token replayed to a second replica', () => {
       );
       expect(statuses.sort()).toEqual([200, 401]);
     } finally {
-      for (const r of replicas) r.child.kill('SIGTERM');
-      await Promise.all(replicas.map((r) => once(r.child, 'exit')));
+      const running = replicas.filter((r) => r.child.exitCode === null && r.child.signalCode === null);
+      for (const r of running) r.child.kill('SIGTERM');
+      await Promise.all(running.map((r) => once(r.child, 'exit')));
+    }
+  }, 30_000);
+
+  it('replicas starting together on a new database both come up (migrations take turns)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'glutamine-start-'));
+    const env = { PORT: '0', CDS_DB_PATH: join(dir, 'audit.sqlite') };
+    const replicas = Array.from({ length: 4 }, () => startService(env));
+    try {
+      const started = await Promise.allSettled(replicas.map((r) => r.listening()));
+      expect(started.map((s) => s.status)).toEqual(['fulfilled', 'fulfilled', 'fulfilled', 'fulfilled']);
+    } finally {
+      const running = replicas.filter((r) => r.child.exitCode === null && r.child.signalCode === null);
+      for (const r of running) r.child.kill('SIGTERM');
+      await Promise.all(running.map((r) => once(r.child, 'exit')));
     }
   }, 30_000);
 });

@@ -129,10 +129,16 @@ export class SqliteAuditStore implements AuditStore, ReplayGuard {
     return (this.db.prepare('PRAGMA user_version').get() as { user_version: number }).user_version;
   }
 
+  /**
+   * Runs the missing migrations in one write transaction, reading the version inside it: processes
+   * starting together on one file (replicas, a rolling restart) take turns, and the second finds the
+   * schema already current instead of creating its tables twice.
+   */
   private migrate(): void {
-    const current = this.schemaVersion;
-    MIGRATIONS.slice(current).forEach((sql, i) => {
-      inTransaction(this.db, () => {
+    if (this.schemaVersion >= MIGRATIONS.length) return;
+    inTransaction(this.db, () => {
+      const current = this.schemaVersion;
+      MIGRATIONS.slice(current).forEach((sql, i) => {
         this.db.exec(sql);
         this.db.exec(`PRAGMA user_version = ${current + i + 1}`);
       });
