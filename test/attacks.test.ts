@@ -239,7 +239,7 @@ describe('attack: a token replayed to a second replica', () => {
       for (const r of running) r.child.kill('SIGTERM');
       await Promise.all(running.map((r) => once(r.child, 'exit')));
     }
-  }, 30_000);
+  }, 60_000);
 
   it('replicas starting together on a new database both come up (migrations take turns)', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'glutamine-start-'));
@@ -253,5 +253,5 @@ describe('attack: a token replayed to a second replica', () => {
       for (const r of running) r.child.kill('SIGTERM');
       await Promise.all(running.map((r) => once(r.child, 'exit')));
     }
-  }, 30_000);
+  }, 60_000);
 });
