@@ -19,7 +19,7 @@ import type { AuditStore } from './store/audit-store.js';
 
 export interface AppDeps {
   config: Pick<Config, 'publicUrl' | 'maxBodyBytes' | 'fhir'> &
-    Partial<Pick<Config, 'corsOrigins' | 'storeComments' | 'adminToken' | 'retentionDays' | 'preview' | 'limits' | 'maxConcurrentHooks'>>;
+    Partial<Pick<Config, 'corsOrigins' | 'storeComments' | 'adminToken' | 'retentionDays' | 'preview' | 'limits' | 'maxConcurrentHooks' | 'feedbackPerMinute'>>;
   /** Prometheus metrics; served at GET /metrics when given. */
   metrics?: ServiceMetrics;
   /** Where the preview finds the fixture library (only read when config.preview is on). */
@@ -70,6 +70,7 @@ export function createApp(deps: AppDeps): Express {
       fhir: deps.config.fhir,
       ...(deps.config.limits ? { limits: deps.config.limits } : {}),
       ...(deps.config.maxConcurrentHooks ? { maxConcurrentHooks: deps.config.maxConcurrentHooks } : {}),
+      ...(deps.config.feedbackPerMinute ? { feedbackPerMinute: deps.config.feedbackPerMinute } : {}),
       store: deps.store,
       storeComments: deps.config.storeComments ?? false,
       logger: deps.logger,

@@ -12,6 +12,7 @@ describe('loadConfig', () => {
       maxBodyBytes: 5 * 1024 * 1024,
       limits: { maxDepth: 64, maxStringLength: 65536, maxDraftOrders: 500, maxPrefetchResources: 20000 },
       maxConcurrentHooks: 2 * availableParallelism(),
+      feedbackPerMinute: 600,
       logLevel: 'info',
       fhir: { timeoutMs: 2000, budgetMs: 3000, allowHttp: false, maxPages: 10, maxRequests: 50, maxResponseBytes: 5 * 1024 * 1024 },
       allowUnauthenticated: false,
@@ -35,6 +36,7 @@ describe('loadConfig', () => {
       CDS_MAX_JSON_DEPTH: '32',
       CDS_MAX_STRING_LENGTH: '4096',
       CDS_MAX_CONCURRENT_HOOKS: '3',
+      CDS_FEEDBACK_PER_MINUTE: '30',
       LOG_LEVEL: 'warn',
       CDS_FHIR_TIMEOUT_MS: '1500',
       CDS_FHIR_BUDGET_MS: '2500',
@@ -60,6 +62,7 @@ describe('loadConfig', () => {
       maxBodyBytes: 512 * 1024,
       limits: { maxDepth: 32, maxStringLength: 4096, maxDraftOrders: 50, maxPrefetchResources: 1000 },
       maxConcurrentHooks: 3,
+      feedbackPerMinute: 30,
       logLevel: 'warn',
       fhir: {
         timeoutMs: 1500,

@@ -42,6 +42,7 @@ const envSchema = z.object({
   CDS_MAX_JSON_DEPTH: z.coerce.number().int().min(8).max(10_000).default(DEFAULT_INPUT_LIMITS.maxDepth),
   CDS_MAX_STRING_LENGTH: z.coerce.number().int().min(1024).max(100_000_000).default(DEFAULT_INPUT_LIMITS.maxStringLength),
   CDS_MAX_CONCURRENT_HOOKS: z.coerce.number().int().min(1).max(1024).default(DEFAULT_CONCURRENT_HOOKS),
+  CDS_FEEDBACK_PER_MINUTE: z.coerce.number().int().min(1).max(1_000_000).default(600),
   LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
   CDS_FHIR_TIMEOUT_MS: z.coerce.number().int().min(1).max(60000).default(2000),
   CDS_FHIR_BUDGET_MS: z.coerce.number().int().min(1).max(120000).default(3000),
@@ -100,6 +101,8 @@ export interface Config {
   limits: InputLimits;
   /** Hook calls evaluated at once; more wait in a short queue, then get 503. */
   maxConcurrentHooks: number;
+  /** Feedback posts one client may make per minute; beyond, 429. */
+  feedbackPerMinute: number;
   logLevel: (typeof LOG_LEVELS)[number];
   /** How hook calls may fetch from the EHR's FHIR server. */
   fhir: FhirAccessPolicy;
@@ -147,6 +150,7 @@ export function loadConfig(env: Record<string, string | undefined>): Readonly<Co
       maxPrefetchResources: settings.CDS_MAX_PREFETCH_RESOURCES,
     }),
     maxConcurrentHooks: settings.CDS_MAX_CONCURRENT_HOOKS,
+    feedbackPerMinute: settings.CDS_FEEDBACK_PER_MINUTE,
     logLevel: settings.LOG_LEVEL,
     fhir: Object.freeze({
       timeoutMs: settings.CDS_FHIR_TIMEOUT_MS,

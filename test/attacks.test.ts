@@ -3,6 +3,7 @@ import { once } from 'node:events';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
 import { gzipSync } from 'node:zlib';
 import jwt from 'jsonwebtoken';
 import request from 'supertest';
@@ -254,4 +255,28 @@ describe('attack: a token replayed to a second replica', () => {
       await Promise.all(running.map((r) => once(r.child, 'exit')));
     }
   }, 60_000);
+});
+
+describe('attack: a flood of feedback from one client', () => {
+  it('beyond CDS_FEEDBACK_PER_MINUTE: 429 with Retry-After, nothing stored, hook calls still answered', async () => {
+    const path = join(mkdtempSync(join(tmpdir(), 'glutamine-flood-')), 'audit.sqlite');
+    const store = new SqliteAuditStore(path);
+    stores.push(store);
+    const { app } = testApp({ store, config: { publicUrl: PUBLIC_URL, maxBodyBytes: 1024 * 1024, fhir: NO_OUTBOUND_FHIR_POLICY, feedbackPerMinute: 3 } });
+    const issued = await request(app).post(SIGN).set('Content-Type', 'application/json').send(fixtureText('cirrhosis-order-sign')).expect(200);
+    const card = (issued.body as { cards: Array<{ uuid: string }> }).cards[0]?.uuid ?? '';
+    const post = (minute: number) =>
+      request(app)
+        .post(`${SIGN}/feedback`)
+        .send({ feedback: [{ card, outcome: 'overridden', outcomeTimestamp: `2026-11-26T11:${String(minute).padStart(2, '0')}:00Z` }] });
+    for (const minute of [1, 2, 3]) await post(minute).expect(200);
+    const limited = await post(4).expect(429);
+    expect(limited.headers['retry-after']).toBeDefined();
+    expect(limited.body.issue[0].diagnostics).toContain('CDS_FEEDBACK_PER_MINUTE');
+    // Three stored, the fourth not.
+    const db = new DatabaseSync(path, { readOnly: true });
+    expect(db.prepare('SELECT COUNT(*) AS n FROM feedback').get()).toEqual({ n: 3 });
+    db.close();
+    await stillServing(app);
+  });
 });

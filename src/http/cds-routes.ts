@@ -8,6 +8,7 @@ import type { HookCallDeps, HookCallResult } from '../cds/hook-call.js';
 import type { Logger } from '../logger.js';
 import type { AuditStore } from '../store/audit-store.js';
 import { methodNotAllowed } from './error-handler.js';
+import { feedbackRateLimit } from './feedback-rate-limit.js';
 import { hookGate } from './hook-gate.js';
 import { jsonBody } from './json-body.js';
 import type { ServiceMetrics } from './metrics.js';
@@ -49,6 +50,8 @@ export interface CdsRoutesDeps extends HookCallDeps {
   maxBodyBytes: number;
   /** Hook calls evaluated at once (CDS_MAX_CONCURRENT_HOOKS); unlimited when not given (tests). */
   maxConcurrentHooks?: number;
+  /** Feedback posts per client per minute (CDS_FEEDBACK_PER_MINUTE); unlimited when not given. */
+  feedbackPerMinute?: number;
   store: AuditStore;
   storeComments: boolean;
   logger: Logger;
@@ -68,6 +71,8 @@ export function cdsRoutes(deps: CdsRoutesDeps): Router {
   const body = jsonBody(deps.maxBodyBytes);
   // Admission first: a waiting call holds no parsed body.
   const gate = deps.maxConcurrentHooks ? [hookGate(deps.maxConcurrentHooks)] : [];
+  // After authentication, so the limit is per EHR (iss and tenant), not per proxy address.
+  const feedbackLimit = deps.feedbackPerMinute ? [feedbackRateLimit(deps.feedbackPerMinute)] : [];
 
   router
     .route('/cds-services')
@@ -99,7 +104,7 @@ export function cdsRoutes(deps: CdsRoutesDeps): Router {
   // CDS Hooks 2.0 §Feedback: authenticated like hook calls (aud = this URL), stored before the 200.
   router
     .route('/cds-services/:serviceId/feedback')
-    .post(...(deps.authenticate ? [deps.authenticate] : []), ...body, (req, res) => {
+    .post(...(deps.authenticate ? [deps.authenticate] : []), ...feedbackLimit, ...body, (req, res) => {
       const state = requestState(res);
       state.serviceId = knownServiceId(req.params.serviceId);
       findService(deps.catalogue, req.params.serviceId);

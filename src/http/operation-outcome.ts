@@ -15,6 +15,7 @@ const ISSUE_TYPE: Record<ErrorCode, OperationOutcomeIssue['code']> = {
   ERR_UNSUPPORTED_MEDIA_TYPE: 'not-supported',
   ERR_INTERNAL: 'exception',
   ERR_BUSY: 'transient',
+  ERR_RATE_LIMITED: 'throttled',
 };
 
 /**
