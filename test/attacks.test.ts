@@ -160,7 +160,11 @@ describe('attack: more hook calls at once than CDS_MAX_CONCURRENT_HOOKS', () => 
     const { EventEmitter } = await import('node:events');
     const gate = hookGate(1, 1);
     const calls: string[] = [];
-    const response = () => Object.assign(new EventEmitter(), { headers: {} as Record<string, string>, setHeader(name: string, value: string) { this.headers[name] = value; } });
+    const response = () => {
+      const res = Object.assign(new EventEmitter(), { closed: false, headers: {} as Record<string, string>, setHeader(name: string, value: string) { res.headers[name] = value; } });
+      res.once('close', () => (res.closed = true));
+      return res;
+    };
     const [first, second, third] = [response(), response(), response()];
     const run = (res: ReturnType<typeof response>, name: string) =>
       gate({} as never, res as never, ((error?: { code?: string }) => calls.push(error ? `${name}:${error.code ?? ''}` : `${name}:admitted`)) as never);
@@ -171,6 +175,16 @@ describe('attack: more hook calls at once than CDS_MAX_CONCURRENT_HOOKS', () => 
     expect(third.headers['Retry-After']).toBe('1');
     first.emit('close');
     expect(calls).toEqual(['first:admitted', 'third:ERR_BUSY', 'second:admitted']);
+    // A queued caller that hangs up leaves the queue; its place and the slot are not lost.
+    const [fourth, fifth, sixth] = [response(), response(), response()];
+    run(fourth, 'fourth');
+    fourth.emit('close');
+    second.emit('close');
+    run(fifth, 'fifth');
+    run(sixth, 'sixth');
+    expect(calls.slice(3)).toEqual(['fifth:admitted']);
+    fifth.emit('close');
+    expect(calls.slice(3)).toEqual(['fifth:admitted', 'sixth:admitted']);
   });
 });
 

@@ -19,12 +19,12 @@ export function hookGate(maxConcurrent: number, maxQueued: number = 4 * maxConcu
   };
   return (_req, res, next) => {
     const admit = (): void => {
-      let released = false;
-      res.once('close', () => {
-        if (released) return;
-        released = true;
+      // A caller that hung up while it waited gives its turn straight back.
+      if (res.closed) {
         release();
-      });
+        return;
+      }
+      res.once('close', release);
       next();
     };
     if (running < maxConcurrent) {
@@ -32,6 +32,11 @@ export function hookGate(maxConcurrent: number, maxQueued: number = 4 * maxConcu
       admit();
     } else if (waiting.length < maxQueued) {
       waiting.push(admit);
+      // Leaving the queue before its turn frees the place in it.
+      res.once('close', () => {
+        const at = waiting.indexOf(admit);
+        if (at >= 0) waiting.splice(at, 1);
+      });
     } else {
       res.setHeader('Retry-After', String(RETRY_AFTER_SECONDS));
       next(new ServiceError('ERR_BUSY', `The service is at its limit of ${maxConcurrent} hook calls at once (CDS_MAX_CONCURRENT_HOOKS); retry shortly`));
