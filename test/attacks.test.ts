@@ -294,3 +294,18 @@ describe('attack: a flood of feedback from one client', () => {
     await stillServing(app);
   });
 });
+
+describe('attack: oversized feedback fields', () => {
+  it.each([
+    [{ card: 'c'.repeat(129) }, 'feedback.0.card'],
+    [{ overrideReason: { reason: { code: 'x'.repeat(257) } } }, 'feedback.0.overrideReason.reason.code'],
+    [{ overrideReason: { reason: { code: 'x', display: 'd'.repeat(1025) } } }, 'feedback.0.overrideReason.reason.display'],
+    [{ overrideReason: { userComment: 'c'.repeat(4097) } }, 'feedback.0.overrideReason.userComment'],
+  ])('%# is a 400 naming the field, nothing stored', async (extra, field) => {
+    const { app, store } = appUnderAttack();
+    const item = { card: 'card-1', outcome: 'overridden', outcomeTimestamp: '2026-11-26T11:00:00Z', ...extra };
+    const res = await request(app).post(`${SIGN}/feedback`).send({ feedback: [item] }).expect(400);
+    expect(res.body.issue[0].diagnostics).toContain(field);
+    expect(store.ruleCounts('2000-01-01T00:00:00Z')).toEqual([]);
+  });
+});

@@ -11,15 +11,35 @@ import { zodProblems } from './request-schema.js';
  */
 const UTC_TIMESTAMP = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]00:00)$/;
 
+/**
+ * Lengths of what is stored (bounded storage): ids are UUIDs, codes and systems are short; a
+ * display or comment is a sentence. Anything longer is a 400 naming the field.
+ */
+const MAX = { id: 128, code: 256, system: 1024, display: 1024, comment: 4096, suggestions: 50 } as const;
+
 const feedbackItemSchema = z
   .looseObject({
-    card: z.string({ error: (i) => (i.input === undefined ? 'is required' : 'must be the card uuid') }).min(1, 'must be the card uuid'),
+    card: z
+      .string({ error: (i) => (i.input === undefined ? 'is required' : 'must be the card uuid') })
+      .min(1, 'must be the card uuid')
+      .max(MAX.id, `must be the card uuid (at most ${MAX.id} characters)`),
     outcome: z.enum(['accepted', 'overridden'], { error: (i) => (i.input === undefined ? 'is required' : "must be 'accepted' or 'overridden'") }),
-    acceptedSuggestions: z.array(z.looseObject({ id: z.string().min(1, 'must be a suggestion uuid') }), { error: 'must be an array of {"id": …}' }).optional(),
+    acceptedSuggestions: z
+      .array(z.looseObject({ id: z.string().min(1, 'must be a suggestion uuid').max(MAX.id, `must be a suggestion uuid (at most ${MAX.id} characters)`) }), {
+        error: 'must be an array of {"id": …}',
+      })
+      .max(MAX.suggestions, `must list at most ${MAX.suggestions} suggestions`)
+      .optional(),
     overrideReason: z
       .looseObject({
-        reason: z.looseObject({ system: z.string().optional(), code: z.string().min(1, 'is required'), display: z.string().optional() }).optional(),
-        userComment: z.string().optional(),
+        reason: z
+          .looseObject({
+            system: z.string().max(MAX.system, `must be at most ${MAX.system} characters`).optional(),
+            code: z.string().min(1, 'is required').max(MAX.code, `must be at most ${MAX.code} characters`),
+            display: z.string().max(MAX.display, `must be at most ${MAX.display} characters`).optional(),
+          })
+          .optional(),
+        userComment: z.string().max(MAX.comment, `must be at most ${MAX.comment} characters`).optional(),
       })
       .optional(),
     outcomeTimestamp: z
