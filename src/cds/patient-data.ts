@@ -175,7 +175,8 @@ export async function fetchMedications(references: readonly string[], access: Fh
   }
   if (byId.size > 1) {
     await searchMedications(byId, client, lookup, failed);
-    references = references.filter((ref) => ![...byId.values()].includes(ref));
+    const searched = new Set(byId.values());
+    references = references.filter((ref) => !searched.has(ref));
   }
   const fetched = await Promise.all(
     references.map(async (ref) => {

@@ -51,7 +51,6 @@ export class RequestData {
   private counting?: Condition[];
   private allMedications?: CurrentMedication[];
   private positions?: Map<AnyResource, { index: number; checked: boolean }>;
-  private checkedMarked = false;
   readonly derivationProblems: DerivationProblem[] = [];
 
   constructor(readonly input: RequestInput) {}
@@ -140,13 +139,9 @@ export class RequestData {
 
   /** Position of a draft in draftOrders, and whether it is one of the checked glutamine orders. */
   draftPosition(draft: AnyResource): { index: number; checked: boolean } {
-    this.positions ??= new Map(this.input.drafts.map((d, index) => [d, { index, checked: false }]));
-    if (!this.checkedMarked) {
-      for (const o of this.input.orders) {
-        const position = this.positions.get(o.resource);
-        if (position) position.checked = true;
-      }
-      this.checkedMarked = true;
+    if (!this.positions) {
+      const checked = new Set(this.input.orders.map((o) => o.resource));
+      this.positions = new Map(this.input.drafts.map((d, index) => [d, { index, checked: checked.has(d) }]));
     }
     return this.positions.get(draft) ?? { index: -1, checked: false };
   }
