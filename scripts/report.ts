@@ -9,7 +9,7 @@
  */
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ruleAnalytics } from '../src/cds/analytics.js';
+import { analyticsSince, ruleAnalytics } from '../src/cds/analytics.js';
 import type { RuleAnalytics } from '../src/cds/analytics.js';
 import { loadConfig } from '../src/config.js';
 import { loadCatalogue } from '../src/rules/load-catalogue.js';
@@ -33,8 +33,8 @@ export function renderTable(report: RuleAnalytics): string {
 function main(argv: string[]): void {
   const config = loadConfig(process.env);
   const sinceAt = argv.indexOf('--since');
-  const since = sinceAt >= 0 ? new Date(argv[sinceAt + 1] ?? '') : new Date(Date.now() - config.retentionDays * 86_400_000);
-  if (Number.isNaN(since.getTime())) throw new Error('--since needs a date such as 2026-01-01');
+  const since = analyticsSince(sinceAt >= 0 ? (argv[sinceAt + 1] ?? '') : undefined, new Date(), config.retentionDays);
+  if (since === undefined) throw new Error('--since needs a date such as 2026-01-01');
   const catalogue = loadCatalogue(fileURLToPath(new URL('../cards/', import.meta.url)));
   const store = new SqliteAuditStore(config.dbPath);
   try {

@@ -230,7 +230,8 @@ describe('analytics', () => {
     await request(app).get('/analytics/rules').expect(401);
     await request(app).get('/analytics/rules').set('Authorization', 'Bearer wrong-token-wrong-token').expect(401);
     const res = await request(app).get('/analytics/rules').set('Authorization', `Bearer ${ADMIN}`).expect(200);
-    expect(res.body.since).toBe(new Date(NOW.getTime() - 365 * 86_400_000).toISOString());
+    // Counts are kept per UTC day: the default window starts at midnight, CDS_RETENTION_DAYS ago.
+    expect(res.body.since).toBe(`${new Date(NOW.getTime() - 365 * 86_400_000).toISOString().slice(0, 10)}T00:00:00.000Z`);
     const liver = res.body.rules.find((r: { ruleId: string }) => r.ruleId === 'liver-disease');
     expect(liver).toEqual({
       ruleId: 'liver-disease',
@@ -250,7 +251,14 @@ describe('analytics', () => {
     });
     const later = await request(app).get('/analytics/rules?since=2030-01-01').set('Authorization', `Bearer ${ADMIN}`).expect(200);
     expect(later.body.rules.every((r: { issued: number }) => r.issued === 0)).toBe(true);
-    await request(app).get('/analytics/rules?since=yesterday').set('Authorization', `Bearer ${ADMIN}`).expect(400);
+    const sameDay = await request(app).get(`/analytics/rules?since=${NOW.toISOString()}`).set('Authorization', `Bearer ${ADMIN}`).expect(200);
+    expect(sameDay.body.since).toBe(`${NOW.toISOString().slice(0, 10)}T00:00:00.000Z`);
+    expect(sameDay.body.rules.find((r: { ruleId: string }) => r.ruleId === 'liver-disease')?.issued).toBe(2);
+    for (const bad of ['yesterday', '', '+010000-01-01', '2026-02-30x']) {
+      const res400 = await request(app).get(`/analytics/rules?since=${encodeURIComponent(bad)}`).set('Authorization', `Bearer ${ADMIN}`).expect(400);
+      expect(res400.body.issue[0].diagnostics).toMatch(/since must be a date/);
+    }
+    await request(app).get('/analytics/rules?since=2026-01-01&since=2026-02-01').set('Authorization', `Bearer ${ADMIN}`).expect(400);
   });
 
   it('is absent without CDS_ADMIN_TOKEN', async () => {
@@ -281,11 +289,11 @@ describe('analytics', () => {
   it('migrations run once and are recorded in the schema version', () => {
     const path = tempDb();
     const first = new SqliteAuditStore(path);
-    expect(first.schemaVersion).toBe(3);
+    expect(first.schemaVersion).toBe(4);
     first.close();
     const second = new SqliteAuditStore(path);
     stores.push(second);
-    expect(second.schemaVersion).toBe(3);
+    expect(second.schemaVersion).toBe(4);
   });
 });
 

@@ -14,7 +14,22 @@ export interface RuleAnalytics {
   }>;
 }
 
-/** Per rule of the catalogue (in its order, zeros included): issued, accepted, overridden, why overridden. */
+/**
+ * The first day the analytics cover: `since` (a date such as 2026-01-01, or an instant) rounded down
+ * to the start of its UTC day — counts are kept per day — or, without it, the day `retentionDays` ago.
+ * Undefined when `since` is not a date between the years 0 and 9999.
+ */
+export function analyticsSince(since: string | undefined, now: Date, retentionDays: number): Date | undefined {
+  const at = since === undefined ? new Date(now.getTime() - retentionDays * 86_400_000) : new Date(since);
+  const year = at.getUTCFullYear();
+  if (Number.isNaN(at.getTime()) || year < 0 || year > 9999) return undefined;
+  return new Date(Date.UTC(year, at.getUTCMonth(), at.getUTCDate()));
+}
+
+/**
+ * Per rule of the catalogue (in its order, zeros included): issued, accepted, overridden, why
+ * overridden — for cards issued on the UTC day of `since` or later.
+ */
 export function ruleAnalytics(store: AuditStore, catalogue: Catalogue, since: Date): RuleAnalytics {
   const counts = new Map(store.ruleCounts(since.toISOString()).map((c) => [c.ruleId, c]));
   return {

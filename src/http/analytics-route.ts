@@ -1,7 +1,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import { Router } from 'express';
 import type { RequestHandler } from 'express';
-import { ruleAnalytics } from '../cds/analytics.js';
+import { analyticsSince, ruleAnalytics } from '../cds/analytics.js';
 import { ServiceError } from '../errors.js';
 import type { Catalogue } from '../rules/load-catalogue.js';
 import type { AuditStore } from '../store/audit-store.js';
@@ -41,9 +41,9 @@ export function analyticsRoutes(deps: AnalyticsDeps): Router {
   router
     .route('/analytics/rules')
     .get(requireAdmin(deps.adminToken), (req, res) => {
-      const sinceParam = typeof req.query.since === 'string' ? req.query.since : undefined;
-      const since = sinceParam ? new Date(sinceParam) : new Date(deps.now().getTime() - deps.retentionDays * 86_400_000);
-      if (Number.isNaN(since.getTime())) {
+      const given = req.query.since;
+      const since = given === undefined || typeof given === 'string' ? analyticsSince(given, deps.now(), deps.retentionDays) : undefined;
+      if (since === undefined) {
         throw new ServiceError('ERR_BAD_REQUEST', 'since must be a date such as 2026-01-01', [{ path: 'since', message: 'since must be a date such as 2026-01-01' }]);
       }
       res.setHeader('Cache-Control', 'no-store');

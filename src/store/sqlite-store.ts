@@ -5,60 +5,12 @@ import { DatabaseSync } from 'node:sqlite';
 import type { StatementSync } from 'node:sqlite';
 import type { ReplayGuard } from '../auth/replay-cache.js';
 import type { AuditStore, FeedbackRecord, IssuedCard, RuleCounts, StoredFeedback } from './audit-store.js';
+import { MIGRATIONS } from './sqlite-migrations.js';
 
-/**
+/*
  * The audit store in SQLite, through Node's built-in `node:sqlite` (synchronous, WAL): no native addon
- * to compile at install. Schema changes are numbered migrations tracked in PRAGMA user_version and run
- * at start-up, in order, once.
+ * to compile at install. Its schema is in sqlite-migrations.ts.
  */
-const MIGRATIONS: readonly string[] = [
-  `CREATE TABLE cards (
-     uuid TEXT PRIMARY KEY,
-     rule_id TEXT NOT NULL,
-     indicator TEXT NOT NULL,
-     service_id TEXT NOT NULL,
-     hook_instance TEXT NOT NULL,
-     issued_at TEXT NOT NULL,
-     client_iss TEXT,
-     client_tenant TEXT
-   );
-   CREATE INDEX cards_issued_at ON cards (issued_at);
-   CREATE TABLE feedback (
-     id INTEGER PRIMARY KEY,
-     item_key TEXT NOT NULL UNIQUE,
-     card_uuid TEXT NOT NULL,
-     known_card INTEGER NOT NULL,
-     service_id TEXT NOT NULL,
-     outcome TEXT NOT NULL CHECK (outcome IN ('accepted', 'overridden')),
-     accepted_suggestions TEXT NOT NULL,
-     override_system TEXT,
-     override_code TEXT,
-     override_display TEXT,
-     user_comment TEXT,
-     outcome_timestamp TEXT NOT NULL,
-     received_at TEXT NOT NULL,
-     client_iss TEXT
-   );
-   CREATE INDEX feedback_card ON feedback (card_uuid, outcome_timestamp);
-   CREATE INDEX feedback_received_at ON feedback (received_at);`,
-  // 2: a card can carry several rules' findings (merged cards); analytics count it for each.
-  `CREATE TABLE card_findings (
-     card_uuid TEXT NOT NULL REFERENCES cards (uuid) ON DELETE CASCADE,
-     rule_id TEXT NOT NULL,
-     indicator TEXT NOT NULL,
-     PRIMARY KEY (card_uuid, rule_id)
-   ) WITHOUT ROWID;
-   CREATE INDEX card_findings_rule ON card_findings (rule_id);
-   INSERT INTO card_findings (card_uuid, rule_id, indicator) SELECT uuid, rule_id, indicator FROM cards;`,
-  // 3: JWT ids claimed, until their token expires: replay protection that survives a restart.
-  `CREATE TABLE seen_jti (
-     iss TEXT NOT NULL,
-     jti TEXT NOT NULL,
-     expires_at INTEGER NOT NULL,
-     PRIMARY KEY (iss, jti)
-   ) WITHOUT ROWID;
-   CREATE INDEX seen_jti_expiry ON seen_jti (expires_at);`,
-];
 
 /** The identity of a feedback item: the same item posted twice has the same key. */
 function itemKey(item: FeedbackRecord): string {
@@ -74,7 +26,27 @@ interface Statements {
   insertFinding: StatementSync;
   knownCard: StatementSync;
   insertFeedback: StatementSync;
+  cardRules: StatementSync;
+  setLatest: StatementSync;
+  countIssued: StatementSync;
+  countOutcome: Record<'accepted' | 'overridden', StatementSync>;
+  countReason: StatementSync;
 }
+
+/** What the store knows of a card when feedback on it arrives. */
+interface KnownCard {
+  serviceId: string;
+  clientIss: string | null;
+  clientTenant: string | null;
+  issuedAt: string;
+  latestOutcome: 'accepted' | 'overridden' | null;
+  latestOverrideSystem: string | null;
+  latestOverrideCode: string | null;
+  latestReceivedAt: string | null;
+}
+
+/** The UTC day an ISO 8601 UTC instant falls on: the counters' granularity. */
+const dayOf = (isoInstant: string): string => isoInstant.slice(0, 10);
 
 /** Runs `work` in one transaction: committed if it returns, rolled back if it throws. */
 function inTransaction<T>(db: DatabaseSync, work: () => T): T {
@@ -115,7 +87,28 @@ export class SqliteAuditStore implements AuditStore, ReplayGuard {
       ),
       pruneJti: this.db.prepare('DELETE FROM seen_jti WHERE expires_at <= ?'),
       insertFinding: this.db.prepare('INSERT OR IGNORE INTO card_findings (card_uuid, rule_id, indicator) VALUES (?, ?, ?)'),
-      knownCard: this.db.prepare('SELECT service_id AS serviceId, client_iss AS clientIss, client_tenant AS clientTenant FROM cards WHERE uuid = ?'),
+      knownCard: this.db.prepare(
+        `SELECT service_id AS serviceId, client_iss AS clientIss, client_tenant AS clientTenant, issued_at AS issuedAt,
+           latest_outcome AS latestOutcome, latest_override_system AS latestOverrideSystem, latest_override_code AS latestOverrideCode,
+           latest_received_at AS latestReceivedAt
+         FROM cards WHERE uuid = ?`,
+      ),
+      cardRules: this.db.prepare('SELECT rule_id AS ruleId FROM card_findings WHERE card_uuid = ?'),
+      setLatest: this.db.prepare(
+        'UPDATE cards SET latest_outcome = ?, latest_override_system = ?, latest_override_code = ?, latest_received_at = ? WHERE uuid = ?',
+      ),
+      countIssued: this.db.prepare(
+        'INSERT INTO rule_day_counts (day, rule_id, issued) VALUES (?, ?, 1) ON CONFLICT (day, rule_id) DO UPDATE SET issued = issued + 1',
+      ),
+      // The counter row exists: the card was counted as issued on its day.
+      countOutcome: {
+        accepted: this.db.prepare('UPDATE rule_day_counts SET accepted = accepted + ? WHERE day = ? AND rule_id = ?'),
+        overridden: this.db.prepare('UPDATE rule_day_counts SET overridden = overridden + ? WHERE day = ? AND rule_id = ?'),
+      },
+      countReason: this.db.prepare(
+        `INSERT INTO rule_day_reasons (day, rule_id, system, code, display, count) VALUES (@day, @ruleId, @system, @code, @display, @delta)
+         ON CONFLICT (day, rule_id, system, code) DO UPDATE SET count = count + excluded.count, display = COALESCE(excluded.display, display)`,
+      ),
       insertFeedback: this.db.prepare(
         `INSERT OR IGNORE INTO feedback (item_key, card_uuid, known_card, service_id, outcome, accepted_suggestions, override_system, override_code,
            override_display, user_comment, outcome_timestamp, received_at, client_iss)
@@ -158,7 +151,7 @@ export class SqliteAuditStore implements AuditStore, ReplayGuard {
     const insert = this.statements.insertCard;
     inTransaction(this.db, () => {
       for (const card of cards) {
-        insert.run({
+        const inserted = insert.run({
           uuid: card.uuid,
           ruleId: card.ruleId,
           indicator: card.indicator,
@@ -168,7 +161,12 @@ export class SqliteAuditStore implements AuditStore, ReplayGuard {
           clientIss: card.clientIss ?? null,
           clientTenant: card.clientTenant ?? null,
         });
-        for (const finding of card.findings) this.statements.insertFinding.run(card.uuid, finding.ruleId, finding.indicator);
+        if (Number(inserted.changes) === 0) continue; // already recorded (a retried write): counted once
+        for (const finding of card.findings) {
+          if (Number(this.statements.insertFinding.run(card.uuid, finding.ruleId, finding.indicator).changes) === 1) {
+            this.statements.countIssued.run(dayOf(card.issuedAt), finding.ruleId);
+          }
+        }
       }
     });
   }
@@ -190,7 +188,7 @@ export class SqliteAuditStore implements AuditStore, ReplayGuard {
       const result = { stored: 0, duplicates: 0, unknownCards: 0 };
       for (const item of items) {
         // Feedback is bound to its card: the same service, the same client (iss and tenant) it was issued to.
-        const card = known.get(item.card) as { serviceId: string; clientIss: string | null; clientTenant: string | null } | undefined;
+        const card = known.get(item.card) as KnownCard | undefined;
         const yours = card !== undefined && card.serviceId === item.serviceId && card.clientIss === (item.clientIss ?? null) && card.clientTenant === (item.clientTenant ?? null);
         if (!yours) {
           result.unknownCards += 1;
@@ -211,40 +209,57 @@ export class SqliteAuditStore implements AuditStore, ReplayGuard {
           receivedAt: item.receivedAt,
           clientIss: item.clientIss ?? null,
         });
-        if (Number(info.changes) === 0) result.duplicates += 1;
-        else result.stored += 1;
+        if (Number(info.changes) === 0) {
+          result.duplicates += 1;
+          continue;
+        }
+        result.stored += 1;
+        this.countLatestOutcome(item, card);
       }
       return result;
     });
   }
 
+  /**
+   * A card counts by its latest outcome, latest as received by the service (a client's
+   * outcomeTimestamp cannot make its answer win forever): a new latest answer moves the card, for
+   * each rule it carries, out of its old count and reason and into the new ones.
+   */
+  private countLatestOutcome(item: FeedbackRecord, card: KnownCard): void {
+    if (card.latestReceivedAt !== null && item.receivedAt < card.latestReceivedAt) return; // an older answer, arriving late
+    const reason = item.outcome === 'overridden' ? item.overrideReason : undefined;
+    this.statements.setLatest.run(item.outcome, reason?.system ?? null, reason?.code ?? null, item.receivedAt, item.card);
+    const day = dayOf(card.issuedAt);
+    for (const { ruleId } of this.statements.cardRules.all(item.card) as Array<{ ruleId: string }>) {
+      if (card.latestOutcome !== null) this.statements.countOutcome[card.latestOutcome].run(-1, day, ruleId);
+      if (card.latestOutcome === 'overridden' && card.latestOverrideCode !== null) {
+        this.statements.countReason.run({ day, ruleId, system: card.latestOverrideSystem ?? '', code: card.latestOverrideCode, display: null, delta: -1 });
+      }
+      this.statements.countOutcome[item.outcome].run(1, day, ruleId);
+      if (reason) this.statements.countReason.run({ day, ruleId, system: reason.system ?? '', code: reason.code, display: reason.display ?? null, delta: 1 });
+    }
+  }
+
   ruleCounts(since: string): RuleCounts[] {
-    // The latest outcome of each card decides whether it counts as accepted or overridden: latest as
-    // received by the service (a client's outcomeTimestamp cannot make its answer win forever).
-    const latest = `SELECT f.* FROM feedback f
-      WHERE f.id = (SELECT g.id FROM feedback g WHERE g.card_uuid = f.card_uuid ORDER BY g.received_at DESC, g.id DESC LIMIT 1)`;
+    // From the day counters: a few rows per rule and day, however many cards there were.
+    const sinceDay = dayOf(since);
     const rows = this.db
       .prepare(
-        `SELECT f.rule_id AS ruleId, COUNT(*) AS issued,
-           SUM(CASE WHEN l.outcome = 'accepted' THEN 1 ELSE 0 END) AS accepted,
-           SUM(CASE WHEN l.outcome = 'overridden' THEN 1 ELSE 0 END) AS overridden
-         FROM card_findings f JOIN cards c ON c.uuid = f.card_uuid LEFT JOIN (${latest}) l ON l.card_uuid = c.uuid
-         WHERE c.issued_at >= ? GROUP BY f.rule_id`,
+        `SELECT rule_id AS ruleId, SUM(issued) AS issued, SUM(accepted) AS accepted, SUM(overridden) AS overridden
+         FROM rule_day_counts WHERE day >= ? GROUP BY rule_id HAVING SUM(issued) > 0 ORDER BY rule_id`,
       )
-      .all(since) as Array<{ ruleId: string; issued: number; accepted: number | null; overridden: number | null }>;
+      .all(sinceDay) as Array<{ ruleId: string; issued: number; accepted: number; overridden: number }>;
     const reasons = this.db
       .prepare(
-        `SELECT f.rule_id AS ruleId, l.override_system AS system, l.override_code AS code, MAX(l.override_display) AS display, COUNT(*) AS count
-         FROM card_findings f JOIN cards c ON c.uuid = f.card_uuid JOIN (${latest}) l ON l.card_uuid = c.uuid
-         WHERE c.issued_at >= ? AND l.outcome = 'overridden' AND l.override_code IS NOT NULL
-         GROUP BY f.rule_id, l.override_system, l.override_code ORDER BY count DESC, code`,
+        `SELECT rule_id AS ruleId, system, code, MAX(display) AS display, SUM(count) AS count
+         FROM rule_day_reasons WHERE day >= ? GROUP BY rule_id, system, code HAVING SUM(count) > 0 ORDER BY count DESC, code`,
       )
-      .all(since) as Array<{ ruleId: string; system: string | null; code: string; display: string | null; count: number }>;
+      .all(sinceDay) as Array<{ ruleId: string; system: string; code: string; display: string | null; count: number }>;
     return rows.map((row) => ({
       ruleId: row.ruleId,
       issued: row.issued,
-      accepted: row.accepted ?? 0,
-      overridden: row.overridden ?? 0,
+      accepted: row.accepted,
+      overridden: row.overridden,
       overrideReasons: reasons
         .filter((r) => r.ruleId === row.ruleId)
         .map((r) => ({ ...(r.system ? { system: r.system } : {}), code: r.code, ...(r.display ? { display: r.display } : {}), count: r.count })),
@@ -256,6 +271,9 @@ export class SqliteAuditStore implements AuditStore, ReplayGuard {
       const feedback = Number(this.db.prepare('DELETE FROM feedback WHERE received_at < ?').run(before).changes);
       this.db.prepare('DELETE FROM card_findings WHERE card_uuid IN (SELECT uuid FROM cards WHERE issued_at < ?)').run(before);
       const cards = Number(this.db.prepare('DELETE FROM cards WHERE issued_at < ?').run(before).changes);
+      // Counters go by whole days: a day's counts stay until the whole day is older than `before`.
+      this.db.prepare('DELETE FROM rule_day_counts WHERE day < ?').run(dayOf(before));
+      this.db.prepare('DELETE FROM rule_day_reasons WHERE day < ?').run(dayOf(before));
       return feedback + cards;
     });
   }
