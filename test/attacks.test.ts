@@ -7,7 +7,7 @@ import { DatabaseSync } from 'node:sqlite';
 import { gzipSync } from 'node:zlib';
 import jwt from 'jsonwebtoken';
 import request from 'supertest';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { hookResponseSchema } from '../src/cds/card-schema.js';
 import { SqliteAuditStore } from '../src/store/sqlite-store.js';
 import { FIXTURES_DIR, NO_OUTBOUND_FHIR_POLICY, PUBLIC_URL, testApp } from './helpers.js';
@@ -151,6 +151,24 @@ describe('attack: bounded work per request', () => {
     expect((await sign(app, instance).expect(400)).body.issue[0].diagnostics).toContain('at most 128 characters');
     expect(store.ruleCounts('2000-01-01T00:00:00Z')).toEqual([]);
     await stillServing(app);
+  });
+
+  it('8 MB of nested brackets (CDS_MAX_BODY raised to 10 MB): 413 before the text is ever parsed', async () => {
+    const store = new SqliteAuditStore(':memory:');
+    stores.push(store);
+    const { app } = testApp({ store, config: { publicUrl: PUBLIC_URL, maxBodyBytes: 10 * 1024 * 1024, fhir: NO_OUTBOUND_FHIR_POLICY } });
+    const depth = 4 * 1024 * 1024;
+    const text = `{"hook":"order-sign","context":${'['.repeat(depth)}${']'.repeat(depth)}}`;
+    // JSON.parse would build a 4-million-deep array (200 MB and more) before any later check could refuse it.
+    const parse = vi.spyOn(JSON, 'parse');
+    try {
+      const res = await request(app).post(SIGN).set('Content-Type', 'application/json').send(text).expect(413);
+      expect(res.body.issue[0].diagnostics).toContain('nested deeper than 64 levels');
+      expect(parse.mock.calls.some(([input]) => typeof input === 'string' && input.length >= text.length)).toBe(false);
+    } finally {
+      parse.mockRestore();
+    }
+    await request(app).get('/healthz').expect(200);
   });
 });
 

@@ -4,6 +4,7 @@ import { cardFindings } from '../cds/cards.js';
 import { discoveryDocument } from '../cds/discovery.js';
 import { acceptFeedback } from '../cds/feedback.js';
 import { callHook, findService } from '../cds/hook-call.js';
+import { DEFAULT_INPUT_LIMITS } from '../cds/input-limits.js';
 import type { HookCallDeps, HookCallResult } from '../cds/hook-call.js';
 import type { Logger } from '../logger.js';
 import type { AuditStore } from '../store/audit-store.js';
@@ -68,7 +69,7 @@ export function cdsRoutes(deps: CdsRoutesDeps): Router {
   // Computed once: the catalogue does not change while the process runs.
   const discovery = discoveryDocument(deps.catalogue);
   // Any Content-Type is read as JSON: some clients omit it or send text/plain; what is not JSON gets a 400.
-  const body = jsonBody(deps.maxBodyBytes);
+  const body = jsonBody(deps.maxBodyBytes, (deps.limits ?? DEFAULT_INPUT_LIMITS).maxDepth);
   // Admission first: a waiting call holds no parsed body.
   const gate = deps.maxConcurrentHooks ? [hookGate(deps.maxConcurrentHooks)] : [];
   // After authentication, so the limit is per EHR (iss and tenant), not per proxy address.

@@ -1,6 +1,7 @@
 import { text } from 'express';
 import type { RequestHandler } from 'express';
 import secureJson from 'secure-json-parse';
+import { checkTextDepth } from '../cds/input-limits.js';
 import { ServiceError } from '../errors.js';
 
 /**
@@ -8,8 +9,9 @@ import { ServiceError } from '../errors.js';
  * read with secure-json-parse (fastify's): `__proto__` keys and `constructor.prototype` are removed
  * while parsing, so no later step — validation, storage — ever sees them. It is JSON.parse itself
  * unless the text contains one of those keys. Only an object or array is a body (as JSON's strict mode).
+ * Text nested deeper than `maxDepth` is refused before it is parsed.
  */
-export function jsonBody(limitBytes: number): RequestHandler[] {
+export function jsonBody(limitBytes: number, maxDepth: number): RequestHandler[] {
   const readText = text({ limit: limitBytes, type: () => true });
   const parse: RequestHandler = (req, _res, next) => {
     if (typeof req.body !== 'string' || req.body === '') {
@@ -19,6 +21,12 @@ export function jsonBody(limitBytes: number): RequestHandler[] {
       return;
     }
     let value: unknown;
+    try {
+      checkTextDepth(req.body, maxDepth);
+    } catch (error) {
+      next(error);
+      return;
+    }
     try {
       value = secureJson.parse(req.body, undefined, { protoAction: 'remove', constructorAction: 'remove' });
     } catch {
