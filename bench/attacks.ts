@@ -7,6 +7,7 @@
  *   npm run bench:attacks                       # this checkout (builds dist/ first)
  *   npm run bench:attacks -- --root /tmp/old    # another checkout with a built dist/, e.g. a
  *                                               # `git worktree` of an older commit, for before/after
+ *   npm run bench:attacks -- --only valueString # the attacks whose name contains this
  *
  * Linux only (reads /proc). Prints a table and writes bench/attacks.json (or --out FILE).
  */
@@ -28,6 +29,8 @@ const ADMIN = 'admin-token-for-bench-0001';
 interface Options {
   root: string;
   out: string;
+  /** Only the attacks whose name contains this. */
+  only?: string;
 }
 
 function options(argv: string[]): Options {
@@ -35,7 +38,8 @@ function options(argv: string[]): Options {
     const at = argv.indexOf(flag);
     return at >= 0 ? argv[at + 1] : undefined;
   };
-  return { root: resolve(value('--root') ?? HERE), out: resolve(value('--out') ?? join(HERE, 'bench', 'attacks.json')) };
+  const only = value('--only');
+  return { root: resolve(value('--root') ?? HERE), out: resolve(value('--out') ?? join(HERE, 'bench', 'attacks.json')), ...(only ? { only } : {}) };
 }
 
 // ---- the service under attack ----
@@ -162,12 +166,12 @@ async function post(base: string, path: string, body: string | Buffer, headers: 
   return { status: res.status, bytes: (await res.arrayBuffer()).byteLength };
 }
 
-/** The ammonia Observation of the cirrhosis scenario, with `change` applied to it. */
-function withAmmonia(change: (observation: Body) => void): string {
+/** A scenario with lab results, its `lab` (ammonia, egfr …) Observation changed by `change`. */
+function withLab(lab: string, change: (observation: Body) => void): string {
   const body = scenario('cirrhosis-high-ammonia-lactulose-ckd4');
   const prefetch = body.prefetch as Record<string, { entry: Array<{ resource: Body }> }>;
-  const observation = prefetch.ammonia?.entry[0]?.resource;
-  if (!observation) throw new Error('the scenario has no ammonia Observation');
+  const observation = prefetch[lab]?.entry[0]?.resource;
+  if (!observation) throw new Error(`the scenario has no ${lab} Observation`);
   change(observation);
   return JSON.stringify(body);
 }
@@ -226,10 +230,11 @@ function medicationReferences(count: number, fhirServer: string): string {
   return JSON.stringify(body);
 }
 
+/** Feedback on cards nobody issued; `POST-` is replaced per post, so that no item repeats another. */
 function feedbackOnUnknownCards(items: number): string {
   return JSON.stringify({
-    feedback: Array.from({ length: items }, () => ({
-      card: crypto.randomUUID(),
+    feedback: Array.from({ length: items }, (_, i) => ({
+      card: `POST-${i}`,
       outcome: 'overridden',
       overrideReason: { reason: { system: 'urn:x', code: 'x'.repeat(200), display: 'd'.repeat(1000) }, userComment: 'c'.repeat(4000) },
       outcomeTimestamp: '2026-11-26T12:00:00Z',
@@ -255,14 +260,14 @@ const atOnce =
 const ATTACKS: Attack[] = [
   {
     name: 'ammonia unit "x" + 3,000 spaces + "x" (3.7 KB)',
-    prepare: () => once(SIGN, withAmmonia((o) => (o.valueQuantity = { value: 95, unit: `x${' '.repeat(3000)}x` }))),
+    prepare: () => once(SIGN, withLab('ammonia', (o) => (o.valueQuantity = { value: 95, unit: `x${' '.repeat(3000)}x` }))),
   },
   {
-    name: 'valueString of 65,000 spaces + "x"',
+    name: 'eGFR valueString of 65,000 spaces + "x"',
     prepare: () =>
       once(
         SIGN,
-        withAmmonia((o) => {
+        withLab('egfr', (o) => {
           delete o.valueQuantity;
           o.valueString = `${' '.repeat(65_000)}x`;
         }),
@@ -325,8 +330,10 @@ const ATTACKS: Attack[] = [
         const results: Array<{ status: number }> = [];
         const until = performance.now() + 10_000;
         await Promise.all(
-          Array.from({ length: 4 }, async () => {
-            while (performance.now() < until) results.push(await post(s.base, `${SIGN}/feedback`, body));
+          Array.from({ length: 4 }, async (_, connection) => {
+            for (let n = 0; performance.now() < until; n++) {
+              results.push(await post(s.base, `${SIGN}/feedback`, body.replaceAll('"POST-', `"${connection}-${n}-`)));
+            }
           }),
         );
         return statuses(results);
@@ -390,9 +397,9 @@ async function analyticsAttack(root: string, cards: number): Promise<Measurement
 }
 
 async function main(): Promise<void> {
-  const { root, out } = options(process.argv.slice(2));
+  const { root, out, only } = options(process.argv.slice(2));
   const results: Measurement[] = [];
-  for (const attack of ATTACKS) {
+  for (const attack of ATTACKS.filter((a) => only === undefined || a.name.includes(only))) {
     const run = attack.prepare();
     const service = await startService(root, attack.env);
     try {
@@ -402,8 +409,10 @@ async function main(): Promise<void> {
     }
     console.error(JSON.stringify(results.at(-1)));
   }
-  results.push(await analyticsAttack(root, 100_000));
-  console.error(JSON.stringify(results.at(-1)));
+  if (only === undefined || 'GET /analytics/rules'.includes(only)) {
+    results.push(await analyticsAttack(root, 100_000));
+    console.error(JSON.stringify(results.at(-1)));
+  }
 
   const header = ['attack', 'answer', 'time ms', 'RSS MB before → peak', '/healthz max ms', 'stored MB', 'longest log line'];
   const rows = results.map((r) => [r.attack, r.outcome, String(r.ms), `${r.rssBeforeMb} → ${r.rssPeakMb}`, String(r.healthzMaxMs), String(r.storedMb), String(r.longestLogLine)]);
