@@ -179,7 +179,8 @@ describe('attack: more hook calls at once than CDS_MAX_CONCURRENT_HOOKS', () => 
     const gate = hookGate(1, 1);
     const calls: string[] = [];
     const response = () => {
-      const res = Object.assign(new EventEmitter(), { closed: false, headers: {} as Record<string, string>, setHeader(name: string, value: string) { res.headers[name] = value; } });
+      const headers: Record<string, string> = {};
+      const res = Object.assign(new EventEmitter(), { closed: false, headers, setHeader(name: string, value: string) { headers[name] = value; } });
       res.once('close', () => (res.closed = true));
       return res;
     };

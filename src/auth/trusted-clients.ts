@@ -1,5 +1,5 @@
 import { createPublicKey } from 'node:crypto';
-import type { JsonWebKey, KeyObject } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { ConfigError } from '../errors.js';
@@ -32,7 +32,7 @@ const clientSchema = z
     tenants: z.array(z.string().min(1)).min(1).optional(),
     algorithms: z.array(z.enum(ASYMMETRIC_ALGORITHMS, { error: `must be one of ${ASYMMETRIC_ALGORITHMS.join(', ')} (never none or HS*)` })).min(1).optional(),
   })
-  .refine((c) => c.jwks !== undefined || c.jwksUrls !== undefined, { message: 'needs jwks, jwksUrls or both' });
+  .refine((c) => c.jwks !== undefined || c.jwksUrls !== undefined, { error: 'needs jwks, jwksUrls or both' });
 
 const fileSchema = z.strictObject({ clients: z.array(clientSchema).min(1) });
 
@@ -48,7 +48,7 @@ export interface TrustedClient {
 /** A JWK as a public KeyObject; refuses private key material and keys Node cannot read. */
 function publicKeyFromJwk(jwk: Record<string, unknown>): KeyObject {
   if ('d' in jwk) throw new Error('is a private key; only public keys belong here');
-  return createPublicKey({ key: jwk as JsonWebKey, format: 'jwk' });
+  return createPublicKey({ key: jwk, format: 'jwk' });
 }
 
 export function parseTrustedClients(value: unknown, source: string): TrustedClient[] {

@@ -50,7 +50,7 @@ export const cardSchema = z
     extension: z.record(z.string(), z.unknown()).optional(),
   })
   .refine((card) => card.suggestions === undefined || card.selectionBehavior !== undefined, {
-    message: 'selectionBehavior is required when suggestions are present',
+    error: 'selectionBehavior is required when suggestions are present',
   });
 
 export const hookResponseSchema = z.strictObject({ cards: z.array(cardSchema) });
