@@ -55,7 +55,15 @@ async function startService(root: string, env: Record<string, string> = {}): Pro
   const dataDir = mkdtempSync(join(tmpdir(), 'glutamine-attack-'));
   const child = spawn(process.execPath, ['dist/main.js'], {
     cwd: root,
-    env: { PATH: process.env.PATH ?? '', PORT: '0', HOST: '127.0.0.1', CDS_DB_PATH: join(dataDir, 'audit.sqlite'), CDS_ADMIN_TOKEN: ADMIN, CDS_ALLOW_HTTP_FHIR: 'true', ...env },
+    env: {
+      PATH: process.env.PATH ?? '',
+      PORT: '0',
+      HOST: '127.0.0.1',
+      CDS_DB_PATH: join(dataDir, 'audit.sqlite'),
+      CDS_ADMIN_TOKEN: ADMIN,
+      CDS_ALLOW_HTTP_FHIR: 'true',
+      ...env,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let log = '';
@@ -162,7 +170,12 @@ function scenario(name: string): Body {
 }
 
 async function post(base: string, path: string, body: string | Buffer, headers: Record<string, string> = {}): Promise<{ status: number; bytes: number }> {
-  const res = await fetch(`${base}${path}`, { method: 'POST', headers: { 'Content-Type': 'application/json', ...headers }, body, signal: AbortSignal.timeout(300_000) });
+  const res = await fetch(`${base}${path}`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', ...headers },
+    body,
+    signal: AbortSignal.timeout(300_000),
+  });
   return { status: res.status, bytes: (await res.arrayBuffer()).byteLength };
 }
 
@@ -208,7 +221,11 @@ async function countingFhirServer() {
       stats.inFlight -= 1;
       const id = /Medication\/([^/?]+)/.exec(req.url ?? '')?.[1] ?? 'x';
       res.setHeader('Content-Type', 'application/fhir+json');
-      res.end(JSON.stringify(req.url?.includes('?') ? { resourceType: 'Bundle', type: 'searchset', entry: [] } : { resourceType: 'Medication', id, code: { text: 'Vitamin D' } }));
+      res.end(
+        JSON.stringify(
+          req.url?.includes('?') ? { resourceType: 'Bundle', type: 'searchset', entry: [] } : { resourceType: 'Medication', id, code: { text: 'Vitamin D' } },
+        ),
+      );
     }, 20);
   });
   server.on('connection', () => (stats.sockets += 1));
@@ -224,7 +241,14 @@ function medicationReferences(count: number, fhirServer: string): string {
     resourceType: 'Bundle',
     type: 'searchset',
     entry: Array.from({ length: count }, (_, i) => ({
-      resource: { resourceType: 'MedicationRequest', id: `mr-${i}`, status: 'active', intent: 'order', subject: { reference: 'Patient/pat-1001' }, medicationReference: { reference: `Medication/med-${i}` } },
+      resource: {
+        resourceType: 'MedicationRequest',
+        id: `mr-${i}`,
+        status: 'active',
+        intent: 'order',
+        subject: { reference: 'Patient/pat-1001' },
+        medicationReference: { reference: `Medication/med-${i}` },
+      },
     })),
   };
   return JSON.stringify(body);
@@ -260,7 +284,11 @@ const atOnce =
 const ATTACKS: Attack[] = [
   {
     name: 'ammonia unit "x" + 3,000 spaces + "x" (3.7 KB)',
-    prepare: () => once(SIGN, withLab('ammonia', (o) => (o.valueQuantity = { value: 95, unit: `x${' '.repeat(3000)}x` }))),
+    prepare: () =>
+      once(
+        SIGN,
+        withLab('ammonia', (o) => (o.valueQuantity = { value: 95, unit: `x${' '.repeat(3000)}x` })),
+      ),
   },
   {
     name: 'eGFR valueString of 65,000 spaces + "x"',
@@ -302,12 +330,21 @@ const ATTACKS: Attack[] = [
   },
   {
     name: 'feedback item with __proto__.acceptedSuggestions = 5',
-    prepare: () => once(`${SIGN}/feedback`, '{"feedback":[{"card":"c1","outcome":"accepted","__proto__":{"acceptedSuggestions":5},"outcomeTimestamp":"2026-11-26T12:00:00Z"}]}'),
+    prepare: () =>
+      once(
+        `${SIGN}/feedback`,
+        '{"feedback":[{"card":"c1","outcome":"accepted","__proto__":{"acceptedSuggestions":5},"outcomeTimestamp":"2026-11-26T12:00:00Z"}]}',
+      ),
   },
   {
     name: 'overrideReason.reason.code = {}',
     prepare: () =>
-      once(`${SIGN}/feedback`, JSON.stringify({ feedback: [{ card: 'c1', outcome: 'overridden', overrideReason: { reason: { code: {} } }, outcomeTimestamp: '2026-11-26T12:00:00Z' }] })),
+      once(
+        `${SIGN}/feedback`,
+        JSON.stringify({
+          feedback: [{ card: 'c1', outcome: 'overridden', overrideReason: { reason: { code: {} } }, outcomeTimestamp: '2026-11-26T12:00:00Z' }],
+        }),
+      ),
   },
   {
     name: 'Content-Encoding: gzip with a garbage body',
@@ -368,7 +405,15 @@ async function analyticsAttack(root: string, cards: number): Promise<Measurement
     const batch = Array.from({ length: Math.min(1000, cards - start) }, (_, j) => {
       const i = start + j;
       const ruleId = rules[i % rules.length] ?? 'lactulose';
-      return { uuid: `card-${i}`, ruleId, indicator: 'warning', findings: [{ ruleId, indicator: 'warning' }], serviceId: 'glutamine-order-sign', hookInstance: 'h', issuedAt: new Date(now - i * 20_000).toISOString() };
+      return {
+        uuid: `card-${i}`,
+        ruleId,
+        indicator: 'warning',
+        findings: [{ ruleId, indicator: 'warning' }],
+        serviceId: 'glutamine-order-sign',
+        hookInstance: 'h',
+        issuedAt: new Date(now - i * 20_000).toISOString(),
+      };
     });
     store.recordCards(batch);
     store.recordFeedback(
@@ -415,7 +460,15 @@ async function main(): Promise<void> {
   }
 
   const header = ['attack', 'answer', 'time ms', 'RSS MB before → peak', '/healthz max ms', 'stored MB', 'longest log line'];
-  const rows = results.map((r) => [r.attack, r.outcome, String(r.ms), `${r.rssBeforeMb} → ${r.rssPeakMb}`, String(r.healthzMaxMs), String(r.storedMb), String(r.longestLogLine)]);
+  const rows = results.map((r) => [
+    r.attack,
+    r.outcome,
+    String(r.ms),
+    `${r.rssBeforeMb} → ${r.rssPeakMb}`,
+    String(r.healthzMaxMs),
+    String(r.storedMb),
+    String(r.longestLogLine),
+  ]);
   console.log(`Attacks against ${root}\n`);
   console.log(`| ${header.join(' | ')} |\n|${header.map(() => '---').join('|')}|\n${rows.map((r) => `| ${r.join(' | ')} |`).join('\n')}`);
   writeFileSync(out, `${JSON.stringify({ root, node: process.version, at: new Date().toISOString(), results }, null, 2)}\n`);

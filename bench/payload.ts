@@ -38,7 +38,14 @@ function observation(id: string, system: string, code: string, text: string, val
 }
 
 function medication(id: string, text: string): unknown {
-  return { resourceType: 'MedicationRequest', id, status: 'active', intent: 'order', subject: { reference: `Patient/${PATIENT}` }, medicationCodeableConcept: { text } };
+  return {
+    resourceType: 'MedicationRequest',
+    id,
+    status: 'active',
+    intent: 'order',
+    subject: { reference: `Patient/${PATIENT}` },
+    medicationCodeableConcept: { text },
+  };
 }
 
 export function benchResources(): { patient: unknown; conditions: unknown[]; observations: unknown[]; medications: unknown[] } {
@@ -49,11 +56,17 @@ export function benchResources(): { patient: unknown; conditions: unknown[]; obs
   ];
   // 300 results over the last 180 days: a chronically ill patient's frequent labs (older ones fall outside the windows).
   const observations: unknown[] = [];
-  for (let i = 0; i < 100; i++) observations.push(observation(`nh3-${i}`, LOINC, '16362-6', 'Ammonia [Moles/volume] in Plasma', 22 + (i % 7), 'umol/L', i * 1.8 + 1));
-  for (let i = 0; i < 100; i++) observations.push(observation(`egfr-${i}`, LOINC, '98979-8', 'eGFR CKD-EPI 2021', 72 + (i % 9), 'mL/min/{1.73_m2}', i * 1.8 + 1));
-  for (let i = 0; i < 70; i++) observations.push(observation(`cr-${i}`, LOINC, '2160-0', 'Creatinine [Mass/volume] in Serum or Plasma', 0.9 + (i % 3) / 10, 'mg/dL', i * 2.5 + 1));
+  for (let i = 0; i < 100; i++)
+    observations.push(observation(`nh3-${i}`, LOINC, '16362-6', 'Ammonia [Moles/volume] in Plasma', 22 + (i % 7), 'umol/L', i * 1.8 + 1));
+  for (let i = 0; i < 100; i++)
+    observations.push(observation(`egfr-${i}`, LOINC, '98979-8', 'eGFR CKD-EPI 2021', 72 + (i % 9), 'mL/min/{1.73_m2}', i * 1.8 + 1));
+  for (let i = 0; i < 70; i++)
+    observations.push(observation(`cr-${i}`, LOINC, '2160-0', 'Creatinine [Mass/volume] in Serum or Plasma', 0.9 + (i % 3) / 10, 'mg/dL', i * 2.5 + 1));
   for (let i = 0; i < 30; i++) observations.push(observation(`wt-${i}`, LOINC, '29463-7', 'Body weight', 80 + (i % 3), 'kg', i * 6 + 1));
-  const medications = [medication('rx-lactulose', 'lactulose 10 GM in 15 ML Oral Solution'), ...Array.from({ length: 39 }, (_, i) => medication(`rx-bg-${i}`, `Background medicine ${i} 10 MG Oral Tablet`))];
+  const medications = [
+    medication('rx-lactulose', 'lactulose 10 GM in 15 ML Oral Solution'),
+    ...Array.from({ length: 39 }, (_, i) => medication(`rx-bg-${i}`, `Background medicine ${i} 10 MG Oral Tablet`)),
+  ];
   return { patient: { resourceType: 'Patient', id: PATIENT, gender: 'female', birthDate: '1961-05-14' }, conditions, observations, medications };
 }
 
@@ -64,14 +77,17 @@ const ORDER = {
   intent: 'order',
   subject: { reference: `Patient/${PATIENT}` },
   medicationCodeableConcept: { coding: [{ system: 'http://www.nlm.nih.gov/research/umls/rxnorm', code: '1869684' }], text: 'L-glutamine 5 g oral powder' },
-  dosageInstruction: [{ timing: { repeat: { frequency: 2, period: 1, periodUnit: 'd' } }, doseAndRate: [{ doseQuantity: { value: 5, unit: 'g', system: UCUM, code: 'g' } }] }],
+  dosageInstruction: [
+    { timing: { repeat: { frequency: 2, period: 1, periodUnit: 'd' } }, doseAndRate: [{ doseQuantity: { value: 5, unit: 'g', system: UCUM, code: 'g' } }] },
+  ],
   dispenseRequest: { expectedSupplyDuration: { value: 30, unit: 'days', system: UCUM, code: 'd' } },
 };
 
 /** The order-sign request, with the full prefetch or (fhirServer given) none at all. */
 export function benchRequest(fhirServer?: string): Record<string, unknown> {
   const { patient, conditions, observations, medications } = benchResources();
-  const byCode = (codes: string[]) => observations.filter((o) => codes.includes((o as { code: { coding: Array<{ code: string }> } }).code.coding[0]?.code ?? ''));
+  const byCode = (codes: string[]) =>
+    observations.filter((o) => codes.includes((o as { code: { coding: Array<{ code: string }> } }).code.coding[0]?.code ?? ''));
   const request: Record<string, unknown> = {
     hook: 'order-sign',
     hookInstance: '7d5f0b1e-0000-4000-8000-00000000be9c',

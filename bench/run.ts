@@ -41,7 +41,9 @@ async function freePort(): Promise<number> {
     server.listen(0, '127.0.0.1', () => {
       const address = server.address();
       const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => { resolve(port); });
+      server.close(() => {
+        resolve(port);
+      });
     });
   });
 }
@@ -106,7 +108,10 @@ async function microBenchmark(): Promise<{ evaluateUs: { mean: number; p99: numb
   };
   const timings = (samples: number[]) => {
     samples.sort((a, b) => a - b);
-    return { mean: Math.round((samples.reduce((s, x) => s + x, 0) / samples.length) * 10) / 10, p99: Math.round((samples[Math.floor(samples.length * 0.99)] ?? 0) * 10) / 10 };
+    return {
+      mean: Math.round((samples.reduce((s, x) => s + x, 0) / samples.length) * 10) / 10,
+      p99: Math.round((samples[Math.floor(samples.length * 0.99)] ?? 0) * 10) / 10,
+    };
   };
   const hook: number[] = [];
   const rules: number[] = [];
@@ -125,13 +130,20 @@ async function main(): Promise<void> {
   const work = mkdtempSync(join(tmpdir(), 'glutamine-bench-'));
   const body = JSON.stringify(benchRequest());
   const servicePort = await freePort();
-  const service = start(process.execPath, ['dist/main.js'], { PORT: String(servicePort), HOST: '127.0.0.1', LOG_LEVEL: 'info', CDS_DB_PATH: join(work, 'audit.sqlite') });
+  const service = start(process.execPath, ['dist/main.js'], {
+    PORT: String(servicePort),
+    HOST: '127.0.0.1',
+    LOG_LEVEL: 'info',
+    CDS_DB_PATH: join(work, 'audit.sqlite'),
+  });
   const serviceUrl = `http://127.0.0.1:${servicePort}`;
   await waitFor(`${serviceUrl}/healthz`);
   const probe = await fetch(`${serviceUrl}${SIGN}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
   const responseText = await probe.text();
   const cards = (JSON.parse(responseText) as { cards: Array<{ source: { topic: { code: string } }; indicator: string }> }).cards;
-  console.log(`payload: ${body.length} bytes; the service answers ${cards.length} cards: ${cards.map((c) => `${c.source.topic.code}:${c.indicator}`).join(', ')}`);
+  console.log(
+    `payload: ${body.length} bytes; the service answers ${cards.length} cards: ${cards.map((c) => `${c.source.topic.code}:${c.indicator}`).join(', ')}`,
+  );
 
   const responseFile = join(work, 'response.json');
   writeFileSync(responseFile, responseText);
@@ -161,11 +173,23 @@ async function main(): Promise<void> {
   const fhirPort = await freePort();
   const { patient, conditions, observations, medications } = benchResources();
   const bundleFile = join(work, 'bundle.json');
-  writeFileSync(bundleFile, JSON.stringify({ resourceType: 'Bundle', type: 'collection', entry: [patient, ...conditions, ...observations, ...medications].map((resource) => ({ resource })) }));
+  writeFileSync(
+    bundleFile,
+    JSON.stringify({
+      resourceType: 'Bundle',
+      type: 'collection',
+      entry: [patient, ...conditions, ...observations, ...medications].map((resource) => ({ resource })),
+    }),
+  );
   const fhir = start(process.execPath, ['--import', 'tsx', 'scripts/local-fhir-server.ts', '--port', String(fhirPort), bundleFile], {});
   await waitFor(`http://127.0.0.1:${fhirPort}/fhir/metadata`);
   const fetchingPort = await freePort();
-  const fetching = start(process.execPath, ['dist/main.js'], { PORT: String(fetchingPort), HOST: '127.0.0.1', CDS_ALLOW_HTTP_FHIR: 'true', CDS_DB_PATH: join(work, 'audit2.sqlite') });
+  const fetching = start(process.execPath, ['dist/main.js'], {
+    PORT: String(fetchingPort),
+    HOST: '127.0.0.1',
+    CDS_ALLOW_HTTP_FHIR: 'true',
+    CDS_DB_PATH: join(work, 'audit2.sqlite'),
+  });
   const fetchingUrl = `http://127.0.0.1:${fetchingPort}`;
   await waitFor(`${fetchingUrl}/healthz`);
   const noPrefetch = JSON.stringify(benchRequest(`http://127.0.0.1:${fhirPort}/fhir`));
@@ -193,13 +217,26 @@ async function main(): Promise<void> {
   const results = {
     date: new Date().toISOString(),
     machine: { cpus: cpus().length, cpu: cpus()[0]?.model ?? 'unknown', node: process.version },
-    payload: { bytes: body.length, conditions: conditions.length, observations: observations.length, medicationRequests: medications.length, cards: cards.length },
+    payload: {
+      bytes: body.length,
+      conditions: conditions.length,
+      observations: observations.length,
+      medicationRequests: medications.length,
+      cards: cards.length,
+    },
     connections: CONNECTIONS,
     roundSeconds: ROUND_SECONDS,
     baseline: base,
     service: svc,
     throughputRatio: Math.round((svc.requestsPerSecond / base.requestsPerSecond) * 1000) / 1000,
-    soak: { seconds: SOAK_SECONDS, ...soak, rssStartBytes: before.rss, rssEndBytes: after.rss, rssGrowth: Math.round(((after.rss - before.rss) / before.rss) * 1000) / 1000, peakRssBytes: after.peak },
+    soak: {
+      seconds: SOAK_SECONDS,
+      ...soak,
+      rssStartBytes: before.rss,
+      rssEndBytes: after.rss,
+      rssGrowth: Math.round(((after.rss - before.rss) / before.rss) * 1000) / 1000,
+      peakRssBytes: after.peak,
+    },
     noPrefetch: { connections: 1, ...fetched, fhirServerObservationSearchP50Ms: fhirServerObservationSearchMs },
     ruleEvaluationUs: micro.evaluateUs,
     hookCallInProcessUs: micro.hookCallUs,
@@ -216,9 +253,13 @@ async function main(): Promise<void> {
   console.log(row('no prefetch, FHIR fetch (1)', fetched));
   console.log('');
   console.log(`throughput service/baseline: ${(results.throughputRatio * 100).toFixed(1)}%`);
-  console.log(`RSS: ${(before.rss / 1048576).toFixed(1)} MB -> ${(after.rss / 1048576).toFixed(1)} MB over ${SOAK_SECONDS} s (${(results.soak.rssGrowth * 100).toFixed(1)}%), peak ${(after.peak / 1048576).toFixed(1)} MB`);
+  console.log(
+    `RSS: ${(before.rss / 1048576).toFixed(1)} MB -> ${(after.rss / 1048576).toFixed(1)} MB over ${SOAK_SECONDS} s (${(results.soak.rssGrowth * 100).toFixed(1)}%), peak ${(after.peak / 1048576).toFixed(1)} MB`,
+  );
   console.log(`the local FHIR server alone answers one Observation search in ${fhirServerObservationSearchMs} ms (p50)`);
-  console.log(`rule evaluation: mean ${micro.evaluateUs.mean} µs, p99 ${micro.evaluateUs.p99} µs; whole hook call in-process: mean ${micro.hookCallUs.mean} µs`);
+  console.log(
+    `rule evaluation: mean ${micro.evaluateUs.mean} µs, p99 ${micro.evaluateUs.p99} µs; whole hook call in-process: mean ${micro.hookCallUs.mean} µs`,
+  );
   console.log('wrote bench/results.json');
 }
 

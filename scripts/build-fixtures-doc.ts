@@ -30,11 +30,25 @@ export function renderFixturesDoc(): string {
     return `| [\`${name}\`](bundles/${name}.json) | ${cell(expected.shows)} | ${expected.cards.length > 0 ? expected.cards.map((c) => `\`${c}\``).join(', ') : 'none'} |`;
   });
   const scenarios = names('scenarios').map((name) => {
-    const expected = read(join(FIXTURES, 'scenarios', `${name}.expected.json`)) as { description: string; service: string; status: number; cards: Array<{ rule: string; indicator: string; findings?: string[] }> };
-    const cards = expected.status !== 200 ? `HTTP ${expected.status}` : expected.cards.length > 0 ? expected.cards.map((c) => `\`${(c.findings ?? [`${c.rule}:${c.indicator}`]).join(' + ')}\``).join(', ') : 'none';
+    const expected = read(join(FIXTURES, 'scenarios', `${name}.expected.json`)) as {
+      description: string;
+      service: string;
+      status: number;
+      cards: Array<{ rule: string; indicator: string; findings?: string[] }>;
+    };
+    const cards =
+      expected.status !== 200
+        ? `HTTP ${expected.status}`
+        : expected.cards.length > 0
+          ? expected.cards.map((c) => `\`${(c.findings ?? [`${c.rule}:${c.indicator}`]).join(' + ')}\``).join(', ')
+          : 'none';
     return `| [\`${name}\`](scenarios/${name}.json) | \`${expected.service}\` | ${cell(expected.description)} | ${cards} |`;
   });
-  const requests = existsSync(join(FIXTURES, 'requests')) ? readdirSync(join(FIXTURES, 'requests')).filter((f) => f.endsWith('.json')).sort() : [];
+  const requests = existsSync(join(FIXTURES, 'requests'))
+    ? readdirSync(join(FIXTURES, 'requests'))
+        .filter((f) => f.endsWith('.json'))
+        .sort()
+    : [];
   return [
     '# Fixture library',
     '',
@@ -62,7 +76,10 @@ export function renderFixturesDoc(): string {
     '',
     '## Requests for the local FHIR server (`requests/`)',
     '',
-    ...requests.map((r) => `- [\`${r}\`](requests/${r}): no prefetch; its \`FHIR_SERVER\` placeholder is replaced by the local server's base URL (README, "A local FHIR server").`),
+    ...requests.map(
+      (r) =>
+        `- [\`${r}\`](requests/${r}): no prefetch; its \`FHIR_SERVER\` placeholder is replaced by the local server's base URL (README, "A local FHIR server").`,
+    ),
     '',
   ].join('\n');
 }

@@ -23,7 +23,10 @@ function analytesTable(catalogue: Catalogue): string[] {
   const rows = [...catalogue.analytes.values()].map((a) => {
     const vs = catalogue.valueSets.get(a.valueSet);
     const conversions = a.conversions
-      .map((c) => `${c.units.join(' / ')} × ${Number(c.factor.toPrecision(4))}${c.basis ? ` (${c.basis})` : ''}${c.nitrogen ? `; × ${c.nitrogen.factor} ${c.nitrogen.basis} when the unit or test says so` : ''}`)
+      .map(
+        (c) =>
+          `${c.units.join(' / ')} × ${Number(c.factor.toPrecision(4))}${c.basis ? ` (${c.basis})` : ''}${c.nitrogen ? `; × ${c.nitrogen.factor} ${c.nitrogen.basis} when the unit or test says so` : ''}`,
+      )
       .join('<br>');
     const extras = [
       a.defaultUpperLimit !== undefined ? `default upper limit ${a.defaultUpperLimit} ${a.unit}` : '',
@@ -55,7 +58,9 @@ function dosingSection(catalogue: Catalogue): string[] {
     '## Dose and duration arithmetic',
     '',
     `- **Dose per administration**: \`doseAndRate[].doseQuantity\` (or \`doseRange.high\`; STU3-style \`doseQuantity\` tolerated). Mass units: ${mass}. Packets (${dosing.packet.units.join(', ')}) = ${dosing.packet.grams} g. Tablets and capsules (${dosing.doseForms.units.join(', ')}) × product strength (${strengths}, or the Medication's ingredient strength); unknown strength → no dose.`,
-    `- **Administrations per day**: \`timing.repeat\` frequency (default 1) per period; else \`timing.code\`: ${timing}. Period units in days: ${Object.entries(dosing.daysPerUnit)
+    `- **Administrations per day**: \`timing.repeat\` frequency (default 1) per period; else \`timing.code\`: ${timing}. Period units in days: ${Object.entries(
+      dosing.daysPerUnit,
+    )
       .map(([u, d]) => `${u} = ${Number(d.toPrecision(4))}`)
       .join(', ')}.`,
     '- **Daily dose**: instructions with the same `sequence` (or none) add up; sequential ones take the largest. If an instruction cannot be read, the total is a lower bound and a card fires only if even that is above the threshold. No readable instruction → no dose card.',

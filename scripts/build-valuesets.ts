@@ -91,7 +91,10 @@ function fromVsac(include: VsacInclude, sources: Sources, where: string): Part {
 function displayFromCodesMd(codesMd: string, code: string): string | undefined {
   for (const line of codesMd.split('\n')) {
     if (!line.startsWith('|')) continue;
-    const cells = line.split('|').slice(1, -1).map((c) => c.replaceAll('**', '').trim());
+    const cells = line
+      .split('|')
+      .slice(1, -1)
+      .map((c) => c.replaceAll('**', '').trim());
     const at = cells.findIndex((cell, i) => i < 2 && cell === code);
     const display = at >= 0 ? cells[at + 1] : undefined;
     if (display) return display.split(' [')[0]?.split(' — ')[0]?.trim();
@@ -200,7 +203,7 @@ export function writeValueSets(outDir: string, files: ReadonlyMap<string, string
 
 function main(argv: string[]): void {
   const sourceArg = argv.indexOf('--source');
-  const terminologyDir = resolve(sourceArg >= 0 && argv[sourceArg + 1] ? argv[sourceArg + 1] ?? '' : join(ROOT, 'terminology'));
+  const terminologyDir = resolve(sourceArg >= 0 && argv[sourceArg + 1] ? (argv[sourceArg + 1] ?? '') : join(ROOT, 'terminology'));
   const outDir = join(ROOT, 'cards', 'valuesets');
   const files = renderValueSets(loadSources(terminologyDir, join(ROOT, 'docs', 'clinical-spec.md')));
   if (argv.includes('--check')) {

@@ -87,7 +87,13 @@ export function createApp(deps: AppDeps): Express {
   }
   if (deps.config.adminToken) {
     app.use(
-      analyticsRoutes({ adminToken: deps.config.adminToken, store: deps.store, catalogue: deps.catalogue, retentionDays: deps.config.retentionDays ?? 365, now: deps.now }),
+      analyticsRoutes({
+        adminToken: deps.config.adminToken,
+        store: deps.store,
+        catalogue: deps.catalogue,
+        retentionDays: deps.config.retentionDays ?? 365,
+        now: deps.now,
+      }),
     );
   }
   app.use(notFound);

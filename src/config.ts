@@ -33,9 +33,7 @@ function byteSize(defaultValue: string) {
 const envSchema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
   HOST: z.string().trim().min(1).default('127.0.0.1'),
-  CDS_PUBLIC_URL: z
-    .url({ protocol: /^https?$/, error: 'must be an absolute http(s) URL' })
-    .optional(),
+  CDS_PUBLIC_URL: z.url({ protocol: /^https?$/, error: 'must be an absolute http(s) URL' }).optional(),
   CDS_MAX_BODY: byteSize('5mb'),
   CDS_MAX_DRAFT_ORDERS: z.coerce.number().int().min(1).max(100_000).default(DEFAULT_INPUT_LIMITS.maxDraftOrders),
   CDS_MAX_PREFETCH_RESOURCES: z.coerce.number().int().min(1).max(10_000_000).default(DEFAULT_INPUT_LIMITS.maxPrefetchResources),
@@ -52,7 +50,10 @@ const envSchema = z.object({
     .optional()
     .transform((value, ctx) => {
       if (value === undefined) return undefined;
-      const urls = value.split(',').map((u) => u.trim()).filter((u) => u !== '');
+      const urls = value
+        .split(',')
+        .map((u) => u.trim())
+        .filter((u) => u !== '');
       for (const url of urls) {
         if (!URL.canParse(url) || !/^https?:$/.test(new URL(url).protocol)) {
           ctx.addIssue({ code: 'custom', message: `'${url}' is not an http(s) base URL` });
@@ -70,7 +71,10 @@ const envSchema = z.object({
     .default('*')
     .transform((value, ctx) => {
       if (value.trim() === '*') return '*' as const;
-      const origins = value.split(',').map((o) => o.trim()).filter((o) => o !== '');
+      const origins = value
+        .split(',')
+        .map((o) => o.trim())
+        .filter((o) => o !== '');
       for (const origin of origins) {
         if (!URL.canParse(origin) || new URL(origin).origin !== origin) {
           ctx.addIssue({ code: 'custom', message: `'${origin}' is not an origin such as https://ehr.example.org` });

@@ -13,7 +13,16 @@ export function createLogger(level: string, destination?: DestinationStream): Lo
     level,
     base: { service: 'glutamine-cds' },
     redact: {
-      paths: ['req.headers.authorization', 'headers.authorization', 'fhirAuthorization', '*.fhirAuthorization', 'prefetch', '*.prefetch', 'context', '*.context'],
+      paths: [
+        'req.headers.authorization',
+        'headers.authorization',
+        'fhirAuthorization',
+        '*.fhirAuthorization',
+        'prefetch',
+        '*.prefetch',
+        'context',
+        '*.context',
+      ],
       censor: '[redacted]',
     },
   };

@@ -21,7 +21,6 @@ function exitWith(message: string): never {
   process.exit(1);
 }
 
-
 /** The process: config, trusted clients, catalogue, app, listen, graceful shutdown. The only place that exits. */
 function main(): void {
   let config: Readonly<Config>;
@@ -72,7 +71,17 @@ function main(): void {
   if (config.preview) logger.warn('CDS_PREVIEW=true: GET /preview shows the fixture library; not for production');
   const fixturesDir = fileURLToPath(new URL('../fixtures/', import.meta.url));
   const metrics = new ServiceMetrics(new Set(catalogue.services.map((s) => s.id)));
-  const app = createApp({ config, catalogue, logger, store, metrics, fixturesDir, now: () => new Date(), newId: randomUUID, ...(verifyClient ? { verifyClient } : {}) });
+  const app = createApp({
+    config,
+    catalogue,
+    logger,
+    store,
+    metrics,
+    fixturesDir,
+    now: () => new Date(),
+    newId: randomUUID,
+    ...(verifyClient ? { verifyClient } : {}),
+  });
   // A slow client may not hold a connection open: the whole request within the timeout, checked every second.
   const server = createServer(
     { requestTimeout: config.requestTimeoutMs, headersTimeout: Math.min(config.requestTimeoutMs, 60_000), connectionsCheckingInterval: 1000 },

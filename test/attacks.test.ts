@@ -30,7 +30,10 @@ afterEach(() => {
 function appUnderAttack() {
   const store = new SqliteAuditStore(':memory:');
   stores.push(store);
-  const { app } = testApp({ store, config: { publicUrl: PUBLIC_URL, maxBodyBytes: 1024 * 1024, fhir: NO_OUTBOUND_FHIR_POLICY, adminToken: ADMIN, retentionDays: 365, storeComments: false } });
+  const { app } = testApp({
+    store,
+    config: { publicUrl: PUBLIC_URL, maxBodyBytes: 1024 * 1024, fhir: NO_OUTBOUND_FHIR_POLICY, adminToken: ADMIN, retentionDays: 365, storeComments: false },
+  });
   return { app, store };
 }
 
@@ -115,8 +118,14 @@ describe('attack: smaller gaps', () => {
 });
 
 describe('attack: bounded work per request', () => {
-  const sign = (app: ReturnType<typeof appUnderAttack>['app'], body: unknown) => request(app).post(SIGN).set('Content-Type', 'application/json').send(JSON.stringify(body));
-  const base = () => JSON.parse(fixtureText('cirrhosis-order-sign')) as { hookInstance: string; context: { draftOrders: { entry: unknown[] } }; prefetch: Record<string, unknown> };
+  const sign = (app: ReturnType<typeof appUnderAttack>['app'], body: unknown) =>
+    request(app).post(SIGN).set('Content-Type', 'application/json').send(JSON.stringify(body));
+  const base = () =>
+    JSON.parse(fixtureText('cirrhosis-order-sign')) as {
+      hookInstance: string;
+      context: { draftOrders: { entry: unknown[] } };
+      prefetch: Record<string, unknown>;
+    };
 
   it('2,000 glutamine drafts: 413 naming CDS_MAX_DRAFT_ORDERS, nothing stored', async () => {
     const { app, store } = appUnderAttack();
@@ -141,7 +150,11 @@ describe('attack: bounded work per request', () => {
 
   it('2,000-deep nesting, a 100 KB string, a 2 MB hookInstance: 4xx naming the limit', async () => {
     const { app, store } = appUnderAttack();
-    const deep = await request(app).post(SIGN).set('Content-Type', 'application/json').send(`{"hook":"order-sign","x":${'['.repeat(2000)}${']'.repeat(2000)}}`).expect(413);
+    const deep = await request(app)
+      .post(SIGN)
+      .set('Content-Type', 'application/json')
+      .send(`{"hook":"order-sign","x":${'['.repeat(2000)}${']'.repeat(2000)}}`)
+      .expect(413);
     expect(deep.body.issue[0].diagnostics).toContain('nested deeper than 64 levels');
     const long = base();
     long.prefetch.note = 'x'.repeat(100_000);
@@ -180,7 +193,13 @@ describe('attack: more hook calls at once than CDS_MAX_CONCURRENT_HOOKS', () => 
     const calls: string[] = [];
     const response = () => {
       const headers: Record<string, string> = {};
-      const res = Object.assign(new EventEmitter(), { closed: false, headers, setHeader(name: string, value: string) { headers[name] = value; } });
+      const res = Object.assign(new EventEmitter(), {
+        closed: false,
+        headers,
+        setHeader(name: string, value: string) {
+          headers[name] = value;
+        },
+      });
       res.once('close', () => (res.closed = true));
       return res;
     };
@@ -213,7 +232,17 @@ describe('attack: feedback bound to its client and service', () => {
     const store = new SqliteAuditStore(':memory:');
     stores.push(store);
     store.recordCards([
-      { uuid: 'card-a', ruleId: 'liver-disease', indicator: 'critical', findings: [{ ruleId: 'liver-disease', indicator: 'critical' }], serviceId: 'glutamine-order-sign', hookInstance: 'h', issuedAt: NOW_.toISOString(), clientIss: 'https://ehr-a.example.org', clientTenant: 'a' },
+      {
+        uuid: 'card-a',
+        ruleId: 'liver-disease',
+        indicator: 'critical',
+        findings: [{ ruleId: 'liver-disease', indicator: 'critical' }],
+        serviceId: 'glutamine-order-sign',
+        hookInstance: 'h',
+        issuedAt: NOW_.toISOString(),
+        clientIss: 'https://ehr-a.example.org',
+        clientTenant: 'a',
+      },
     ]);
     return store;
   }
@@ -225,7 +254,11 @@ describe('attack: feedback bound to its client and service', () => {
     const store = storeWithCardOfA();
     const deps = { store, storeComments: false, now: () => NOW_ };
     const body = { feedback: [item('overridden')] };
-    expect(acceptFeedback('glutamine-order-sign', body, { iss: 'https://ehr-c.example.org', tenant: 'a' }, deps).stored).toEqual({ stored: 0, duplicates: 0, unknownCards: 1 });
+    expect(acceptFeedback('glutamine-order-sign', body, { iss: 'https://ehr-c.example.org', tenant: 'a' }, deps).stored).toEqual({
+      stored: 0,
+      duplicates: 0,
+      unknownCards: 1,
+    });
     expect(acceptFeedback('glutamine-order-sign', body, { iss: 'https://ehr-a.example.org', tenant: 'b' }, deps).stored.unknownCards).toBe(1);
     expect(acceptFeedback('glutamine-order-select', body, { iss: 'https://ehr-a.example.org', tenant: 'a' }, deps).stored.unknownCards).toBe(1);
     expect(acceptFeedback('glutamine-order-sign', body, undefined, deps).stored.unknownCards).toBe(1);
@@ -238,12 +271,16 @@ describe('attack: feedback bound to its client and service', () => {
     const { acceptFeedback } = await import('../src/cds/feedback.js');
     const store = storeWithCardOfA();
     const a = { iss: 'https://ehr-a.example.org', tenant: 'a' };
-    expect(() => acceptFeedback('glutamine-order-sign', { feedback: [item('overridden', '9999-12-31T23:59:59Z')] }, a, { store, storeComments: false, now: () => NOW_ })).toThrow(
-      'feedback.0.outcomeTimestamp must not be in the future',
-    );
+    expect(() =>
+      acceptFeedback('glutamine-order-sign', { feedback: [item('overridden', '9999-12-31T23:59:59Z')] }, a, { store, storeComments: false, now: () => NOW_ }),
+    ).toThrow('feedback.0.outcomeTimestamp must not be in the future');
     // An override stamped later but received first, then an acceptance: the acceptance counts.
     acceptFeedback('glutamine-order-sign', { feedback: [item('overridden', '2026-11-26T12:00:30Z')] }, a, { store, storeComments: false, now: () => NOW_ });
-    acceptFeedback('glutamine-order-sign', { feedback: [item('accepted', '2026-11-26T11:00:00Z')] }, a, { store, storeComments: false, now: () => new Date('2026-11-26T12:05:00Z') });
+    acceptFeedback('glutamine-order-sign', { feedback: [item('accepted', '2026-11-26T11:00:00Z')] }, a, {
+      store,
+      storeComments: false,
+      now: () => new Date('2026-11-26T12:05:00Z'),
+    });
     expect(store.ruleCounts('2000-01-01T00:00:00Z')[0]).toMatchObject({ accepted: 1, overridden: 0 });
   });
 });
@@ -253,16 +290,32 @@ describe('attack: a token replayed to a second replica', () => {
     const dir = mkdtempSync(join(tmpdir(), 'glutamine-replicas-'));
     const key = generateKeyPairSync('ec', { namedCurve: 'P-384' });
     const iss = 'https://ehr.example.org';
-    writeFileSync(join(dir, 'clients.json'), JSON.stringify({ clients: [{ iss, jwks: { keys: [{ ...key.publicKey.export({ format: 'jwk' }), kid: 'k1' }] } }] }));
-    const env = { PORT: '0', CDS_DB_PATH: join(dir, 'audit.sqlite'), CDS_TRUSTED_CLIENTS: join(dir, 'clients.json'), CDS_PUBLIC_URL: 'https://cds.example.org', LOG_LEVEL: 'info' };
+    writeFileSync(
+      join(dir, 'clients.json'),
+      JSON.stringify({ clients: [{ iss, jwks: { keys: [{ ...key.publicKey.export({ format: 'jwk' }), kid: 'k1' }] } }] }),
+    );
+    const env = {
+      PORT: '0',
+      CDS_DB_PATH: join(dir, 'audit.sqlite'),
+      CDS_TRUSTED_CLIENTS: join(dir, 'clients.json'),
+      CDS_PUBLIC_URL: 'https://cds.example.org',
+      LOG_LEVEL: 'info',
+    };
     const replicas = [startService(env), startService(env)];
     try {
       const ports = await Promise.all(replicas.map(async (r) => (await r.listening()).port));
       const now = Math.floor(Date.now() / 1000);
-      const token = jwt.sign({ iss, aud: `https://cds.example.org${SIGN}`, iat: now, exp: now + 300, jti: randomUUID() }, key.privateKey, { algorithm: 'ES384', keyid: 'k1' });
+      const token = jwt.sign({ iss, aud: `https://cds.example.org${SIGN}`, iat: now, exp: now + 300, jti: randomUUID() }, key.privateKey, {
+        algorithm: 'ES384',
+        keyid: 'k1',
+      });
       const statuses = await Promise.all(
         ports.map(async (port) => {
-          const res = await fetch(`http://127.0.0.1:${port}${SIGN}`, { method: 'POST', headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${token}` }, body: fixtureText('cirrhosis-order-sign') });
+          const res = await fetch(`http://127.0.0.1:${port}${SIGN}`, {
+            method: 'POST',
+            headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${token}` },
+            body: fixtureText('cirrhosis-order-sign'),
+          });
           await res.arrayBuffer();
           return res.status;
         }),
@@ -323,7 +376,10 @@ describe('attack: oversized feedback fields', () => {
   ])('%# is a 400 naming the field, nothing stored', async (extra, field) => {
     const { app, store } = appUnderAttack();
     const item = { card: 'card-1', outcome: 'overridden', outcomeTimestamp: '2026-11-26T11:00:00Z', ...extra };
-    const res = await request(app).post(`${SIGN}/feedback`).send({ feedback: [item] }).expect(400);
+    const res = await request(app)
+      .post(`${SIGN}/feedback`)
+      .send({ feedback: [item] })
+      .expect(400);
     expect(res.body.issue[0].diagnostics).toContain(field);
     expect(store.ruleCounts('2000-01-01T00:00:00Z')).toEqual([]);
   });

@@ -118,7 +118,11 @@ async function expectRejected(token: string | undefined, reason: string) {
 
 describe('accepted tokens', () => {
   it('an ES384 token verified with the inline key', async () => {
-    const res = await request(app).post(SIGN_PATH).set('Authorization', `Bearer ${signEs384(claims())}`).send(body()).expect(200);
+    const res = await request(app)
+      .post(SIGN_PATH)
+      .set('Authorization', `Bearer ${signEs384(claims())}`)
+      .send(body())
+      .expect(200);
     expect(res.body.cards).toHaveLength(1);
   });
 
@@ -127,13 +131,21 @@ describe('accepted tokens', () => {
     const fresh = testApp({ verifyClient: clientVerifier(clients) }).app;
     const hitsBefore = jwksB.hits;
     for (let i = 0; i < 3; i++) {
-      await request(fresh).post(SIGN_PATH).set('Authorization', `Bearer ${signRs384(claims({ iss: ISS_B, tenant: 'tenant-1' }))}`).send(body()).expect(200);
+      await request(fresh)
+        .post(SIGN_PATH)
+        .set('Authorization', `Bearer ${signRs384(claims({ iss: ISS_B, tenant: 'tenant-1' }))}`)
+        .send(body())
+        .expect(200);
     }
     expect(jwksB.hits - hitsBefore).toBe(1);
   });
 
   it('aud as a one-element array', async () => {
-    await request(app).post(SIGN_PATH).set('Authorization', `Bearer ${signEs384(claims({ aud: [AUD] }))}`).send(body()).expect(200);
+    await request(app)
+      .post(SIGN_PATH)
+      .set('Authorization', `Bearer ${signEs384(claims({ aud: [AUD] }))}`)
+      .send(body())
+      .expect(200);
   });
 
   it('logs the client iss and jti, never the token', async () => {
@@ -148,7 +160,11 @@ describe('accepted tokens', () => {
   it('feedback needs a token whose aud is the feedback URL', async () => {
     const feedback = { feedback: [{ card: 'c1', outcome: 'overridden', outcomeTimestamp: '2026-11-26T12:00:00Z' }] };
     await request(app).post(`${SIGN_PATH}/feedback`).send(feedback).expect(401);
-    await request(app).post(`${SIGN_PATH}/feedback`).set('Authorization', `Bearer ${signEs384(claims())}`).send(feedback).expect(401);
+    await request(app)
+      .post(`${SIGN_PATH}/feedback`)
+      .set('Authorization', `Bearer ${signEs384(claims())}`)
+      .send(feedback)
+      .expect(401);
     const token = signEs384(claims({ aud: `${AUD}/feedback` }));
     await request(app).post(`${SIGN_PATH}/feedback`).set('Authorization', `Bearer ${token}`).send(feedback).expect(200);
   });
@@ -244,7 +260,15 @@ describe('trusted clients file', () => {
     [{ clients: [{ iss: 'x' }] }, 'clients.0: needs jwks, jwksUrls or both'],
     [{ clients: [{ iss: 'x', jwks: { keys: [{ ...ec.publicKey.export({ format: 'jwk' }) }] } }] }, 'clients.0.jwks.keys.0.kid'],
     [{ clients: [{ iss: 'x', jwks: { keys: [jwk(ec.privateKey, 'p')] } }] }, 'clients.0.jwks.keys.0: is a private key'],
-    [{ clients: [{ iss: 'x', jwksUrls: ['https://a.example.org/j'] }, { iss: 'x', jwksUrls: ['https://a.example.org/j'] }] }, "clients.1.iss: 'x' is listed twice"],
+    [
+      {
+        clients: [
+          { iss: 'x', jwksUrls: ['https://a.example.org/j'] },
+          { iss: 'x', jwksUrls: ['https://a.example.org/j'] },
+        ],
+      },
+      "clients.1.iss: 'x' is listed twice",
+    ],
   ])('refuses %j', (file, message) => {
     expect(() => parseTrustedClients(file, 'clients.json')).toThrow(message);
   });
@@ -252,7 +276,11 @@ describe('trusted clients file', () => {
   it('the shipped example (the CDS Hooks Sandbox) is valid', () => {
     const example = JSON.parse(readFileSync(new URL('../trusted-clients.example.json', import.meta.url), 'utf8')) as unknown;
     const [sandbox] = parseTrustedClients(example, 'trusted-clients.example.json');
-    expect(sandbox).toMatchObject({ iss: 'https://sandbox.cds-hooks.org', jwksUrls: ['https://sandbox.cds-hooks.org/.well-known/jwks.json'], algorithms: ['ES384'] });
+    expect(sandbox).toMatchObject({
+      iss: 'https://sandbox.cds-hooks.org',
+      jwksUrls: ['https://sandbox.cds-hooks.org/.well-known/jwks.json'],
+      algorithms: ['ES384'],
+    });
   });
 });
 
@@ -261,11 +289,15 @@ describe('trust gaps closed (issue 13)', () => {
     await expectRejected(signEs384(claims(), { crit: ['exp'] }), 'crit header parameter not understood');
   });
 
-  it("a client without a tenants list has its tenant claim ignored: not stored, not logged", async () => {
+  it('a client without a tenants list has its tenant claim ignored: not stored, not logged', async () => {
     const path = join(mkdtempSync(join(tmpdir(), 'glutamine-tenant-')), 'audit.sqlite');
     const store = new SqliteAuditStore(path);
     const { app: withStore, logs: lines } = testApp({ store, verifyClient: clientVerifier(clients) });
-    const res = await request(withStore).post(SIGN_PATH).set('Authorization', `Bearer ${signEs384(claims({ tenant: 'any-hospital' }))}`).send(body()).expect(200);
+    const res = await request(withStore)
+      .post(SIGN_PATH)
+      .set('Authorization', `Bearer ${signEs384(claims({ tenant: 'any-hospital' }))}`)
+      .send(body())
+      .expect(200);
     expect(res.body.cards).toHaveLength(1);
     expect(lines.join('\n')).not.toContain('any-hospital');
     store.close();
@@ -275,10 +307,17 @@ describe('trust gaps closed (issue 13)', () => {
   });
 
   it('a key pinned inline is used for its kid even when the token names a listed jku, without fetching it', async () => {
-    const pinned = parseTrustedClients({ clients: [{ iss: ISS_B, jwks: { keys: [jwk(rsa.publicKey, 'b1')] }, jwksUrls: [jwksB.url], algorithms: ['RS384'], tenants: ['tenant-1'] }] }, 'pinned');
+    const pinned = parseTrustedClients(
+      { clients: [{ iss: ISS_B, jwks: { keys: [jwk(rsa.publicKey, 'b1')] }, jwksUrls: [jwksB.url], algorithms: ['RS384'], tenants: ['tenant-1'] }] },
+      'pinned',
+    );
     const hits = jwksB.hits;
     const { app: offline } = testApp({ verifyClient: clientVerifier(pinned) });
-    await request(offline).post(SIGN_PATH).set('Authorization', `Bearer ${signRs384(claims({ iss: ISS_B, tenant: 'tenant-1' }))}`).send(body()).expect(200);
+    await request(offline)
+      .post(SIGN_PATH)
+      .set('Authorization', `Bearer ${signRs384(claims({ iss: ISS_B, tenant: 'tenant-1' }))}`)
+      .send(body())
+      .expect(200);
     expect(jwksB.hits).toBe(hits);
   });
 

@@ -17,7 +17,11 @@ const FIXTURE_DAY = '2026-11-26';
 async function cli(...args: string[]): Promise<{ code: number; out: string; err: string }> {
   const out: string[] = [];
   const err: string[] = [];
-  const code = await run(args, (t) => out.push(t), (t) => err.push(t));
+  const code = await run(
+    args,
+    (t) => out.push(t),
+    (t) => err.push(t),
+  );
   return { code, out: out.join('\n'), err: err.join('\n') };
 }
 
@@ -29,7 +33,20 @@ describe('glutamine-cds check', () => {
   it('has a patient bundle for every rule that can fire', () => {
     const expected = bundles.flatMap((b) => (JSON.parse(readFileSync(join(BUNDLES, `${b}.expected.json`), 'utf8')) as { cards: string[] }).cards);
     const rules = new Set(expected.map((c) => c.split(':')[0]));
-    for (const rule of ['liver-disease', 'hyperammonemia', 'kidney-disease', 'active-cancer', 'bipolar-disorder', 'lactulose', 'antiseizure-medication', 'duplicate-glutamine', 'dose-above-range', 'duration-above-studied', 'combination-product', 'weight-loss-indication']) {
+    for (const rule of [
+      'liver-disease',
+      'hyperammonemia',
+      'kidney-disease',
+      'active-cancer',
+      'bipolar-disorder',
+      'lactulose',
+      'antiseizure-medication',
+      'duplicate-glutamine',
+      'dose-above-range',
+      'duration-above-studied',
+      'combination-product',
+      'weight-loss-indication',
+    ]) {
       expect(rules, rule).toContain(rule);
     }
   });
@@ -69,18 +86,32 @@ describe('glutamine-cds check', () => {
     const { startLocalFhirServer } = await import('../scripts/local-fhir-server.js');
     const server = await startLocalFhirServer({ resources: [JSON.parse(readFileSync(join(BUNDLES, 'patient-cirrhosis-ckd.json'), 'utf8'))] });
     try {
-      const { code, out } = await cli('check', '--json', '--now', FIXTURE_DAY, '--fhir-server', server.baseUrl, join(FIXTURES_DIR, 'requests', 'endari-no-prefetch.json'));
+      const { code, out } = await cli(
+        'check',
+        '--json',
+        '--now',
+        FIXTURE_DAY,
+        '--fhir-server',
+        server.baseUrl,
+        join(FIXTURES_DIR, 'requests', 'endari-no-prefetch.json'),
+      );
       const cards = (JSON.parse(out) as HookResponse).cards;
       expect(cards.map(cardLabel)).toEqual(['liver-disease:critical + lactulose:warning', 'kidney-disease:warning']);
       expect(code).toBe(3);
-      expect(readFileSync(join(ROOT, 'docs', 'integration.md'), 'utf8')).toContain('--fhir-server http://127.0.0.1:8090/fhir fixtures/requests/endari-no-prefetch.json');
+      expect(readFileSync(join(ROOT, 'docs', 'integration.md'), 'utf8')).toContain(
+        '--fhir-server http://127.0.0.1:8090/fhir fixtures/requests/endari-no-prefetch.json',
+      );
     } finally {
       await server.close();
     }
   });
 
   it('runs as npx glutamine-cds (the package bin), from the sources in a checkout', () => {
-    const result = spawnSync(process.execPath, ['bin/glutamine-cds.mjs', 'check', 'fixtures/bundles/liver-disease-alcoholic-cirrhosis.json'], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } });
+    const result = spawnSync(process.execPath, ['bin/glutamine-cds.mjs', 'check', 'fixtures/bundles/liver-disease-alcoholic-cirrhosis.json'], {
+      cwd: ROOT,
+      encoding: 'utf8',
+      env: { ...process.env, NO_COLOR: '1' },
+    });
     expect(result.status).toBe(3);
     expect(result.stdout).toContain('CRITICAL');
   }, 30000);
@@ -132,7 +163,11 @@ describe('glutamine-cds check', () => {
 
 describe('glutamine-cds validate', () => {
   it('passes a valid bundle and hook request', async () => {
-    const { code, out } = await cli('validate', join(BUNDLES, 'liver-disease-alcoholic-cirrhosis.json'), join(FIXTURES_DIR, 'scenarios', 'cirrhosis-order-sign.json'));
+    const { code, out } = await cli(
+      'validate',
+      join(BUNDLES, 'liver-disease-alcoholic-cirrhosis.json'),
+      join(FIXTURES_DIR, 'scenarios', 'cirrhosis-order-sign.json'),
+    );
     expect(code).toBe(0);
     expect(out).toContain('liver-disease-alcoholic-cirrhosis.json: valid');
   });

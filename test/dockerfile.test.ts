@@ -33,8 +33,13 @@ describe('Dockerfile', () => {
   });
 
   it('copies only files that exist and that .dockerignore does not exclude', () => {
-    const ignored = read('.dockerignore').split('\n').filter((l) => l && !l.startsWith('!'));
-    const sources = stages.flatMap((s) => instructions(s, 'COPY')).filter((c) => !c.startsWith('--from')).flatMap((c) => c.split(' ').slice(0, -1));
+    const ignored = read('.dockerignore')
+      .split('\n')
+      .filter((l) => l && !l.startsWith('!'));
+    const sources = stages
+      .flatMap((s) => instructions(s, 'COPY'))
+      .filter((c) => !c.startsWith('--from'))
+      .flatMap((c) => c.split(' ').slice(0, -1));
     for (const source of sources) {
       expect(existsSync(join(ROOT, source)), source).toBe(true);
       expect(ignored, source).not.toContain(source);

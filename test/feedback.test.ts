@@ -31,7 +31,14 @@ function appWith(options: { storeComments?: boolean; path?: string } = {}) {
   stores.push(store);
   const { app, logs } = testApp({
     store,
-    config: { publicUrl: PUBLIC_URL, maxBodyBytes: 1024 * 1024, fhir: NO_OUTBOUND_FHIR_POLICY, adminToken: ADMIN, retentionDays: 365, storeComments: options.storeComments ?? false },
+    config: {
+      publicUrl: PUBLIC_URL,
+      maxBodyBytes: 1024 * 1024,
+      fhir: NO_OUTBOUND_FHIR_POLICY,
+      adminToken: ADMIN,
+      retentionDays: 365,
+      storeComments: options.storeComments ?? false,
+    },
   });
   return { app, store, logs };
 }
@@ -51,7 +58,12 @@ async function issue(app: ReturnType<typeof appWith>['app'], name = 'cirrhosis-h
   return res.body.cards as IssuedCard[];
 }
 
-const accepted = (card: IssuedCard) => ({ card: card.uuid, outcome: 'accepted', acceptedSuggestions: [{ id: card.suggestions?.[0]?.uuid ?? 'x' }], outcomeTimestamp: '2026-11-26T11:55:00Z' });
+const accepted = (card: IssuedCard) => ({
+  card: card.uuid,
+  outcome: 'accepted',
+  acceptedSuggestions: [{ id: card.suggestions?.[0]?.uuid ?? 'x' }],
+  outcomeTimestamp: '2026-11-26T11:55:00Z',
+});
 const overridden = (card: IssuedCard, code = 'benefit-outweighs-risk', extra: object = {}) => ({
   card: card.uuid,
   outcome: 'overridden',
@@ -78,10 +90,19 @@ describe('card audit', () => {
     const { app, store } = appWith();
     const [merged, kidney] = await issue(app);
     if (!merged || !kidney) throw new Error('two cards expected');
-    await request(app).post(FEEDBACK).send({ feedback: [overridden(merged, 'specialist-advised'), accepted(kidney)] }).expect(200);
+    await request(app)
+      .post(FEEDBACK)
+      .send({ feedback: [overridden(merged, 'specialist-advised'), accepted(kidney)] })
+      .expect(200);
     const byRule = new Map(ruleAnalytics(store, testCatalogue(), new Date('2000-01-01T00:00:00Z')).rules.map((r) => [r.ruleId, r]));
     for (const rule of ['liver-disease', 'hyperammonemia', 'lactulose']) {
-      expect(byRule.get(rule), rule).toMatchObject({ issued: 1, accepted: 0, overridden: 1, overrideRate: 1, topOverrideReasons: [{ code: 'specialist-advised', count: 1 }] });
+      expect(byRule.get(rule), rule).toMatchObject({
+        issued: 1,
+        accepted: 0,
+        overridden: 1,
+        overrideRate: 1,
+        topOverrideReasons: [{ code: 'specialist-advised', count: 1 }],
+      });
     }
     expect(byRule.get('kidney-disease')).toMatchObject({ issued: 1, accepted: 1, overridden: 0 });
     const table = renderTable(ruleAnalytics(store, testCatalogue(), new Date('2000-01-01T00:00:00Z')));
@@ -106,7 +127,10 @@ describe('POST /cds-services/{id}/feedback', () => {
     const { app } = appWith();
     const [liver, ammonia] = await issue(app);
     if (!liver || !ammonia) throw new Error('cards expected');
-    const res = await request(app).post(FEEDBACK).send({ feedback: [accepted(liver), overridden(ammonia)] }).expect(200);
+    const res = await request(app)
+      .post(FEEDBACK)
+      .send({ feedback: [accepted(liver), overridden(ammonia)] })
+      .expect(200);
     expect(res.body).toEqual({ stored: 2, duplicates: 0, unknownCards: 0 });
   });
 
@@ -114,8 +138,14 @@ describe('POST /cds-services/{id}/feedback', () => {
     const { app, store } = appWith();
     const [liver] = await issue(app);
     if (!liver) throw new Error('card expected');
-    await request(app).post(FEEDBACK).send({ feedback: [overridden(liver)] }).expect(200);
-    const again = await request(app).post(FEEDBACK).send({ feedback: [overridden(liver)] }).expect(200);
+    await request(app)
+      .post(FEEDBACK)
+      .send({ feedback: [overridden(liver)] })
+      .expect(200);
+    const again = await request(app)
+      .post(FEEDBACK)
+      .send({ feedback: [overridden(liver)] })
+      .expect(200);
     expect(again.body).toEqual({ stored: 0, duplicates: 1, unknownCards: 0 });
     expect(store.ruleCounts('2000-01-01T00:00:00Z').find((c) => c.ruleId === 'liver-disease')?.overridden).toBe(1);
   });
@@ -132,8 +162,16 @@ describe('POST /cds-services/{id}/feedback', () => {
 
   it('accepts the spec example (acceptedSuggestions) and an override with only code and system (the Sandbox)', async () => {
     const { app } = appWith();
-    const spec = { card: '4e0a3a1e-3283-4575-ab82-028d55fe2719', outcome: 'accepted', acceptedSuggestions: [{ id: 'e56e1945-20b3-4393-8503-a1a20fd73152' }], outcomeTimestamp: '2021-12-11T10:05:31Z' };
-    await request(app).post(FEEDBACK).send({ feedback: [spec] }).expect(200);
+    const spec = {
+      card: '4e0a3a1e-3283-4575-ab82-028d55fe2719',
+      outcome: 'accepted',
+      acceptedSuggestions: [{ id: 'e56e1945-20b3-4393-8503-a1a20fd73152' }],
+      outcomeTimestamp: '2021-12-11T10:05:31Z',
+    };
+    await request(app)
+      .post(FEEDBACK)
+      .send({ feedback: [spec] })
+      .expect(200);
   });
 
   it.each([
@@ -141,8 +179,14 @@ describe('POST /cds-services/{id}/feedback', () => {
     [{ feedback: [] }, 'feedback must not be empty'],
     [{ feedback: [{ outcome: 'accepted', acceptedSuggestions: [{ id: 'x' }], outcomeTimestamp: '2026-11-26T12:00:00Z' }] }, 'feedback.0.card is required'],
     [{ feedback: [{ card: 'c', outcome: 'ignored', outcomeTimestamp: '2026-11-26T12:00:00Z' }] }, "feedback.0.outcome must be 'accepted' or 'overridden'"],
-    [{ feedback: [{ card: 'c', outcome: 'accepted', outcomeTimestamp: '2026-11-26T12:00:00Z' }] }, 'feedback.0.acceptedSuggestions is required when the outcome is accepted'],
-    [{ feedback: [{ card: 'c', outcome: 'overridden', outcomeTimestamp: '2026-11-26T13:00:00+01:00' }] }, 'feedback.0.outcomeTimestamp must be an RFC 3339 date-time in UTC'],
+    [
+      { feedback: [{ card: 'c', outcome: 'accepted', outcomeTimestamp: '2026-11-26T12:00:00Z' }] },
+      'feedback.0.acceptedSuggestions is required when the outcome is accepted',
+    ],
+    [
+      { feedback: [{ card: 'c', outcome: 'overridden', outcomeTimestamp: '2026-11-26T13:00:00+01:00' }] },
+      'feedback.0.outcomeTimestamp must be an RFC 3339 date-time in UTC',
+    ],
     [{ feedback: [{ card: 'c', outcome: 'overridden' }] }, 'feedback.0.outcomeTimestamp is required'],
   ])('400 naming the field for %j', async (body, message) => {
     const { app } = appWith();
@@ -161,7 +205,10 @@ describe('POST /cds-services/{id}/feedback', () => {
       const { app, store } = appWith({ storeComments, path });
       const [liver] = await issue(app);
       if (!liver) throw new Error('card expected');
-      await request(app).post(FEEDBACK).send({ feedback: [overridden(liver, 'not-current', { userComment: 'Mr Smith stopped drinking in 2024' })] }).expect(200);
+      await request(app)
+        .post(FEEDBACK)
+        .send({ feedback: [overridden(liver, 'not-current', { userComment: 'Mr Smith stopped drinking in 2024' })] })
+        .expect(200);
       store.close();
       const db = new DatabaseSync(path, { readOnly: true });
       const comments = db.prepare('SELECT user_comment AS c FROM feedback').all() as Array<{ c: string | null }>;
@@ -255,7 +302,10 @@ describe('analytics', () => {
     expect(sameDay.body.since).toBe(`${NOW.toISOString().slice(0, 10)}T00:00:00.000Z`);
     expect(sameDay.body.rules.find((r: { ruleId: string }) => r.ruleId === 'liver-disease')?.issued).toBe(2);
     for (const bad of ['yesterday', '', '+010000-01-01', '2026-02-30x']) {
-      const res400 = await request(app).get(`/analytics/rules?since=${encodeURIComponent(bad)}`).set('Authorization', `Bearer ${ADMIN}`).expect(400);
+      const res400 = await request(app)
+        .get(`/analytics/rules?since=${encodeURIComponent(bad)}`)
+        .set('Authorization', `Bearer ${ADMIN}`)
+        .expect(400);
       expect(res400.body.issue[0].diagnostics).toMatch(/since must be a date/);
     }
     await request(app).get('/analytics/rules?since=2026-01-01&since=2026-02-01').set('Authorization', `Bearer ${ADMIN}`).expect(400);
@@ -270,7 +320,10 @@ describe('analytics', () => {
     const { app, store } = appWith();
     const [liver] = await issue(app);
     if (!liver) throw new Error('card expected');
-    await request(app).post(FEEDBACK).send({ feedback: [overridden(liver)] }).expect(200);
+    await request(app)
+      .post(FEEDBACK)
+      .send({ feedback: [overridden(liver)] })
+      .expect(200);
     const table = renderTable(ruleAnalytics(store, testCatalogue(), new Date('2000-01-01T00:00:00Z')));
     expect(table).toMatch(/^liver-disease\s+1\s+0\s+1\s+100\.0%\s+Benefit outweighs risk; patient will be monitored \(1\)$/m);
     expect(table).toMatch(/^active-cancer\s+0\s+0\s+0\s+0\.0%\s+—$/m);
@@ -279,9 +332,38 @@ describe('analytics', () => {
   it('retention removes old cards and feedback', () => {
     const store = new SqliteAuditStore(':memory:');
     stores.push(store);
-    store.recordCards([{ uuid: 'old', ruleId: 'lactulose', indicator: 'warning', findings: [{ ruleId: 'lactulose', indicator: 'warning' }], serviceId: 's', hookInstance: 'h', issuedAt: '2020-01-01T00:00:00.000Z' }]);
-    store.recordCards([{ uuid: 'new', ruleId: 'lactulose', indicator: 'warning', findings: [{ ruleId: 'lactulose', indicator: 'warning' }], serviceId: 's', hookInstance: 'h', issuedAt: '2026-11-01T00:00:00.000Z' }]);
-    store.recordFeedback([{ card: 'old', serviceId: 's', outcome: 'overridden', acceptedSuggestions: [], outcomeTimestamp: '2020-01-01T00:00:00.000Z', receivedAt: '2020-01-01T00:00:00.000Z' }]);
+    store.recordCards([
+      {
+        uuid: 'old',
+        ruleId: 'lactulose',
+        indicator: 'warning',
+        findings: [{ ruleId: 'lactulose', indicator: 'warning' }],
+        serviceId: 's',
+        hookInstance: 'h',
+        issuedAt: '2020-01-01T00:00:00.000Z',
+      },
+    ]);
+    store.recordCards([
+      {
+        uuid: 'new',
+        ruleId: 'lactulose',
+        indicator: 'warning',
+        findings: [{ ruleId: 'lactulose', indicator: 'warning' }],
+        serviceId: 's',
+        hookInstance: 'h',
+        issuedAt: '2026-11-01T00:00:00.000Z',
+      },
+    ]);
+    store.recordFeedback([
+      {
+        card: 'old',
+        serviceId: 's',
+        outcome: 'overridden',
+        acceptedSuggestions: [],
+        outcomeTimestamp: '2020-01-01T00:00:00.000Z',
+        receivedAt: '2020-01-01T00:00:00.000Z',
+      },
+    ]);
     expect(store.purgeBefore('2025-11-26T00:00:00.000Z')).toBe(2);
     expect(store.ruleCounts('2000-01-01T00:00:00Z')).toEqual([{ ruleId: 'lactulose', issued: 1, accepted: 0, overridden: 0, overrideReasons: [] }]);
   });
@@ -303,7 +385,11 @@ describe('no data lost', () => {
     const first = startService({ PORT: '0', CDS_DB_PATH: db });
     const { port } = await first.listening();
     // A card the service issued, then feedback on it.
-    const issued = await fetch(`http://127.0.0.1:${port}${SIGN}`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(fixture('cirrhosis-order-sign')) });
+    const issued = await fetch(`http://127.0.0.1:${port}${SIGN}`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify(fixture('cirrhosis-order-sign')),
+    });
     const card = ((await issued.json()) as { cards: Array<{ uuid: string }> }).cards[0]?.uuid ?? '';
     const res = await fetch(`http://127.0.0.1:${port}${FEEDBACK}`, {
       method: 'POST',

@@ -88,7 +88,9 @@ describe('fetching from the EHR FHIR server', () => {
     expect(decodeURIComponent(ammonia)).toBe(
       'Observation?patient=pat-1001&code=http://loinc.org|16362-6,http://loinc.org|1845-7,http://loinc.org|22763-7&_sort=-date&date=ge2026-10-27&_count=100',
     );
-    expect(server.requests.find((r) => r.path.startsWith('MedicationRequest'))?.path).toBe('MedicationRequest?patient=pat-1001&status=active,on-hold&_count=100');
+    expect(server.requests.find((r) => r.path.startsWith('MedicationRequest'))?.path).toBe(
+      'MedicationRequest?patient=pat-1001&status=active,on-hold&_count=100',
+    );
   });
 
   it('with a partial prefetch, fetches only the missing keys', async () => {
@@ -147,14 +149,32 @@ describe('fetching from the EHR FHIR server', () => {
     expect(rules(res.body)).toEqual(['liver-disease:critical']);
     // The cap still counts where it can change the answer: an unsorted condition search.
     const conditions = (await (await fetch(`${server.baseUrl}/Condition?patient=${PATIENT}&_count=0`)).json()) as Record<string, unknown>;
-    const capped = await call({ ...fixture, prefetch: { ...prefetch, conditions: { ...conditions, link: [{ relation: 'next', url: `${server.baseUrl}/Condition?patient=${PATIENT}&_count=1&_offset=0` }] } } }, server, { maxPages: 0 }).response.expect(200);
-    expect(hookResponseSchema.parse(capped.body).cards.find((c) => carries(c, 'incomplete-data'))?.detail).toContain('only the first 0 pages of results were read');
+    const capped = await call(
+      {
+        ...fixture,
+        prefetch: {
+          ...prefetch,
+          conditions: { ...conditions, link: [{ relation: 'next', url: `${server.baseUrl}/Condition?patient=${PATIENT}&_count=1&_offset=0` }] },
+        },
+      },
+      server,
+      { maxPages: 0 },
+    ).response.expect(200);
+    expect(hookResponseSchema.parse(capped.body).cards.find((c) => carries(c, 'incomplete-data'))?.detail).toContain(
+      'only the first 0 pages of results were read',
+    );
   });
 
   it('a MedicationStatement search the server does not support is no gap when MedicationRequests were read (revision 2, item 20)', async () => {
     const server = await fhirServer([cirrhosis], (r) =>
       r.path.startsWith('MedicationStatement')
-        ? { status: 400, body: { resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'not-supported', diagnostics: 'Resource type MedicationStatement is not supported' }] } }
+        ? {
+            status: 400,
+            body: {
+              resourceType: 'OperationOutcome',
+              issue: [{ severity: 'error', code: 'not-supported', diagnostics: 'Resource type MedicationStatement is not supported' }],
+            },
+          }
         : undefined,
     );
     const body = scenario('cirrhosis-order-sign');
@@ -163,17 +183,32 @@ describe('fetching from the EHR FHIR server', () => {
     expect(rules(res.body)).toEqual(['liver-disease:critical']);
     // Without the other source, it is a gap again.
     const neither = await fhirServer([cirrhosis], (r) =>
-      r.path.startsWith('Medication') ? { status: 405, body: { resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'not-supported' }] } } : undefined,
+      r.path.startsWith('Medication')
+        ? { status: 405, body: { resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'not-supported' }] } }
+        : undefined,
     );
     const gaps = hookResponseSchema.parse((await call(body, neither).response.expect(200)).body).cards.find((c) => carries(c, 'incomplete-data'));
-    expect(gaps?.detail).toContain('current medication statements: not provided by the EHR, and fetching it failed: the FHIR server answered HTTP 405 (not supported)');
+    expect(gaps?.detail).toContain(
+      'current medication statements: not provided by the EHR, and fetching it failed: the FHIR server answered HTTP 405 (not supported)',
+    );
   });
 
   it('fetches a Medication the draft order references, to recognise glutamine', async () => {
-    const endari = { resourceType: 'Medication', id: 'med-endari', code: { coding: [{ system: 'http://www.nlm.nih.gov/research/umls/rxnorm', code: '1928941' }] } };
+    const endari = {
+      resourceType: 'Medication',
+      id: 'med-endari',
+      code: { coding: [{ system: 'http://www.nlm.nih.gov/research/umls/rxnorm', code: '1928941' }] },
+    };
     const server = await fhirServer([endari]);
     const fixture = scenario('cirrhosis-order-sign');
-    const draft = { resourceType: 'MedicationRequest', id: 'draft-endari', status: 'draft', intent: 'order', subject: { reference: `Patient/${PATIENT}` }, medicationReference: { reference: 'Medication/med-endari' } };
+    const draft = {
+      resourceType: 'MedicationRequest',
+      id: 'draft-endari',
+      status: 'draft',
+      intent: 'order',
+      subject: { reference: `Patient/${PATIENT}` },
+      medicationReference: { reference: 'Medication/med-endari' },
+    };
     const context = { ...(fixture.context as Record<string, unknown>), draftOrders: { resourceType: 'Bundle', entry: [{ resource: draft }] } };
     const res = await call({ ...fixture, context }, server).response.expect(200);
     expect(hookResponseSchema.parse(res.body).cards[0]?.suggestions?.[0]?.actions?.[0]?.resourceId).toBe('MedicationRequest/draft-endari');
@@ -181,19 +216,36 @@ describe('fetching from the EHR FHIR server', () => {
   });
 
   it('says so when the Medication a draft names cannot be read: an info card, never no cards (revision 2, item 29)', async () => {
-    const server = await fhirServer([], (r) => (r.path.startsWith('Medication/') ? { status: 503, body: { resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'transient' }] } } : undefined));
+    const server = await fhirServer([], (r) =>
+      r.path.startsWith('Medication/')
+        ? { status: 503, body: { resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'transient' }] } }
+        : undefined,
+    );
     const fixture = scenario('cirrhosis-order-sign');
-    const draft = { resourceType: 'MedicationRequest', id: 'draft-endari', status: 'draft', intent: 'order', subject: { reference: `Patient/${PATIENT}` }, medicationReference: { reference: 'Medication/med-endari' } };
+    const draft = {
+      resourceType: 'MedicationRequest',
+      id: 'draft-endari',
+      status: 'draft',
+      intent: 'order',
+      subject: { reference: `Patient/${PATIENT}` },
+      medicationReference: { reference: 'Medication/med-endari' },
+    };
     const context = { ...(fixture.context as Record<string, unknown>), draftOrders: { resourceType: 'Bundle', entry: [{ resource: draft }] } };
     const res = await call({ ...fixture, context }, server).response.expect(200);
     const cards = hookResponseSchema.parse(res.body).cards;
     expect(cards.map(cardLabel)).toEqual(['unreadable-order:info']);
-    expect(cards[0]?.detail).toContain('MedicationRequest/draft-endari names its product only as Medication/med-endari, which could not be read: the FHIR server answered HTTP 503');
+    expect(cards[0]?.detail).toContain(
+      'MedicationRequest/draft-endari names its product only as Medication/med-endari, which could not be read: the FHIR server answered HTTP 503',
+    );
     expect(requestedTypes(server)).toEqual(['Medication/med-endari']);
   });
 
   it('3,000 Medication references: a few _id searches, at most 50 requests and 8 at once (issue 13, outbound fan-out)', async () => {
-    const medications = Array.from({ length: 3000 }, (_, i) => ({ resourceType: 'Medication', id: `m-${i}`, code: { text: i === 2999 ? 'Lactulose 10 g/15 mL oral solution' : `Vitamin ${i}` } }));
+    const medications = Array.from({ length: 3000 }, (_, i) => ({
+      resourceType: 'Medication',
+      id: `m-${i}`,
+      code: { text: i === 2999 ? 'Lactulose 10 g/15 mL oral solution' : `Vitamin ${i}` },
+    }));
     let inFlight = 0;
     let maxInFlight = 0;
     const server = await fhirServer(medications, async () => {
@@ -204,8 +256,18 @@ describe('fetching from the EHR FHIR server', () => {
       return undefined;
     });
     const fixture = scenario('healthy-patient-no-card');
-    const orders = medications.map((m, i) => ({ resourceType: 'MedicationRequest', id: `rx-${i}`, status: 'active', intent: 'order', subject: { reference: `Patient/${PATIENT}` }, medicationReference: { reference: `Medication/${m.id}` } }));
-    const prefetch = { ...(fixture.prefetch as Record<string, unknown>), medicationRequests: { resourceType: 'Bundle', type: 'searchset', entry: orders.map((resource) => ({ resource })) } };
+    const orders = medications.map((m, i) => ({
+      resourceType: 'MedicationRequest',
+      id: `rx-${i}`,
+      status: 'active',
+      intent: 'order',
+      subject: { reference: `Patient/${PATIENT}` },
+      medicationReference: { reference: `Medication/${m.id}` },
+    }));
+    const prefetch = {
+      ...(fixture.prefetch as Record<string, unknown>),
+      medicationRequests: { resourceType: 'Bundle', type: 'searchset', entry: orders.map((resource) => ({ resource })) },
+    };
     const res = await call({ ...fixture, prefetch }, server, { budgetMs: 10_000, timeoutMs: 5000 }).response.expect(200);
     expect(server.requests.length).toBeLessThanOrEqual(50);
     expect(maxInFlight).toBeLessThanOrEqual(8);
@@ -220,8 +282,18 @@ describe('fetching from the EHR FHIR server', () => {
     const lactulose = { resourceType: 'Medication', id: 'med-lac', code: { text: 'Lactulose 10 g/15 mL oral solution' } };
     const server = await fhirServer([lactulose]);
     const fixture = scenario('healthy-patient-no-card');
-    const order = { resourceType: 'MedicationRequest', id: 'rx-lac', status: 'active', intent: 'order', subject: { reference: `Patient/${PATIENT}` }, medicationReference: { reference: 'Medication/med-lac' } };
-    const prefetch = { ...(fixture.prefetch as Record<string, unknown>), medicationRequests: { resourceType: 'Bundle', type: 'searchset', entry: [{ resource: order }] } };
+    const order = {
+      resourceType: 'MedicationRequest',
+      id: 'rx-lac',
+      status: 'active',
+      intent: 'order',
+      subject: { reference: `Patient/${PATIENT}` },
+      medicationReference: { reference: 'Medication/med-lac' },
+    };
+    const prefetch = {
+      ...(fixture.prefetch as Record<string, unknown>),
+      medicationRequests: { resourceType: 'Bundle', type: 'searchset', entry: [{ resource: order }] },
+    };
     const res = await call({ ...fixture, prefetch }, server).response.expect(200);
     expect(rules(res.body)).toEqual(['lactulose:warning']);
   });
@@ -268,7 +340,7 @@ describe('time budget and failures', () => {
     expect(server.requests.filter((r) => !r.path.startsWith('Observation')).some((r) => r.cancelled)).toBe(false);
   });
 
-  it('caps every request by what is left of the whole budget, and says it was the service\'s budget that ran out', async () => {
+  it("caps every request by what is left of the whole budget, and says it was the service's budget that ran out", async () => {
     const server = await fhirServer([cirrhosis], slowObservations);
     const body = scenario('cirrhosis-order-sign');
     delete body.prefetch;
@@ -283,8 +355,10 @@ describe('time budget and failures', () => {
 
   it('reports 5xx and 401 answers per data requirement', async () => {
     const server = await fhirServer([cirrhosis], (r) => {
-      if (r.path.startsWith('MedicationRequest')) return { status: 500, body: { resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'exception' }] } };
-      if (r.path.startsWith('MedicationStatement')) return { status: 401, body: { resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'login' }] } };
+      if (r.path.startsWith('MedicationRequest'))
+        return { status: 500, body: { resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'exception' }] } };
+      if (r.path.startsWith('MedicationStatement'))
+        return { status: 401, body: { resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'login' }] } };
       return undefined;
     });
     const body = scenario('cirrhosis-order-sign');
@@ -319,7 +393,9 @@ describe('time budget and failures', () => {
     const res = await call(body, server, { allowHttp: false }).response.expect(200);
     expect(server.requests).toEqual([]);
     const detail = hookResponseSchema.parse(res.body).cards[0]?.detail ?? '';
-    expect(detail).toContain("ammonia results: not provided by the EHR, and not fetched: the EHR's FHIR server address is not secure (http), and this service calls only https servers");
+    expect(detail).toContain(
+      "ammonia results: not provided by the EHR, and not fetched: the EHR's FHIR server address is not secure (http), and this service calls only https servers",
+    );
   });
 
   it('calls only servers on CDS_FHIR_SERVER_ALLOWLIST when it is set', async () => {

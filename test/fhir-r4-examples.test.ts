@@ -42,15 +42,28 @@ const observations = load('Observation');
 const medicationRequests = load('MedicationRequest');
 const medications = new Map(load('Medication').map((m) => [`Medication/${m.id ?? ''}`, m]));
 
-const searchset = (resources: Resource[]) => ({ resourceType: 'Bundle', type: 'searchset', total: resources.length, entry: resources.map((resource) => ({ resource })) });
+const searchset = (resources: Resource[]) => ({
+  resourceType: 'Bundle',
+  type: 'searchset',
+  total: resources.length,
+  entry: resources.map((resource) => ({ resource })),
+});
 
 const GLUTAMINE_DRAFT = {
   resourceType: 'MedicationRequest',
   id: 'glutamine-draft',
   status: 'draft',
   intent: 'order',
-  medicationCodeableConcept: { coding: [{ system: 'http://www.nlm.nih.gov/research/umls/rxnorm', code: '1869684', display: 'L-glutamine 5 g oral powder' }], text: 'L-glutamine 5 g oral powder' },
-  dosageInstruction: [{ timing: { repeat: { frequency: 2, period: 1, periodUnit: 'd' } }, doseAndRate: [{ doseQuantity: { value: 5, unit: 'g', system: 'http://unitsofmeasure.org', code: 'g' } }] }],
+  medicationCodeableConcept: {
+    coding: [{ system: 'http://www.nlm.nih.gov/research/umls/rxnorm', code: '1869684', display: 'L-glutamine 5 g oral powder' }],
+    text: 'L-glutamine 5 g oral powder',
+  },
+  dosageInstruction: [
+    {
+      timing: { repeat: { frequency: 2, period: 1, periodUnit: 'd' } },
+      doseAndRate: [{ doseQuantity: { value: 5, unit: 'g', system: 'http://unitsofmeasure.org', code: 'g' } }],
+    },
+  ],
   dispenseRequest: { expectedSupplyDuration: { value: 30, unit: 'days', system: 'http://unitsofmeasure.org', code: 'd' } },
 };
 
@@ -64,7 +77,11 @@ function dayAfterLatest(records: Resource[]): Date {
 }
 
 function hookRequest(patientId: string) {
-  const own = { conditions: byPatient(conditions, patientId), observations: byPatient(observations, patientId), medicationRequests: byPatient(medicationRequests, patientId) };
+  const own = {
+    conditions: byPatient(conditions, patientId),
+    observations: byPatient(observations, patientId),
+    medicationRequests: byPatient(medicationRequests, patientId),
+  };
   // As an EHR's search with _include would: the Medications the orders name travel with them.
   const named = own.medicationRequests.map((r) => medications.get(r.medicationReference?.reference ?? '')).filter((m): m is Resource => m !== undefined);
   const labs = searchset(own.observations);
@@ -72,7 +89,15 @@ function hookRequest(patientId: string) {
     body: {
       hook: 'order-sign',
       hookInstance: `r4-example-${patientId}`,
-      context: { userId: 'Practitioner/example', patientId, draftOrders: { resourceType: 'Bundle', type: 'collection', entry: [{ resource: { ...GLUTAMINE_DRAFT, subject: { reference: `Patient/${patientId}` } } }] } },
+      context: {
+        userId: 'Practitioner/example',
+        patientId,
+        draftOrders: {
+          resourceType: 'Bundle',
+          type: 'collection',
+          entry: [{ resource: { ...GLUTAMINE_DRAFT, subject: { reference: `Patient/${patientId}` } } }],
+        },
+      },
       prefetch: {
         patient: patients.find((p) => p.id === patientId),
         conditions: searchset(own.conditions),
@@ -88,7 +113,9 @@ function hookRequest(patientId: string) {
   };
 }
 
-const expected = JSON.parse(readFileSync(new URL('./fhir-r4-examples.expected.json', import.meta.url), 'utf8')) as { patients: Record<string, { cards: string[]; review?: string }> };
+const expected = JSON.parse(readFileSync(new URL('./fhir-r4-examples.expected.json', import.meta.url), 'utf8')) as {
+  patients: Record<string, { cards: string[]; review?: string }>;
+};
 
 describe('the official FHIR R4 examples', () => {
   it('has every Patient of the package in the reviewed expectation file', () => {

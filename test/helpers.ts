@@ -36,7 +36,12 @@ export function captureLogs(): { lines: string[]; stream: Writable } {
   const lines: string[] = [];
   const stream = new Writable({
     write(chunk: Buffer, _encoding, callback) {
-      lines.push(...chunk.toString('utf8').split('\n').filter((l) => l !== ''));
+      lines.push(
+        ...chunk
+          .toString('utf8')
+          .split('\n')
+          .filter((l) => l !== ''),
+      );
       callback();
     },
   });
@@ -60,7 +65,9 @@ export function testApp(overrides: Partial<AppDeps> = {}) {
 
 /** What a card carries, as `rule:indicator` joined by ` + ` (a merged card carries several findings). */
 export function cardLabel(card: Card): string {
-  return cardFindings(card).map((f) => `${f.rule}:${f.indicator}`).join(' + ');
+  return cardFindings(card)
+    .map((f) => `${f.rule}:${f.indicator}`)
+    .join(' + ');
 }
 
 /** Whether a card carries a finding of this rule. */

@@ -126,7 +126,12 @@ describe('POST /cds-services/{id}', () => {
 
   it('never emits null or empty fields, and every summary is under 140 characters', async () => {
     const { app } = testApp();
-    for (const name of ['cirrhosis-high-ammonia-lactulose-ckd4', 'sandbox-lenient-payload', 'order-sign-two-glutamine-orders', 'ammonia-unconvertible-unit-reported']) {
+    for (const name of [
+      'cirrhosis-high-ammonia-lactulose-ckd4',
+      'sandbox-lenient-payload',
+      'order-sign-two-glutamine-orders',
+      'ammonia-unconvertible-unit-reported',
+    ]) {
       const body = fixture(name);
       const path = name === 'sandbox-lenient-payload' ? SELECT : SIGN;
       const res = await request(app).post(path).send(body).expect(200);
@@ -143,7 +148,11 @@ describe('POST /cds-services/{id}', () => {
 
   it('accepts a body sent without a JSON Content-Type', async () => {
     const { app } = testApp();
-    const res = await request(app).post(SIGN).set('Content-Type', 'text/plain').send(JSON.stringify(fixture('cirrhosis-order-sign'))).expect(200);
+    const res = await request(app)
+      .post(SIGN)
+      .set('Content-Type', 'text/plain')
+      .send(JSON.stringify(fixture('cirrhosis-order-sign')))
+      .expect(200);
     expect(res.body.cards).toHaveLength(1);
   });
 
@@ -172,7 +181,9 @@ describe('POST /cds-services/{id}', () => {
           severity: 'error',
           code: 'incomplete',
           details: { text: 'ERR_PREFETCH_UNAVAILABLE' },
-          diagnostics: expect.stringContaining("prefetch 'conditions', 'ammonia', 'egfr', 'creatinine', 'bodyWeight', 'medicationRequests', 'medicationStatements' missing"),
+          diagnostics: expect.stringContaining(
+            "prefetch 'conditions', 'ammonia', 'egfr', 'creatinine', 'bodyWeight', 'medicationRequests', 'medicationStatements' missing",
+          ),
         },
       ],
     });
@@ -347,7 +358,10 @@ describe('logging', () => {
 
   it('writes one line per hook call with ids and rule ids, never patient data, tokens or card text', async () => {
     const { app, logs } = testApp();
-    const body = { ...fixture('cirrhosis-order-sign'), fhirAuthorization: { access_token: 'secret-token-123', token_type: 'Bearer', expires_in: 300, scope: 'patient/*.read', subject: 'cds' } };
+    const body = {
+      ...fixture('cirrhosis-order-sign'),
+      fhirAuthorization: { access_token: 'secret-token-123', token_type: 'Bearer', expires_in: 300, scope: 'patient/*.read', subject: 'cds' },
+    };
     await request(app).post(SIGN).set('Authorization', 'Bearer header.jwt.sig').send(body).expect(200);
     expect(logs).toHaveLength(1);
     const line = JSON.parse(logs[0] ?? '{}') as Record<string, unknown>;

@@ -50,17 +50,28 @@ describe('GET /metrics', () => {
   });
 
   it('counts FHIR fetches by outcome, feedback by outcome and JWT rejections by reason', async () => {
-    const server = await startLocalFhirServer({ resources: [], intercept: (r) => (r.path.startsWith('MedicationStatement') ? { status: 503, body: {} } : undefined) });
+    const server = await startLocalFhirServer({
+      resources: [],
+      intercept: (r) => (r.path.startsWith('MedicationStatement') ? { status: 503, body: {} } : undefined),
+    });
     try {
       const { publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-384' });
-      const clients = parseTrustedClients({ clients: [{ iss: 'https://ehr.example.org', jwks: { keys: [{ ...publicKey.export({ format: 'jwk' }), kid: 'k1' }] } }] }, 'test');
+      const clients = parseTrustedClients(
+        { clients: [{ iss: 'https://ehr.example.org', jwks: { keys: [{ ...publicKey.export({ format: 'jwk' }), kid: 'k1' }] } }] },
+        'test',
+      );
       const { app } = appWithMetrics({ config: { publicUrl: PUBLIC_URL, maxBodyBytes: 1024 * 1024, fhir: TEST_FHIR_POLICY } });
       const body: Record<string, unknown> = { ...fixture('cirrhosis-order-sign'), fhirServer: server.baseUrl };
       delete body.prefetch;
       await request(app).post(SIGN).send(body).expect(200);
       await request(app)
         .post(`${SIGN}/feedback`)
-        .send({ feedback: [{ card: 'c1', outcome: 'overridden', outcomeTimestamp: '2026-11-26T12:00:00Z' }, { card: 'c2', outcome: 'accepted', acceptedSuggestions: [{ id: 's' }], outcomeTimestamp: '2026-11-26T12:00:00Z' }] })
+        .send({
+          feedback: [
+            { card: 'c1', outcome: 'overridden', outcomeTimestamp: '2026-11-26T12:00:00Z' },
+            { card: 'c2', outcome: 'accepted', acceptedSuggestions: [{ id: 's' }], outcomeTimestamp: '2026-11-26T12:00:00Z' },
+          ],
+        })
         .expect(200);
       const fetched = await request(app).get('/metrics').expect(200);
       // Six searches answered; the Patient read (404: not on this server) and the failing statements search are HTTP errors.

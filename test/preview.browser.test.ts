@@ -17,7 +17,16 @@ import { FIXTURES_DIR, NO_OUTBOUND_FHIR_POLICY, PUBLIC_URL, testApp } from './he
 
 const DEBIAN_CHROMIUM = '/usr/bin/chromium';
 // Debian's Chromium as root needs no sandbox; the others keep it off the closed network.
-const DEBIAN_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'];
+const DEBIAN_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+  '--disable-quic',
+];
 
 async function launchBrowser(): Promise<Browser> {
   if (existsSync(DEBIAN_CHROMIUM)) return chromium.launch({ executablePath: DEBIAN_CHROMIUM, args: DEBIAN_ARGS });
@@ -39,7 +48,9 @@ describe('GET /preview', () => {
     const list = await request(app).get('/preview').expect(200);
     expect(list.text).toContain('<option value="bundles/liver-disease-alcoholic-cirrhosis">');
     const shown = await request(app).get('/preview?fixture=scenarios/cirrhosis-high-ammonia-lactulose-ckd4').expect(200);
-    expect(shown.text).toContain('<article class="card critical" data-indicator="critical" data-rule="liver-disease" data-findings="liver-disease hyperammonemia lactulose"');
+    expect(shown.text).toContain(
+      '<article class="card critical" data-indicator="critical" data-rule="liver-disease" data-findings="liver-disease hyperammonemia lactulose"',
+    );
     expect(shown.text).toContain('Findings: liver-disease (critical), hyperammonemia (critical), lactulose (warning)');
     expect(shown.text).toContain('<strong>What to do:</strong>');
     expect(shown.text).toContain('<li>Ammonia [Moles/volume] in Plasma: 95 µmol/L on 2026-11-25; upper limit 40 µmol/L from the report</li>');

@@ -30,9 +30,13 @@ describe('the process (dist/main.js, as npm start runs it)', () => {
   it('starts with the example trusted clients file on any address, authenticating', async () => {
     const { child, output } = start({ HOST: '0.0.0.0', PORT: '0', CDS_TRUSTED_CLIENTS: 'trusted-clients.example.json' });
     const line = await new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(() => { reject(new Error(`no listening line: ${JSON.stringify(output())}`)); }, 15000);
+      const timer = setTimeout(() => {
+        reject(new Error(`no listening line: ${JSON.stringify(output())}`));
+      }, 15000);
       child.stdout.on('data', () => {
-        const found = output().stdout.split('\n').find((l) => l.includes('glutamine-cds listening'));
+        const found = output()
+          .stdout.split('\n')
+          .find((l) => l.includes('glutamine-cds listening'));
         if (found) {
           clearTimeout(timer);
           resolve(found);
@@ -62,7 +66,7 @@ describe('the process (dist/main.js, as npm start runs it)', () => {
     await once(child, 'exit');
   }, 20000);
 
-  it('writes a quiet request\'s log line within about a second, not when 4 KB have piled up', async () => {
+  it("writes a quiet request's log line within about a second, not when 4 KB have piled up", async () => {
     const { child, listening, output } = start({ PORT: '0', HOST: '127.0.0.1' });
     try {
       const { port } = await listening();

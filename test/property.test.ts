@@ -87,7 +87,24 @@ const HUGE_STRINGS = [
 
 /** Nasty leaves: odd types, huge strings, invalid dates and units, prototype keys. */
 const nasty = fc.oneof(
-  fc.constantFrom(null, true, 0, -1, 1e308, Number.MIN_VALUE, '', 'Patient/x', '2026-13-45', 'not-a-date', '>=', '{packet}', 'µg/dL as N', 'BID', '__proto__', 'constructor'),
+  fc.constantFrom(
+    null,
+    true,
+    0,
+    -1,
+    1e308,
+    Number.MIN_VALUE,
+    '',
+    'Patient/x',
+    '2026-13-45',
+    'not-a-date',
+    '>=',
+    '{packet}',
+    'µg/dL as N',
+    'BID',
+    '__proto__',
+    'constructor',
+  ),
   fc.string({ maxLength: 20 }),
   fc.constantFrom(...HUGE_STRINGS),
   fc.constant({ ['__proto__']: { polluted: true } }),
@@ -105,48 +122,67 @@ function replaceAt(root: unknown, path: JsonPath, replacement: unknown): unknown
 }
 
 describe('property: no input makes a 500', () => {
-  it('random JSON bodies', async () => {
-    await assertProperty(
-      fc.asyncProperty(fc.jsonValue({ maxDepth: 6 }), fc.constantFrom('glutamine-order-sign', 'glutamine-order-select'), async (value, service) => {
-        expect(ALLOWED).toContain(await post(service, JSON.stringify(value)));
-      }),
-      share(600),
-    );
-  }, TIMEOUT_MS);
+  it(
+    'random JSON bodies',
+    async () => {
+      await assertProperty(
+        fc.asyncProperty(fc.jsonValue({ maxDepth: 6 }), fc.constantFrom('glutamine-order-sign', 'glutamine-order-select'), async (value, service) => {
+          expect(ALLOWED).toContain(await post(service, JSON.stringify(value)));
+        }),
+        share(600),
+      );
+    },
+    TIMEOUT_MS,
+  );
 
-  it('random envelopes with the right shape and nasty contents', async () => {
-    const envelope = fc.record({
-      hook: fc.oneof(fc.constant('order-sign'), nasty),
-      hookInstance: fc.oneof(fc.uuid(), nasty),
-      fhirServer: fc.oneof(fc.constant(undefined), nasty),
-      context: fc.record({ patientId: fc.oneof(fc.constant('p1'), nasty), draftOrders: fc.oneof(nasty, fc.constant(fixtures[0] !== undefined ? (fixtures[0] as { context: { draftOrders: unknown } }).context.draftOrders : {})), selections: nasty }),
-      prefetch: fc.oneof(nasty, fc.dictionary(fc.constantFrom('patient', 'conditions', 'ammonia', 'egfr', 'medicationRequests'), nasty)),
-    });
-    await assertProperty(
-      fc.asyncProperty(envelope, async (value) => {
-        expect(ALLOWED).toContain(await post('glutamine-order-sign', JSON.stringify(value)));
-      }),
-      share(600),
-    );
-  }, TIMEOUT_MS);
+  it(
+    'random envelopes with the right shape and nasty contents',
+    async () => {
+      const envelope = fc.record({
+        hook: fc.oneof(fc.constant('order-sign'), nasty),
+        hookInstance: fc.oneof(fc.uuid(), nasty),
+        fhirServer: fc.oneof(fc.constant(undefined), nasty),
+        context: fc.record({
+          patientId: fc.oneof(fc.constant('p1'), nasty),
+          draftOrders: fc.oneof(
+            nasty,
+            fc.constant(fixtures[0] !== undefined ? (fixtures[0] as { context: { draftOrders: unknown } }).context.draftOrders : {}),
+          ),
+          selections: nasty,
+        }),
+        prefetch: fc.oneof(nasty, fc.dictionary(fc.constantFrom('patient', 'conditions', 'ammonia', 'egfr', 'medicationRequests'), nasty)),
+      });
+      await assertProperty(
+        fc.asyncProperty(envelope, async (value) => {
+          expect(ALLOWED).toContain(await post('glutamine-order-sign', JSON.stringify(value)));
+        }),
+        share(600),
+      );
+    },
+    TIMEOUT_MS,
+  );
 
-  it('real hook requests with one node replaced', async () => {
-    const mutated = fc
-      .nat({ max: fixtures.length - 1 })
-      .chain((i) => {
-        const fixture = fixtures[i];
-        const all = allPaths(fixture);
-        return fc.tuple(fc.constant(fixture), fc.constantFrom(...all), nasty);
-      })
-      .map(([fixture, path, leaf]) => replaceAt(fixture, path, leaf));
-    await assertProperty(
-      fc.asyncProperty(mutated, async (value) => {
-        const hook = (value as { hook?: unknown }).hook === 'order-select' ? 'glutamine-order-select' : 'glutamine-order-sign';
-        expect(ALLOWED).toContain(await post(hook, JSON.stringify(value)));
-      }),
-      share(1500),
-    );
-  }, TIMEOUT_MS);
+  it(
+    'real hook requests with one node replaced',
+    async () => {
+      const mutated = fc
+        .nat({ max: fixtures.length - 1 })
+        .chain((i) => {
+          const fixture = fixtures[i];
+          const all = allPaths(fixture);
+          return fc.tuple(fc.constant(fixture), fc.constantFrom(...all), nasty);
+        })
+        .map(([fixture, path, leaf]) => replaceAt(fixture, path, leaf));
+      await assertProperty(
+        fc.asyncProperty(mutated, async (value) => {
+          const hook = (value as { hook?: unknown }).hook === 'order-select' ? 'glutamine-order-select' : 'glutamine-order-sign';
+          expect(ALLOWED).toContain(await post(hook, JSON.stringify(value)));
+        }),
+        share(1500),
+      );
+    },
+    TIMEOUT_MS,
+  );
 
   it('is still serving afterwards, and no built-in prototype gained or lost a property', async () => {
     const res = await fetch(`${base}/healthz`);

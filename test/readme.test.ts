@@ -65,13 +65,14 @@ describe('README examples, against the built service', () => {
       // within 90 days)" — the built service runs on the real clock.
       const egfrDate = bundle.entry.find((e) => e.resource.id === 'obs-2001-egfr')?.resource.effectiveDateTime ?? '';
       const egfrRecent = Date.now() - Date.parse(egfrDate) <= 90 * 86_400_000;
-      expect(rules).toEqual(egfrRecent ? ['liver-disease:critical + lactulose:warning', 'kidney-disease:warning'] : ['liver-disease:critical + lactulose:warning']);
+      expect(rules).toEqual(
+        egfrRecent ? ['liver-disease:critical + lactulose:warning', 'kidney-disease:warning'] : ['liver-disease:critical + lactulose:warning'],
+      );
     } finally {
       await fhir.close();
     }
   });
 });
-
 
 /** The README is the front door: its examples and configuration table must stay true. */
 describe('README', () => {
@@ -93,4 +94,3 @@ describe('README', () => {
     for (const variable of CONFIG_VARIABLES) expect(README, variable).toMatch(new RegExp(`^\\| \`${variable}\` \\|`, 'm'));
   });
 });
-

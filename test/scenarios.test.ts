@@ -43,7 +43,9 @@ describe('scenario fixtures', () => {
     const expected = JSON.parse(readFileSync(join(dir, `${name}.expected.json`), 'utf8')) as Expected;
     // Scenarios are about the prefetch: no fixture may reach out to a FHIR server.
     const { app } = testApp({ config: { publicUrl: PUBLIC_URL, maxBodyBytes: 10 * 1024 * 1024, fhir: NO_OUTBOUND_FHIR_POLICY } });
-    const res = await request(app).post(`/cds-services/${expected.service}`).send(body as object);
+    const res = await request(app)
+      .post(`/cds-services/${expected.service}`)
+      .send(body as object);
 
     expect(res.status, JSON.stringify(res.body)).toBe(expected.status);
     if (expected.status !== 200) {
@@ -55,7 +57,10 @@ describe('scenario fixtures', () => {
     response.cards.forEach((card, i) => {
       const want = expected.cards[i];
       if (!want) return;
-      expect(cardFindings(card).map((f) => `${f.rule}:${f.indicator}`), `${want.rule} findings`).toEqual(want.findings ?? [`${want.rule}:${want.indicator}`]);
+      expect(
+        cardFindings(card).map((f) => `${f.rule}:${f.indicator}`),
+        `${want.rule} findings`,
+      ).toEqual(want.findings ?? [`${want.rule}:${want.indicator}`]);
       const actions = card.suggestions?.flatMap((s) => s.actions ?? []).map((a) => ({ type: a.type, resourceId: a.resourceId }));
       expect(actions, `${want.rule} suggestion actions`).toEqual(want.actions);
       for (const text of want.detailIncludes ?? []) expect(card.detail).toContain(text);

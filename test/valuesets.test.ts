@@ -26,7 +26,10 @@ describe('generated value sets', () => {
   });
 
   it('record the VSAC OID and version they came from', () => {
-    const vs = JSON.parse(readFileSync(join(CARDS_DIR, 'valuesets', 'liver-disease-chronic.json'), 'utf8')) as { compose: { include: Array<{ valueSet?: string[] }> }; description: string };
+    const vs = JSON.parse(readFileSync(join(CARDS_DIR, 'valuesets', 'liver-disease-chronic.json'), 'utf8')) as {
+      compose: { include: Array<{ valueSet?: string[] }> };
+      description: string;
+    };
     expect(vs.compose.include.flatMap((i) => i.valueSet ?? [])).toEqual([
       'http://cts.nlm.nih.gov/fhir/ValueSet/2.16.840.1.113762.1.4.1047.42|20210220',
       'http://cts.nlm.nih.gov/fhir/ValueSet/2.16.840.1.113883.3.464.1003.199.12.1035|20240105',
@@ -38,9 +41,9 @@ describe('generated value sets', () => {
     expect(() =>
       buildValueSet({ id: 'bad', title: 'Bad', description: 'x', include: [{ from: 'codes.md', system: 'snomed', codes: ['123456789'] }] }, sources),
     ).toThrow('bad include[0]: code 123456789 is not in codes.md');
-    expect(() => buildValueSet({ id: 'bad', title: 'Bad', description: 'x', include: [{ vsac: '2.16.840.1.113762.1.4.1047.42', match: ['Z99.*'] }] }, sources)).toThrow(
-      'pattern Z99.* matches nothing',
-    );
+    expect(() =>
+      buildValueSet({ id: 'bad', title: 'Bad', description: 'x', include: [{ vsac: '2.16.840.1.113762.1.4.1047.42', match: ['Z99.*'] }] }, sources),
+    ).toThrow('pattern Z99.* matches nothing');
   });
 
   it('take displays from the verified code list', () => {
@@ -48,9 +51,11 @@ describe('generated value sets', () => {
     expect(vs.expansion?.contains).toEqual([{ system: 'http://hl7.org/fhir/sid/icd-10-cm', code: 'Z99.2', display: 'Dependence on renal dialysis' }]);
   });
 
-  it('keep the clinical specification\'s tiers apart: plain cirrhosis is advanced, chronic hepatitis C is not', () => {
+  it("keep the clinical specification's tiers apart: plain cirrhosis is advanced, chronic hepatitis C is not", () => {
     const codes = (id: string) =>
-      (JSON.parse(readFileSync(join(CARDS_DIR, 'valuesets', `${id}.json`), 'utf8')) as { expansion: { contains: Array<{ code: string }> } }).expansion.contains.map((c) => c.code);
+      (
+        JSON.parse(readFileSync(join(CARDS_DIR, 'valuesets', `${id}.json`), 'utf8')) as { expansion: { contains: Array<{ code: string }> } }
+      ).expansion.contains.map((c) => c.code);
     expect(codes('liver-disease-advanced')).toEqual(expect.arrayContaining(['K74.60', 'K70.30', 'K72.90', 'K76.82', '19943007', '13920009']));
     expect(codes('liver-disease-advanced')).not.toContain('B18.2');
     // Revision 2: cirrhosis of any cause, hepatic coma, hepatorenal syndrome — but not a congenital
@@ -58,8 +63,12 @@ describe('generated value sets', () => {
     expect(codes('liver-disease-advanced')).toEqual(expect.arrayContaining(['831000119103', '424340000', '31005002', '1761006', 'B17.11', 'K71.11']));
     expect(codes('liver-disease-advanced')).not.toContain('62216007');
     expect(codes('liver-disease-advanced')).not.toContain('B17.10');
-    expect(codes('kidney-disease-severe')).toEqual(expect.arrayContaining(['N18.5', 'N18.6', 'Z99.2', 'I12.0', '433146000', '714152005', '46177005', '236435004', '105502003']));
-    expect(codes('kidney-disease-moderate')).toEqual(expect.arrayContaining(['N17.9', 'N18.30', 'N18.4', 'N18.9', 'N19', 'I12.9', '709044004', '433144002', '431857002', '14669001']));
+    expect(codes('kidney-disease-severe')).toEqual(
+      expect.arrayContaining(['N18.5', 'N18.6', 'Z99.2', 'I12.0', '433146000', '714152005', '46177005', '236435004', '105502003']),
+    );
+    expect(codes('kidney-disease-moderate')).toEqual(
+      expect.arrayContaining(['N17.9', 'N18.30', 'N18.4', 'N18.9', 'N19', 'I12.9', '709044004', '433144002', '431857002', '14669001']),
+    );
     expect(codes('kidney-disease-moderate')).not.toContain('N18.1');
     expect(codes('egfr-tests')).toHaveLength(14);
   });

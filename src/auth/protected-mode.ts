@@ -4,10 +4,7 @@
  * (a gateway, mTLS) does the authentication.
  */
 export type AuthMode =
-  | { mode: 'verify' }
-  | { mode: 'open-loopback'; warning: string }
-  | { mode: 'open-explicit'; warning: string }
-  | { mode: 'refuse'; error: string };
+  { mode: 'verify' } | { mode: 'open-loopback'; warning: string } | { mode: 'open-explicit'; warning: string } | { mode: 'refuse'; error: string };
 
 export function isLoopbackHost(host: string): boolean {
   return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
@@ -16,7 +13,10 @@ export function isLoopbackHost(host: string): boolean {
 export function authMode(hasTrustedClients: boolean, host: string, allowUnauthenticated: boolean): AuthMode {
   if (hasTrustedClients) return { mode: 'verify' };
   if (isLoopbackHost(host)) {
-    return { mode: 'open-loopback', warning: `CDS_TRUSTED_CLIENTS is not set: hook calls are NOT authenticated (accepted because HOST=${host} is a loopback address)` };
+    return {
+      mode: 'open-loopback',
+      warning: `CDS_TRUSTED_CLIENTS is not set: hook calls are NOT authenticated (accepted because HOST=${host} is a loopback address)`,
+    };
   }
   if (allowUnauthenticated) {
     return { mode: 'open-explicit', warning: `CDS_TRUSTED_CLIENTS is not set and CDS_ALLOW_UNAUTHENTICATED=true: hook calls on ${host} are NOT authenticated` };

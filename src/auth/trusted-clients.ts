@@ -30,7 +30,10 @@ const clientSchema = z
     jwks: z.strictObject({ keys: z.array(jwkSchema).min(1) }).optional(),
     jwksUrls: z.array(z.string().refine(isAllowedKeyUrl, 'must be an https URL (http only on a loopback host)')).min(1).optional(),
     tenants: z.array(z.string().min(1)).min(1).optional(),
-    algorithms: z.array(z.enum(ASYMMETRIC_ALGORITHMS, { error: `must be one of ${ASYMMETRIC_ALGORITHMS.join(', ')} (never none or HS*)` })).min(1).optional(),
+    algorithms: z
+      .array(z.enum(ASYMMETRIC_ALGORITHMS, { error: `must be one of ${ASYMMETRIC_ALGORITHMS.join(', ')} (never none or HS*)` }))
+      .min(1)
+      .optional(),
   })
   .refine((c) => c.jwks !== undefined || c.jwksUrls !== undefined, { error: 'needs jwks, jwksUrls or both' });
 

@@ -34,7 +34,7 @@ function fail(code: string, reason: string = code.replace(/_/g, ' ')): Verificat
 
 async function findKey(client: TrustedClient, kid: string, alg: string, jku: string | undefined, deps: VerifierDeps): Promise<KeyObject | string> {
   // Never fetch a key URL the token names unless that client's entry lists it (SSRF, attacker keys).
-  if (jku !== undefined && !client.jwksUrls.includes(jku)) return 'jku is not on the client\'s jwksUrls';
+  if (jku !== undefined && !client.jwksUrls.includes(jku)) return "jku is not on the client's jwksUrls";
   // A key pinned inline is used for its kid even when the token also names a listed jku: the
   // Sandbox always sends one, and an offline deployment pins the Sandbox's key.
   const inline = client.keys.get(kid);
@@ -75,11 +75,19 @@ export async function verifyClientJwt(authorization: string | undefined, expecte
 
   let verified: JwtPayload;
   try {
-    const result = jwt.verify(token, key, { algorithms: client.algorithms, issuer: client.iss, clockTolerance: SKEW_SECONDS, clockTimestamp: deps.nowSeconds() });
+    const result = jwt.verify(token, key, {
+      algorithms: client.algorithms,
+      issuer: client.iss,
+      clockTolerance: SKEW_SECONDS,
+      clockTimestamp: deps.nowSeconds(),
+    });
     if (typeof result === 'string') return fail('malformed', 'payload is not a JSON object');
     verified = result;
   } catch (error) {
-    return fail((error as Error).name === 'TokenExpiredError' ? 'expired' : 'signature_or_claims', `signature or claims rejected (${(error as Error).name}: ${(error as Error).message})`);
+    return fail(
+      (error as Error).name === 'TokenExpiredError' ? 'expired' : 'signature_or_claims',
+      `signature or claims rejected (${(error as Error).name}: ${(error as Error).message})`,
+    );
   }
   const now = deps.nowSeconds();
   if (typeof verified.exp !== 'number') return fail('exp', 'no exp');
@@ -105,7 +113,11 @@ export function clientVerifier(
   clients: readonly TrustedClient[],
   options: { jwksTimeoutMs?: number; minRefetchMs?: number; jwksMaxAgeMs?: number; replay?: ReplayGuard } = {},
 ): (authorization: string | undefined, expectedAudience: string) => Promise<Verification> {
-  const jwks = new JwksCache({ timeoutMs: options.jwksTimeoutMs ?? 2000, minRefetchMs: options.minRefetchMs ?? 60_000, maxAgeMs: options.jwksMaxAgeMs ?? 10 * 60_000 });
+  const jwks = new JwksCache({
+    timeoutMs: options.jwksTimeoutMs ?? 2000,
+    minRefetchMs: options.minRefetchMs ?? 60_000,
+    maxAgeMs: options.jwksMaxAgeMs ?? 10 * 60_000,
+  });
   const replay = options.replay ?? new ReplayCache();
   const nowSeconds = (): number => Math.floor(Date.now() / 1000);
   return (authorization, audience) => verifyClientJwt(authorization, audience, { clients, jwks, replay, nowSeconds });

@@ -44,7 +44,10 @@ export const cardSchema = z
     suggestions: z.array(suggestionSchema).min(1).optional(),
     selectionBehavior: z.enum(['at-most-one', 'any']).optional(),
     // Override reasons MUST carry a display (CDS Hooks 2.0 §Card attributes).
-    overrideReasons: z.array(codingSchema.extend({ display: text })).min(1).optional(),
+    overrideReasons: z
+      .array(codingSchema.extend({ display: text }))
+      .min(1)
+      .optional(),
     links: z.array(linkSchema).min(1).optional(),
     /** CDS Hooks 2.0 §Extensions: here, what findings the card carries and for which order. */
     extension: z.record(z.string(), z.unknown()).optional(),

@@ -104,7 +104,9 @@ function unreadableSection(unreadable: readonly UnreadableOrder[], catalogue: Ca
     indicator: tier.indicator,
     text: tier,
     heading: 'Not checked',
-    lines: unreadable.map((u) => `${escapeMarkdown(u.order)} names its product only as ${escapeMarkdown(u.medication)}, which could not be read: ${escapeMarkdown(u.why)}`),
+    lines: unreadable.map(
+      (u) => `${escapeMarkdown(u.order)} names its product only as ${escapeMarkdown(u.medication)}, which could not be read: ${escapeMarkdown(u.why)}`,
+    ),
     removes: false,
   };
 }
@@ -218,5 +220,8 @@ export function buildCards(findings: readonly Finding[], gaps: readonly DataGap[
   const unreadableOrders = unreadableSection(unreadable, ctx.catalogue);
   if (unreadableOrders) cards.push(card([unreadableOrders], { about: unreadable.map((u) => u.order).join(', ') }, ctx));
   // Stable: within one indicator, orders and rules keep their order.
-  return cards.map((c, i) => ({ c, i })).sort((a, b) => URGENCY[a.c.indicator] - URGENCY[b.c.indicator] || a.i - b.i).map(({ c }) => c);
+  return cards
+    .map((c, i) => ({ c, i }))
+    .sort((a, b) => URGENCY[a.c.indicator] - URGENCY[b.c.indicator] || a.i - b.i)
+    .map(({ c }) => c);
 }

@@ -34,4 +34,3 @@ export function evidenceLine(e: Evidence): string {
       return `${e.label}: ${escapeMarkdown(e.value)}`;
   }
 }
-

@@ -95,7 +95,9 @@ export function acceptFeedback(serviceId: string, body: unknown, client: { iss: 
       serviceId,
       outcome: item.outcome,
       acceptedSuggestions: (item.acceptedSuggestions ?? []).map((s) => s.id),
-      ...(reason ? { overrideReason: { code: reason.code, ...(reason.system ? { system: reason.system } : {}), ...(reason.display ? { display: reason.display } : {}) } } : {}),
+      ...(reason
+        ? { overrideReason: { code: reason.code, ...(reason.system ? { system: reason.system } : {}), ...(reason.display ? { display: reason.display } : {}) } }
+        : {}),
       // Free text can name the patient: kept only when the operator opts in.
       ...(deps.storeComments && comment ? { userComment: comment } : {}),
       outcomeTimestamp: new Date(item.outcomeTimestamp).toISOString(),

@@ -47,17 +47,20 @@ export function fhirAccess(
   try {
     url = new URL(fhirServer);
   } catch {
-    return { kind: 'refused', reason: 'the EHR\'s FHIR server address could not be read' };
+    return { kind: 'refused', reason: "the EHR's FHIR server address could not be read" };
   }
   if (url.protocol !== 'https:' && !(url.protocol === 'http:' && policy.allowHttp)) {
     // Card text is read by clinicians: the setting names (CDS_ALLOW_HTTP_FHIR …) are in the README.
-    return { kind: 'refused', reason: 'the EHR\'s FHIR server address is not secure (http), and this service calls only https servers' };
+    return { kind: 'refused', reason: "the EHR's FHIR server address is not secure (http), and this service calls only https servers" };
   }
-  if (url.username || url.password) return { kind: 'refused', reason: 'the EHR\'s FHIR server address carries credentials' };
+  if (url.username || url.password) return { kind: 'refused', reason: "the EHR's FHIR server address carries credentials" };
   if (policy.allowlist && !policy.allowlist.some((allowed) => normalizeBase(new URL(allowed)) === normalizeBase(url))) {
-    return { kind: 'refused', reason: 'the EHR\'s FHIR server is not one this service is set up to call' };
+    return { kind: 'refused', reason: "the EHR's FHIR server is not one this service is set up to call" };
   }
-  const token = isRecord(fhirAuthorization) && typeof fhirAuthorization.access_token === 'string' && fhirAuthorization.access_token !== '' ? fhirAuthorization.access_token : undefined;
+  const token =
+    isRecord(fhirAuthorization) && typeof fhirAuthorization.access_token === 'string' && fhirAuthorization.access_token !== ''
+      ? fhirAuthorization.access_token
+      : undefined;
   return {
     kind: 'client',
     client: new FhirClient({

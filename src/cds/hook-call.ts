@@ -67,7 +67,12 @@ function assertSomeDataAvailable(record: PatientRecord, catalogue: Catalogue, ac
   const needed = catalogue.data.filter((r) => used.has(r) && r.resourceType !== 'Patient');
   const missing = needed.filter((r) => record.status.get(r.key)?.state === 'unavailable');
   if (needed.length > 0 && missing.length === needed.length) {
-    const why = access.kind === 'none' ? 'and the EHR sent no fhirServer to fetch them from' : access.kind === 'refused' ? `and they were not fetched: ${access.reason}` : 'and fetching them from the FHIR server failed';
+    const why =
+      access.kind === 'none'
+        ? 'and the EHR sent no fhirServer to fetch them from'
+        : access.kind === 'refused'
+          ? `and they were not fetched: ${access.reason}`
+          : 'and fetching them from the FHIR server failed';
     throw new ServiceError(
       'ERR_PREFETCH_UNAVAILABLE',
       `None of the patient data the checks need could be had: prefetch ${missing.map((r) => `'${r.key}'`).join(', ')} missing or failed, ${why}`,
@@ -102,16 +107,29 @@ export async function callHook(serviceId: string, body: unknown, deps: HookCallD
   const selections = service.hook === 'order-select' ? request.context.selections : undefined;
   const orders = findGlutamineOrders(drafts, selections, deps.catalogue, lookup);
   // A draft whose product could not be read may be glutamine: said, never silence (revision 2, item 29).
-  const unreadable = findUnreadableDrafts(drafts, selections, lookup).map((d) => ({ ...d, why: unreadableMedications.get(d.medication) ?? 'it could not be resolved' }));
+  const unreadable = findUnreadableDrafts(drafts, selections, lookup).map((d) => ({
+    ...d,
+    why: unreadableMedications.get(d.medication) ?? 'it could not be resolved',
+  }));
   const cardContext = { catalogue: deps.catalogue, orders, publicUrl: deps.publicUrl, newId: deps.newId };
   const parsed = monotonic();
   if (orders.length === 0) {
     const cards = buildCards([], [], cardContext, unreadable);
-    return { response: { cards }, hookInstance: request.hookInstance, hook: request.hook, ruleIds: ruleIdsOf(cards), stages: { parse: parsed - started, data: 0, rules: 0, render: 0 } };
+    return {
+      response: { cards },
+      hookInstance: request.hookInstance,
+      hook: request.hook,
+      ruleIds: ruleIdsOf(cards),
+      stages: { parse: parsed - started, data: 0, rules: 0, render: 0 },
+    };
   }
 
   const { patientId, userId, encounterId } = request.context;
-  const tokens = { 'context.patientId': patientId, ...(userId ? { 'context.userId': userId } : {}), ...(encounterId ? { 'context.encounterId': encounterId } : {}) };
+  const tokens = {
+    'context.patientId': patientId,
+    ...(userId ? { 'context.userId': userId } : {}),
+    ...(encounterId ? { 'context.encounterId': encounterId } : {}),
+  };
   const clinicalNow = deps.now().getTime();
   const record = await gatherPatientRecord({
     requirements: deps.catalogue.data,
@@ -122,7 +140,11 @@ export async function callHook(serviceId: string, body: unknown, deps: HookCallD
     medications: lookup,
     clinicalNow,
   });
-  await fetchMedications(unresolvedMedicationReferences([...record.medicationRequests, ...record.medicationStatements] as unknown as AnyResource[], lookup), access, lookup);
+  await fetchMedications(
+    unresolvedMedicationReferences([...record.medicationRequests, ...record.medicationStatements] as unknown as AnyResource[], lookup),
+    access,
+    lookup,
+  );
   assertSomeDataAvailable(record, deps.catalogue, access);
   const gathered = monotonic();
   const { findings, gaps } = evaluate({ catalogue: deps.catalogue, orders, drafts, record, now: clinicalNow });

@@ -88,11 +88,17 @@ export function checkHookRequestSize(body: unknown, limits: InputLimits): void {
   const { context, prefetch } = body as { context?: { draftOrders?: unknown }; prefetch?: unknown };
   const drafts = entryCount(context?.draftOrders);
   if (drafts > limits.maxDraftOrders) {
-    throw tooLarge(`context.draftOrders holds ${drafts} orders; this service accepts at most ${limits.maxDraftOrders} (CDS_MAX_DRAFT_ORDERS)`, 'context.draftOrders');
+    throw tooLarge(
+      `context.draftOrders holds ${drafts} orders; this service accepts at most ${limits.maxDraftOrders} (CDS_MAX_DRAFT_ORDERS)`,
+      'context.draftOrders',
+    );
   }
   if (typeof prefetch !== 'object' || prefetch === null) return;
   const resources = Object.values(prefetch).reduce<number>((sum, value) => sum + entryCount(value), 0);
   if (resources > limits.maxPrefetchResources) {
-    throw tooLarge(`prefetch holds ${resources} resources; this service accepts at most ${limits.maxPrefetchResources} (CDS_MAX_PREFETCH_RESOURCES)`, 'prefetch');
+    throw tooLarge(
+      `prefetch holds ${resources} resources; this service accepts at most ${limits.maxPrefetchResources} (CDS_MAX_PREFETCH_RESOURCES)`,
+      'prefetch',
+    );
   }
 }

@@ -70,16 +70,22 @@ async function fetchRequirement(requirement: DataRequirement, query: string | un
   const found = await client.search(query);
   if (!found.ok) return { status: { state: 'unavailable', reason: `${before}, and fetching it failed: ${found.reason}`, cause: found.kind }, resources: [] };
   const wanted = found.value.filter((r) => r.resourceType === requirement.resourceType);
-  if (!found.complete && !capCannotMatter(requirement, found.truncated)) return { status: { state: 'partial', reason: found.note ?? 'not all results were read' }, resources: wanted };
+  if (!found.complete && !capCannotMatter(requirement, found.truncated))
+    return { status: { state: 'partial', reason: found.note ?? 'not all results were read' }, resources: wanted };
   return { status: { state: wanted.length > 0 ? 'available' : 'empty' }, resources: wanted };
 }
 
 async function continuePrefetch(result: KeyResult, requirement: DataRequirement, client: FhirClient): Promise<KeyResult> {
   if (!result.continueFrom) return result;
   const rest = await client.remainingPages(result.continueFrom);
-  if (!rest.ok) return { ...result, status: { state: 'partial', reason: `only the first page was received; the next could not be fetched (${rest.reason})`, cause: rest.kind } };
+  if (!rest.ok)
+    return {
+      ...result,
+      status: { state: 'partial', reason: `only the first page was received; the next could not be fetched (${rest.reason})`, cause: rest.kind },
+    };
   const resources = [...result.resources, ...rest.value];
-  if (!rest.complete && !capCannotMatter(requirement, rest.truncated)) return { status: { state: 'partial', reason: rest.note ?? 'not all pages were read' }, resources };
+  if (!rest.complete && !capCannotMatter(requirement, rest.truncated))
+    return { status: { state: 'partial', reason: rest.note ?? 'not all pages were read' }, resources };
   return { status: { state: resources.length > 0 ? 'available' : 'empty' }, resources };
 }
 

@@ -58,7 +58,10 @@ describe('recordFromPrefetch (CDS Hooks 2.0 §Prefetch)', () => {
   it('takes only resources of the expected type and reads a bare resource', () => {
     const record = recordFromPrefetch(
       catalogue.data,
-      { patient: { resourceType: 'Patient', id: '1', gender: 'female' }, conditions: bundle(condition, { resourceType: 'Observation', id: 'o', status: 'final', code: {} }) },
+      {
+        patient: { resourceType: 'Patient', id: '1', gender: 'female' },
+        conditions: bundle(condition, { resourceType: 'Observation', id: 'o', status: 'final', code: {} }),
+      },
       new MedicationLookup(),
     );
     expect(record.patient?.gender).toBe('female');
@@ -68,6 +71,9 @@ describe('recordFromPrefetch (CDS Hooks 2.0 §Prefetch)', () => {
 
   it('reads a value that is not a FHIR resource as unavailable', () => {
     expect(statusOf({ conditions: 'oops' }, 'conditions')?.state).toBe('unavailable');
-    expect(statusOf({ patient: { resourceType: 'Practitioner', id: 'x' } }, 'patient')).toEqual({ state: 'unavailable', reason: 'the EHR sent a Practitioner instead' });
+    expect(statusOf({ patient: { resourceType: 'Practitioner', id: 'x' } }, 'patient')).toEqual({
+      state: 'unavailable',
+      reason: 'the EHR sent a Practitioner instead',
+    });
   });
 });

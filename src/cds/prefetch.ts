@@ -50,7 +50,11 @@ export function prefetchedMedications(prefetch: Record<string, unknown> | undefi
 }
 
 /** The patient record from one result per data requirement. */
-export function assembleRecord(requirements: readonly DataRequirement[], results: ReadonlyMap<string, KeyResult>, medications: MedicationLookup): PatientRecord {
+export function assembleRecord(
+  requirements: readonly DataRequirement[],
+  results: ReadonlyMap<string, KeyResult>,
+  medications: MedicationLookup,
+): PatientRecord {
   const status = new Map<string, DataStatus>();
   const byType = new Map<string, AnyResource[]>();
   for (const requirement of requirements) {

@@ -44,7 +44,7 @@ async function evaluate(request: Record<string, unknown>, options: CheckOptions,
       headers: { 'Content-Type': 'application/json' },
       body: JSON.stringify(request),
     });
-    const body = (await res.json());
+    const body = await res.json();
     if (!res.ok) throw new Error(`the service answered HTTP ${res.status}: ${JSON.stringify(body)}`);
     return hookResponseSchema.parse(body);
   }
@@ -60,7 +60,13 @@ async function evaluate(request: Record<string, unknown>, options: CheckOptions,
 }
 
 /** Checks each file and prints its cards; resolves to the exit code (1 when a file fails, else 3 when any card is critical). */
-export async function check(files: readonly string[], options: CheckOptions, catalogue: Catalogue, out: (text: string) => void, err: (text: string) => void = out): Promise<number> {
+export async function check(
+  files: readonly string[],
+  options: CheckOptions,
+  catalogue: Catalogue,
+  out: (text: string) => void,
+  err: (text: string) => void = out,
+): Promise<number> {
   let critical = false;
   let failed = false;
   const responses: Record<string, HookResponse> = {};

@@ -72,7 +72,9 @@ async function runCheck(rest: string[], out: (text: string) => void, err: (text:
 }
 
 async function runValidate(rest: string[], out: (text: string) => void): Promise<number> {
-  const { values, positionals } = parsing(() => parseArgs({ args: rest, allowPositionals: true, strict: true, options: { help: { type: 'boolean', short: 'h', default: false } } }));
+  const { values, positionals } = parsing(() =>
+    parseArgs({ args: rest, allowPositionals: true, strict: true, options: { help: { type: 'boolean', short: 'h', default: false } } }),
+  );
   if (values.help) {
     out(USAGE);
     return EXIT.ok;

@@ -16,7 +16,9 @@ export function printCards(title: string, cards: readonly Card[], color: boolean
   const lines = [paint('bold', `${title} — ${cards.length === 0 ? 'no cards' : `${cards.length} card${cards.length === 1 ? '' : 's'}`}`)];
   for (const card of cards) {
     lines.push('');
-    lines.push(`  ${paint(INDICATOR_STYLE[card.indicator], card.indicator.toUpperCase().padEnd(8))} ${card.summary}  ${paint('dim', `[${card.source.topic?.code ?? '?'}]`)}`);
+    lines.push(
+      `  ${paint(INDICATOR_STYLE[card.indicator], card.indicator.toUpperCase().padEnd(8))} ${card.summary}  ${paint('dim', `[${card.source.topic?.code ?? '?'}]`)}`,
+    );
     for (const line of plainText(card.detail ?? '').split('\n')) lines.push(line.trim() === '' ? '' : `    ${line}`);
     for (const suggestion of card.suggestions ?? []) {
       const actions = (suggestion.actions ?? []).map((a) => `${a.type} ${a.resourceId ?? ''}`.trim()).join(', ');

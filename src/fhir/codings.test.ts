@@ -82,10 +82,13 @@ describe('conceptLabel', () => {
 });
 
 describe('CodeIndex with ICD-10-CM descendants (is-a filters)', () => {
-  const sickle = new CodeIndex([{ system: SYSTEM.snomed, code: '417357006' }], [
-    { system: SYSTEM.icd10cm, code: 'D57.0' },
-    { system: SYSTEM.icd10cm, code: 'D57.1' },
-  ]);
+  const sickle = new CodeIndex(
+    [{ system: SYSTEM.snomed, code: '417357006' }],
+    [
+      { system: SYSTEM.icd10cm, code: 'D57.0' },
+      { system: SYSTEM.icd10cm, code: 'D57.1' },
+    ],
+  );
 
   it('matches the code and every code below it, with or without the dot', () => {
     for (const code of ['D57.0', 'D57.00', 'D57.01', 'D5702', 'D57.1']) expect(sickle.lookup({ system: SYSTEM.icd10cm, code }), code).toBeDefined();

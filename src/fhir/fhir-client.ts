@@ -57,7 +57,10 @@ function saysNotSupported(status: number, body: unknown): boolean {
   const issues = Array.isArray(body.issue) ? (body.issue as unknown[]) : [];
   return issues.some((issue) => {
     const { code, diagnostics, details } = (issue ?? {}) as { code?: unknown; diagnostics?: unknown; details?: { text?: unknown } };
-    const text = [diagnostics, details?.text].filter((t): t is string => typeof t === 'string').join(' ').slice(0, 1000);
+    const text = [diagnostics, details?.text]
+      .filter((t): t is string => typeof t === 'string')
+      .join(' ')
+      .slice(0, 1000);
     return code === 'not-supported' || /not supported|unsupported|unknown resource type/i.test(text);
   });
 }
@@ -90,7 +93,9 @@ export class FhirClient {
   async read(target: string | URL): Promise<Fetched<AnyResource>> {
     const got = await this.getJson(typeof target === 'string' ? this.resolve(target) : target);
     if (!got.ok) return got;
-    return isResource(got.value) ? { ok: true, value: got.value, complete: true } : failure('invalid', 'the FHIR server answered with something that is not a FHIR resource');
+    return isResource(got.value)
+      ? { ok: true, value: got.value, complete: true }
+      : failure('invalid', 'the FHIR server answered with something that is not a FHIR resource');
   }
 
   /** A search: every matching resource of every page, up to the page cap. */
@@ -122,7 +127,13 @@ export class FhirClient {
       const next = nextLink(page);
       if (!next) return { ok: true, value: resources, complete: true };
       if (fetched >= this.options.maxPages) {
-        return { ok: true, value: resources, complete: false, truncated: 'page-cap', note: `only the first ${this.options.maxPages} pages of results were read` };
+        return {
+          ok: true,
+          value: resources,
+          complete: false,
+          truncated: 'page-cap',
+          note: `only the first ${this.options.maxPages} pages of results were read`,
+        };
       }
       let url: URL;
       try {
@@ -131,7 +142,8 @@ export class FhirClient {
         return { ok: true, value: resources, complete: false, truncated: 'bad-page', note: 'a next-page link could not be read' };
       }
       // The token goes to the FHIR server only: a next link elsewhere is not followed at all.
-      if (!this.isOnServer(url)) return { ok: true, value: resources, complete: false, truncated: 'bad-page', note: 'a next-page link pointed to another server and was not followed' };
+      if (!this.isOnServer(url))
+        return { ok: true, value: resources, complete: false, truncated: 'bad-page', note: 'a next-page link pointed to another server and was not followed' };
       const got = await this.getJson(url);
       fetched += 1;
       if (!got.ok) return { ok: true, value: resources, complete: false, truncated: 'bad-page', note: `a later page could not be read (${got.reason})` };
@@ -173,7 +185,9 @@ export class FhirClient {
     else this.inFlight -= 1;
   }
 
-  private async fetchJson(url: URL): Promise<{ outcome: 'ok' | 'http_error' | 'timeout' | 'unreachable' | 'invalid'; got: { ok: true; value: unknown } | FetchFailure }> {
+  private async fetchJson(
+    url: URL,
+  ): Promise<{ outcome: 'ok' | 'http_error' | 'timeout' | 'unreachable' | 'invalid'; got: { ok: true; value: unknown } | FetchFailure }> {
     const remaining = this.options.deadline - this.options.now();
     const budgetRanOut = failure('budget', `the service's time budget (${this.options.budgetMs} ms) ran out`);
     if (remaining <= 0) return { outcome: 'timeout', got: budgetRanOut };
@@ -194,10 +208,14 @@ export class FhirClient {
         const text = await readCapped(response, 64 * 1024);
         const body = text === undefined ? undefined : parseJson(text);
         const kind = saysNotSupported(response.status, body) ? 'unsupported' : 'http';
-        return { outcome: 'http_error', got: failure(kind, `the FHIR server answered HTTP ${response.status}${kind === 'unsupported' ? ' (not supported)' : ''}`, response.status) };
+        return {
+          outcome: 'http_error',
+          got: failure(kind, `the FHIR server answered HTTP ${response.status}${kind === 'unsupported' ? ' (not supported)' : ''}`, response.status),
+        };
       }
       const text = await readCapped(response, this.options.maxResponseBytes);
-      if (text === undefined) return { outcome: 'invalid', got: failure('too-large', `the FHIR server's answer was larger than ${this.options.maxResponseBytes} bytes`) };
+      if (text === undefined)
+        return { outcome: 'invalid', got: failure('too-large', `the FHIR server's answer was larger than ${this.options.maxResponseBytes} bytes`) };
       const value = parseJson(text);
       return value === undefined
         ? { outcome: 'invalid', got: failure('invalid', 'the FHIR server answered with invalid JSON') }

@@ -53,9 +53,13 @@ const cases: Array<[string, (input: string) => unknown, (size: number) => string
 
 describe('linear time on adversarial client text', () => {
   // Generous time limits: on a loaded machine the measuring itself takes longer (not an assertion).
-  it.each(cases)('%s', (_name, fn, make) => {
-    expect(growth(fn, make)).toBeLessThan(30);
-  }, 60_000);
+  it.each(cases)(
+    '%s',
+    (_name, fn, make) => {
+      expect(growth(fn, make)).toBeLessThan(30);
+    },
+    60_000,
+  );
 
   it('the check itself tells a backtracking pattern from a linear one', () => {
     // Smaller inputs: the backtracking pattern would take minutes at 100 KB.

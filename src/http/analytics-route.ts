@@ -25,10 +25,14 @@ function requireAdmin(token: string): RequestHandler {
   return (req, res, next) => {
     const given = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '')?.[1];
     if (!given || !sameSecret(given, token)) {
-      res.status(401).set('WWW-Authenticate', 'Bearer').type('application/fhir+json').json({
-        resourceType: 'OperationOutcome',
-        issue: [{ severity: 'error', code: 'login', diagnostics: 'Authentication required' }],
-      });
+      res
+        .status(401)
+        .set('WWW-Authenticate', 'Bearer')
+        .type('application/fhir+json')
+        .json({
+          resourceType: 'OperationOutcome',
+          issue: [{ severity: 'error', code: 'login', diagnostics: 'Authentication required' }],
+        });
       return;
     }
     next();
@@ -44,7 +48,9 @@ export function analyticsRoutes(deps: AnalyticsDeps): Router {
       const given = req.query.since;
       const since = given === undefined || typeof given === 'string' ? analyticsSince(given, deps.now(), deps.retentionDays) : undefined;
       if (since === undefined) {
-        throw new ServiceError('ERR_BAD_REQUEST', 'since must be a date such as 2026-01-01', [{ path: 'since', message: 'since must be a date such as 2026-01-01' }]);
+        throw new ServiceError('ERR_BAD_REQUEST', 'since must be a date such as 2026-01-01', [
+          { path: 'since', message: 'since must be a date such as 2026-01-01' },
+        ]);
       }
       res.setHeader('Cache-Control', 'no-store');
       res.json(ruleAnalytics(deps.store, deps.catalogue, since));

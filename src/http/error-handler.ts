@@ -34,12 +34,18 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
     const known = error instanceof ServiceError ? error : bodyParserError(error);
     if (known) {
       state.errorCode = known.code;
-      res.status(known.status).type('application/fhir+json').json(operationOutcome(known.code, known.message, known.problems));
+      res
+        .status(known.status)
+        .type('application/fhir+json')
+        .json(operationOutcome(known.code, known.message, known.problems));
       return;
     }
     state.errorCode = 'ERR_INTERNAL';
     // The stack says where, never what: no request content reaches this log line.
-    logger.error({ requestId: state.requestId, err: { name: (error as Error | undefined)?.name, stack: (error as Error | undefined)?.stack } }, 'unhandled error');
+    logger.error(
+      { requestId: state.requestId, err: { name: (error as Error | undefined)?.name, stack: (error as Error | undefined)?.stack } },
+      'unhandled error',
+    );
     res
       .status(500)
       .type('application/fhir+json')

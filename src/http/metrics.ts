@@ -19,7 +19,12 @@ export class ServiceMetrics {
   constructor(private readonly serviceIds: ReadonlySet<string>) {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry, prefix: 'glutamine_cds_' });
-    this.requests = new Counter({ name: 'glutamine_cds_hook_requests_total', help: 'Hook calls by service, hook and HTTP status', labelNames: ['service', 'hook', 'status'], registers });
+    this.requests = new Counter({
+      name: 'glutamine_cds_hook_requests_total',
+      help: 'Hook calls by service, hook and HTTP status',
+      labelNames: ['service', 'hook', 'status'],
+      registers,
+    });
     this.stages = new Histogram({
       name: 'glutamine_cds_hook_stage_seconds',
       help: 'Time spent per stage of a hook call: parse (envelope and orders), data (prefetch and FHIR fetches), rules, render (cards)',
@@ -27,7 +32,12 @@ export class ServiceMetrics {
       buckets: [0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
       registers,
     });
-    this.cards = new Counter({ name: 'glutamine_cds_cards_total', help: 'Cards issued by rule id and indicator', labelNames: ['rule', 'indicator'], registers });
+    this.cards = new Counter({
+      name: 'glutamine_cds_cards_total',
+      help: 'Cards issued by rule id and indicator',
+      labelNames: ['rule', 'indicator'],
+      registers,
+    });
     this.fhirFetches = new Histogram({
       name: 'glutamine_cds_fhir_fetch_seconds',
       help: 'Requests to EHR FHIR servers by outcome (ok, http_error, timeout, unreachable, refused, invalid)',
@@ -35,8 +45,18 @@ export class ServiceMetrics {
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5],
       registers,
     });
-    this.jwtRejections = new Counter({ name: 'glutamine_cds_jwt_rejections_total', help: 'Client JWTs rejected, by reason', labelNames: ['reason'], registers });
-    this.feedbackItems = new Counter({ name: 'glutamine_cds_feedback_items_total', help: 'Feedback items received, by outcome', labelNames: ['outcome'], registers });
+    this.jwtRejections = new Counter({
+      name: 'glutamine_cds_jwt_rejections_total',
+      help: 'Client JWTs rejected, by reason',
+      labelNames: ['reason'],
+      registers,
+    });
+    this.feedbackItems = new Counter({
+      name: 'glutamine_cds_feedback_items_total',
+      help: 'Feedback items received, by outcome',
+      labelNames: ['outcome'],
+      registers,
+    });
   }
 
   hookRequest(serviceId: string | undefined, hook: string | undefined, status: number): void {

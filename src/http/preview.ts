@@ -25,10 +25,16 @@ export interface PreviewDeps {
 }
 
 /** The preview never reaches out to a FHIR server: fixtures carry their data. */
-const NO_FETCH: FhirAccessPolicy = { timeoutMs: 1, budgetMs: 1, allowHttp: false, allowlist: ['https://preview.invalid/fhir'], maxPages: 1, maxResponseBytes: 1 };
+const NO_FETCH: FhirAccessPolicy = {
+  timeoutMs: 1,
+  budgetMs: 1,
+  allowHttp: false,
+  allowlist: ['https://preview.invalid/fhir'],
+  maxPages: 1,
+  maxResponseBytes: 1,
+};
 
 const COLORS: Record<Card['indicator'], string> = { critical: '#b3261e', warning: '#9a6700', info: '#1f5fa8' };
-
 
 function markdownToSafeHtml(markdown: string): string {
   const html = marked.parse(markdown, { async: false, gfm: true });
@@ -55,14 +61,25 @@ export function listFixtures(fixturesDir: string): string[] {
 function renderCard(card: Card): string {
   const color = COLORS[card.indicator];
   const suggestions = (card.suggestions ?? [])
-    .map((s) => `<button type="button" class="suggestion" disabled>${escapeHtml(s.label)}</button> <small>${escapeHtml((s.actions ?? []).map((a) => `${a.type} ${a.resourceId ?? ''}`).join(', '))}</small>`)
+    .map(
+      (s) =>
+        `<button type="button" class="suggestion" disabled>${escapeHtml(s.label)}</button> <small>${escapeHtml((s.actions ?? []).map((a) => `${a.type} ${a.resourceId ?? ''}`).join(', '))}</small>`,
+    )
     .join(' ');
-  const reasons = card.overrideReasons ? `<details><summary>Override reasons</summary><ul>${card.overrideReasons.map((r) => `<li>${escapeHtml(r.display)}</li>`).join('')}</ul></details>` : '';
+  const reasons = card.overrideReasons
+    ? `<details><summary>Override reasons</summary><ul>${card.overrideReasons.map((r) => `<li>${escapeHtml(r.display)}</li>`).join('')}</ul></details>`
+    : '';
   const links = (card.links ?? []).map((l) => `<a href="${escapeHtml(l.url)}">${escapeHtml(l.label)}</a>`).join(' · ');
   const source = card.source.url ? `<a href="${escapeHtml(card.source.url)}">${escapeHtml(card.source.label)}</a>` : escapeHtml(card.source.label);
   // What a merged card carries (its extension), so integrators see every rule behind it.
-  const findings = cardFindings(card).map((f) => `${f.rule} (${f.indicator})`).join(', ');
-  return `<article class="card ${card.indicator}" data-indicator="${card.indicator}" data-rule="${escapeHtml(card.source.topic?.code ?? '')}" data-findings="${escapeHtml(cardFindings(card).map((f) => f.rule).join(' '))}" style="border-left-color:${color}">
+  const findings = cardFindings(card)
+    .map((f) => `${f.rule} (${f.indicator})`)
+    .join(', ');
+  return `<article class="card ${card.indicator}" data-indicator="${card.indicator}" data-rule="${escapeHtml(card.source.topic?.code ?? '')}" data-findings="${escapeHtml(
+    cardFindings(card)
+      .map((f) => f.rule)
+      .join(' '),
+  )}" style="border-left-color:${color}">
 <header><span class="indicator" style="background:${color}">${card.indicator}</span> <strong class="summary">${escapeHtml(card.summary)}</strong></header>
 <div class="detail">${markdownToSafeHtml(card.detail ?? '')}</div>
 <footer>${suggestions}${reasons}${links ? `<p>${links}</p>` : ''}<p class="source">Source: ${source}</p>${findings ? `<p class="findings"><small>Findings: ${escapeHtml(findings)}</small></p>` : ''}</footer>
@@ -100,7 +117,13 @@ export function previewRoutes(deps: PreviewDeps): Router {
     try {
       request = json.resourceType === 'Bundle' ? requestFromBundle(json, 'order-sign', deps.catalogue) : json;
       const service = request.hook === 'order-select' ? 'glutamine-order-select' : 'glutamine-order-sign';
-      const result = await callHook(service, request, { catalogue: deps.catalogue, publicUrl: deps.publicUrl, fhir: NO_FETCH, now: () => new Date(now), newId: randomUUID });
+      const result = await callHook(service, request, {
+        catalogue: deps.catalogue,
+        publicUrl: deps.publicUrl,
+        fhir: NO_FETCH,
+        now: () => new Date(now),
+        newId: randomUUID,
+      });
       const cards = result.response.cards.map(renderCard).join('\n');
       body = `<section id="cards"><h2>${escapeHtml(chosen)}: ${result.response.cards.length} card(s)</h2>${cards || '<p>No cards.</p>'}</section>
 <details><summary>Request</summary><pre>${escapeHtml(JSON.stringify(request, null, 2))}</pre></details>

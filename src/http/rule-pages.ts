@@ -6,13 +6,15 @@ import type { Catalogue } from '../rules/load-catalogue.js';
 import { methodNotAllowed } from './error-handler.js';
 import { escapeHtml } from './html.js';
 
-
 function ruleHtml(summary: RuleSummary): string {
   const tiers = summary.tiers
     .map((t) => `<h2>${escapeHtml(t.indicator)}</h2><p>${escapeHtml(t.summary)}</p><ul>${t.checks.map((c) => `<li>${escapeHtml(c)}</li>`).join('')}</ul>`)
     .join('');
   const valueSets = summary.valueSets
-    .map((v) => `<li>${escapeHtml(v.title)} (<code>${escapeHtml(v.id)}</code>): ${v.codes} codes${v.descendantsOf.length > 0 ? `, ICD-10-CM ${escapeHtml(v.descendantsOf.join(', '))} and below` : ''} — ${escapeHtml(v.source)}</li>`)
+    .map(
+      (v) =>
+        `<li>${escapeHtml(v.title)} (<code>${escapeHtml(v.id)}</code>): ${v.codes} codes${v.descendantsOf.length > 0 ? `, ICD-10-CM ${escapeHtml(v.descendantsOf.join(', '))} and below` : ''} — ${escapeHtml(v.source)}</li>`,
+    )
     .join('');
   const valueSetList = valueSets ? `<h2>Value sets</h2><ul>${valueSets}</ul>` : '';
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(summary.title)} — glutamine-cds</title></head><body><h1>${escapeHtml(summary.title)}</h1><p>${escapeHtml(summary.description)}</p>${tiers}${valueSetList}<p>Source: ${escapeHtml(summary.source)}.</p></body></html>`;

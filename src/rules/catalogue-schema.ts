@@ -110,10 +110,7 @@ const thresholdSchema = z.union([z.number(), z.strictObject({ upperLimitTimes: z
 const conditionMatchSchema = z.strictObject({ valueSet: id });
 
 /** What exempts a patient or order from a criterion: a condition, or the product itself. */
-export const exemptionSchema = z.union([
-  z.strictObject({ condition: conditionMatchSchema }),
-  z.strictObject({ product: z.strictObject({ valueSet: id }) }),
-]);
+export const exemptionSchema = z.union([z.strictObject({ condition: conditionMatchSchema }), z.strictObject({ product: z.strictObject({ valueSet: id }) })]);
 export type Exemption = z.infer<typeof exemptionSchema>;
 
 /** Card text for a criterion that needs its own words within a tier (e.g. the sickle cell weight band). */

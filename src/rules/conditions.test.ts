@@ -42,18 +42,43 @@ describe('findConditions', () => {
 
   it('reports each counting match with display, code, date and confirmation', () => {
     const found = findConditions(
-      [condition('active', 'provisional', { onsetDateTime: '2023-02-01T10:00:00Z' }), condition('resolved', 'confirmed'), condition('active', 'confirmed', { recordedDate: '2024-05-06' })],
+      [
+        condition('active', 'provisional', { onsetDateTime: '2023-02-01T10:00:00Z' }),
+        condition('resolved', 'confirmed'),
+        condition('active', 'confirmed', { recordedDate: '2024-05-06' }),
+      ],
       valueSet,
     );
     expect(found).toEqual([
-      { kind: 'condition', display: 'Cirrhosis of liver (disorder)', system: 'SNOMED CT', code: '19943007', date: '2023-02-01', dateLabel: 'onset', unconfirmed: true },
-      { kind: 'condition', display: 'Cirrhosis of liver (disorder)', system: 'SNOMED CT', code: '19943007', date: '2024-05-06', dateLabel: 'recorded', unconfirmed: false },
+      {
+        kind: 'condition',
+        display: 'Cirrhosis of liver (disorder)',
+        system: 'SNOMED CT',
+        code: '19943007',
+        date: '2023-02-01',
+        dateLabel: 'onset',
+        unconfirmed: true,
+      },
+      {
+        kind: 'condition',
+        display: 'Cirrhosis of liver (disorder)',
+        system: 'SNOMED CT',
+        code: '19943007',
+        date: '2024-05-06',
+        dateLabel: 'recorded',
+        unconfirmed: false,
+      },
     ]);
   });
 
   it('matches any coding of the condition, including the second one', () => {
     const c = condition('active', 'confirmed', {
-      code: { coding: [{ system: 'http://example.org/local', code: 'LIV1' }, { system: 'urn:oid:2.16.840.1.113883.6.96', code: '19943007' }] },
+      code: {
+        coding: [
+          { system: 'http://example.org/local', code: 'LIV1' },
+          { system: 'urn:oid:2.16.840.1.113883.6.96', code: '19943007' },
+        ],
+      },
     });
     expect(findConditions([c], valueSet)).toHaveLength(1);
   });

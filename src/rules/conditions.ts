@@ -16,12 +16,10 @@ function statusCodes(concept: CodeableConcept | undefined): string[] {
 }
 
 function hasAbatement(condition: Condition): boolean {
-  return ['abatementDateTime', 'abatementAge', 'abatementPeriod', 'abatementRange', 'abatementString', 'abatementBoolean'].some(
-    (field) => {
-      const value = (condition as unknown as Record<string, unknown>)[field];
-      return value !== undefined && value !== null && value !== false;
-    },
-  );
+  return ['abatementDateTime', 'abatementAge', 'abatementPeriod', 'abatementRange', 'abatementString', 'abatementBoolean'].some((field) => {
+    const value = (condition as unknown as Record<string, unknown>)[field];
+    return value !== undefined && value !== null && value !== false;
+  });
 }
 
 /**

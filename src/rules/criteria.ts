@@ -94,8 +94,7 @@ export function labHit(criterion: LabCriterion, reading: LabReading, analyte: An
   if (reading.upperLimit?.from === 'default' && reading.interpretations.some((code) => criterion.normalWhenFlagged?.includes(code))) return [];
   const threshold = labThreshold(criterion, reading);
   if (threshold === undefined) return [];
-  const hit =
-    criterion.compare === 'below' ? isBelow(reading.measured, threshold) : isAbove(reading.measured, threshold, criterion.compare === 'at-least');
+  const hit = criterion.compare === 'below' ? isBelow(reading.measured, threshold) : isAbove(reading.measured, threshold, criterion.compare === 'at-least');
   return hit ? [labEvidence(reading, analyte, criterion)] : [];
 }
 
@@ -145,7 +144,12 @@ function matchWeightBand(band: WeightBand, order: GlutamineOrder, data: RequestD
     ...(reading && analyte ? [labEvidence(reading, analyte, undefined)] : []),
     ...(singleOver ? [orderLine('Single dose', `${single.working}; the labeled dose at ${kg} kg is ${formatNumber(fits.maxGrams)} g`)] : []),
     ...(dailyOver
-      ? [orderLine('Total daily dose', `${daily.complete ? '' : 'at least '}${formatNumber(daily.grams)} g a day (${daily.working}); the labeled daily dose at ${kg} kg is ${formatNumber(dailyMax)} g (${formatNumber(fits.maxGrams)} g × ${band.labeledTimesPerDay})`)]
+      ? [
+          orderLine(
+            'Total daily dose',
+            `${daily.complete ? '' : 'at least '}${formatNumber(daily.grams)} g a day (${daily.working}); the labeled daily dose at ${kg} kg is ${formatNumber(dailyMax)} g (${formatNumber(fits.maxGrams)} g × ${band.labeledTimesPerDay})`,
+          ),
+        ]
       : []),
   ];
 }
@@ -230,7 +234,9 @@ function evidenceFor(criterion: Criterion, order: GlutamineOrder, data: RequestD
   if ('lab' in criterion) return matchLab(criterion.lab, data);
   if ('medication' in criterion) {
     const vs = valueSet(data, criterion.medication.valueSet);
-    const candidates = criterion.medication.oneCardPerPair ? data.medicationsBesides(order).filter((m) => !isLaterCheckedOrder(m, order, data)) : data.medicationsBesides(order);
+    const candidates = criterion.medication.oneCardPerPair
+      ? data.medicationsBesides(order).filter((m) => !isLaterCheckedOrder(m, order, data))
+      : data.medicationsBesides(order);
     const found = vs ? findMedications(candidates, vs.codes, vs.matchesName) : [];
     const note = criterion.medication.note;
     return note ? found.map((m) => ({ ...m, note })) : found;

@@ -38,7 +38,6 @@ function valueSetText(id: string, catalogue: Catalogue): string {
   return `"${vs.title}" (${count}${below})${named}`;
 }
 
-
 function exemptionText(exemption: Exemption, catalogue: Catalogue): string {
   if ('condition' in exemption) return `an active condition in ${valueSetText(exemption.condition.valueSet, catalogue)}`;
   return `a product in ${valueSetText(exemption.product.valueSet, catalogue)}`;
@@ -65,7 +64,9 @@ function describeCore(criterion: Criterion, catalogue: Catalogue): string {
     const compare = { above: 'above', 'at-least': 'at least', below: 'below' }[lab.compare];
     const flags = lab.interpretationsWhenNoValue ? `, or flagged ${lab.interpretationsWhenNoValue.join('/')} without a value` : '';
     const source = analyte?.derivedFrom ? catalogue.analytes.get(analyte.derivedFrom.analyte) : undefined;
-    const derived = source ? ` (calculated with CKD-EPI 2021 from the latest ${source.label.toLowerCase()} of the last ${source.lookbackDays} days when none is reported)` : '';
+    const derived = source
+      ? ` (calculated with CKD-EPI 2021 from the latest ${source.label.toLowerCase()} of the last ${source.lookbackDays} days when none is reported)`
+      : '';
     return `Latest ${label} of the last ${analyte?.lookbackDays ?? '?'} days${derived} ${compare} ${threshold}${flags}`;
   }
   if ('dailyDose' in criterion) return `Total daily dose of the order above ${criterion.dailyDose.aboveGrams} g`;
@@ -77,7 +78,8 @@ function describeCore(criterion: Criterion, catalogue: Catalogue): string {
     const weight = catalogue.analytes.get(band.weightAnalyte);
     return `Active condition in ${valueSetText(band.condition.valueSet, catalogue)}, a ${weight?.label.toLowerCase() ?? 'weight'} in the last ${weight?.lookbackDays ?? '?'} days, and a single dose above the weight band (${bands})`;
   }
-  if ('duration' in criterion) return `Planned duration above ${criterion.duration.aboveDays} days (supply × (1 + repeats), validity period or dosage bounds, the longest)`;
+  if ('duration' in criterion)
+    return `Planned duration above ${criterion.duration.aboveDays} days (supply × (1 + repeats), validity period or dosage bounds, the longest)`;
   if ('product' in criterion) {
     return `Product in ${valueSetText(criterion.product.valueSet, catalogue)}${criterion.product.multipleIngredients ? ', or a Medication with more than one ingredient' : ''}`;
   }
@@ -109,7 +111,8 @@ export function ruleValueSets(rule: RuleDefinition, catalogue: Catalogue): strin
     if (typeof tier.when === 'string') continue;
     for (const criterion of tier.when) {
       for (const id of criterionValueSets(criterion)) ids.add(id);
-      const analyteId = 'lab' in criterion ? criterion.lab.analyte : 'singleDoseWeightBand' in criterion ? criterion.singleDoseWeightBand.weightAnalyte : undefined;
+      const analyteId =
+        'lab' in criterion ? criterion.lab.analyte : 'singleDoseWeightBand' in criterion ? criterion.singleDoseWeightBand.weightAnalyte : undefined;
       const analyte = analyteId ? catalogue.analytes.get(analyteId) : undefined;
       if (analyte) ids.add(analyte.valueSet);
       const source = analyte?.derivedFrom ? catalogue.analytes.get(analyte.derivedFrom.analyte) : undefined;
@@ -137,7 +140,7 @@ export function ruleSummary(rule: RuleDefinition, catalogue: Catalogue): RuleSum
         t.when === 'data-unavailable'
           ? ['Patient data the other rules need was not available']
           : t.when === 'order-unreadable'
-            ? ["A draft order names its product only by a Medication that could not be read, so it may be glutamine"]
+            ? ['A draft order names its product only by a Medication that could not be read, so it may be glutamine']
             : t.when.map((c) => describeCriterion(c, catalogue)),
     })),
     valueSets: ruleValueSets(rule, catalogue).map((id) => {

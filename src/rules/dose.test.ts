@@ -162,7 +162,10 @@ describe('plannedDuration', () => {
   });
 
   it('timing bounds as a duration or a period', () => {
-    expect(plannedDuration(order([{ timing: { repeat: { boundsDuration: { value: 20, code: 'wk' } } } }]), dosing)).toEqual({ days: 140, source: 'dosage bounds' });
+    expect(plannedDuration(order([{ timing: { repeat: { boundsDuration: { value: 20, code: 'wk' } } } }]), dosing)).toEqual({
+      days: 140,
+      source: 'dosage bounds',
+    });
     expect(plannedDuration(order([{ timing: { repeat: { boundsPeriod: { start: '2026-01-01', end: '2026-01-31' } } } }]), dosing)).toEqual({
       days: 30,
       source: 'dosage start and end dates',
@@ -195,7 +198,9 @@ describe('gramsPerUnit', () => {
   it("reads a Medication's ingredient strength", () => {
     const medication = {
       resourceType: 'Medication' as const,
-      ingredient: [{ itemCodeableConcept: { text: 'glutamine' }, strength: { numerator: { value: 1000, code: 'mg' }, denominator: { value: 1, code: '{tablet}' } } }],
+      ingredient: [
+        { itemCodeableConcept: { text: 'glutamine' }, strength: { numerator: { value: 1000, code: 'mg' }, denominator: { value: 1, code: '{tablet}' } } },
+      ],
     };
     expect(gramsPerUnit([], medication, dosing, catalogue.productStrengths, isGlutamine)).toBe(1);
   });

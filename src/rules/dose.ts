@@ -58,7 +58,8 @@ export function doseGrams(quantity: Quantity | undefined, ctx: DoseContext): { g
   const unit = unitOf(ctx.dosing, quantity);
   if (unit) {
     const grams = quantity.value * unit.grams;
-    const text = unit.label === 'g' ? `${formatNumber(grams)} g` : `${formatNumber(quantity.value)} packet${quantity.value === 1 ? '' : 's'} (${formatNumber(grams)} g)`;
+    const text =
+      unit.label === 'g' ? `${formatNumber(grams)} g` : `${formatNumber(quantity.value)} packet${quantity.value === 1 ? '' : 's'} (${formatNumber(grams)} g)`;
     return { grams, text };
   }
   const keys = quantityUnits(quantity).map(unitKey);
@@ -81,7 +82,10 @@ function timingCode(timing: Timing): string | undefined {
   const raw: unknown = timing.code;
   if (typeof raw === 'string') return raw.trim().toUpperCase();
   const codes = [...asArray(timing.code?.coding).map((c) => c.code), timing.code?.text];
-  return codes.find((c): c is string => typeof c === 'string' && c.trim() !== '')?.trim().toUpperCase();
+  return codes
+    .find((c): c is string => typeof c === 'string' && c.trim() !== '')
+    ?.trim()
+    .toUpperCase();
 }
 
 /** Administrations per day from `timing.repeat` (frequency per period), else the `timing.code` abbreviation. */

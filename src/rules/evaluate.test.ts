@@ -15,7 +15,15 @@ const allAvailable = new Map<string, DataStatus>(catalogue.data.map((d) => [d.ke
 
 function run(record: Partial<PatientRecord>, drafts: AnyResource[] = [glutamine]) {
   const lookup = new MedicationLookup();
-  const full: PatientRecord = { conditions: [], observations: [], medicationRequests: [], medicationStatements: [], medications: lookup, status: allAvailable, ...record };
+  const full: PatientRecord = {
+    conditions: [],
+    observations: [],
+    medicationRequests: [],
+    medicationStatements: [],
+    medications: lookup,
+    status: allAvailable,
+    ...record,
+  };
   const orders = findGlutamineOrders(drafts, undefined, catalogue, lookup);
   return evaluate({ catalogue, orders, drafts, record: full, now: NOW });
 }
@@ -35,7 +43,11 @@ const ammonia = (value: number, high?: number) =>
   lab('16362-6', { valueQuantity: { value, code: 'umol/L' }, ...(high ? { referenceRange: [{ high: { value: high, code: 'umol/L' } }] } : {}) });
 const egfr = (value: number) => lab('98979-8', { valueQuantity: { value, code: 'mL/min/{1.73_m2}' } });
 const creatinine = (value: number) => lab('2160-0', { valueQuantity: { value, code: 'mg/dL' } });
-const condition = (system: string, code: string): Condition => ({ resourceType: 'Condition', subject: { reference: 'Patient/1' }, code: { coding: [{ system, code }] } });
+const condition = (system: string, code: string): Condition => ({
+  resourceType: 'Condition',
+  subject: { reference: 'Patient/1' },
+  code: { coding: [{ system, code }] },
+});
 
 describe('hyperammonemia thresholds', () => {
   it.each([
@@ -91,7 +103,12 @@ describe('findings per order', () => {
   });
 
   it('does not count the order being checked as its own co-medication', () => {
-    const lactuloseAndGlutamine: AnyResource = { resourceType: 'MedicationRequest', id: 'g3', status: 'draft', medicationCodeableConcept: { text: 'glutamine / lactulose compound' } };
+    const lactuloseAndGlutamine: AnyResource = {
+      resourceType: 'MedicationRequest',
+      id: 'g3',
+      status: 'draft',
+      medicationCodeableConcept: { text: 'glutamine / lactulose compound' },
+    };
     expect(run({}, [lactuloseAndGlutamine]).findings).toEqual([]);
   });
 });
@@ -124,7 +141,11 @@ describe('gaps', () => {
 
   it('does not report a medication source the server does not support when the other one was read (revision 2, item 20)', () => {
     const status = new Map(allAvailable);
-    status.set('medicationStatements', { state: 'unavailable', reason: 'fetching it failed: the FHIR server answered HTTP 400 (not supported)', cause: 'unsupported' });
+    status.set('medicationStatements', {
+      state: 'unavailable',
+      reason: 'fetching it failed: the FHIR server answered HTTP 400 (not supported)',
+      cause: 'unsupported',
+    });
     expect(run({ status }).gaps).toEqual([]);
     status.set('medicationRequests', { state: 'unavailable', reason: 'fetching it failed: the FHIR server answered HTTP 500', cause: 'http' });
     expect(run({ status }).gaps.map((g) => g.key)).toEqual(['medicationRequests', 'medicationStatements']);
@@ -139,8 +160,23 @@ describe('gaps', () => {
 
   it('reports a current medication whose Medication could not be resolved', () => {
     const { gaps } = run({
-      medicationRequests: [{ resourceType: 'MedicationRequest', status: 'active', intent: 'order', subject: { reference: 'Patient/1' }, medicationReference: { reference: 'Medication/m9' } }],
+      medicationRequests: [
+        {
+          resourceType: 'MedicationRequest',
+          status: 'active',
+          intent: 'order',
+          subject: { reference: 'Patient/1' },
+          medicationReference: { reference: 'Medication/m9' },
+        },
+      ],
     });
-    expect(gaps).toEqual([{ key: 'medication-reference', cause: 'unresolved-medication', description: 'a medication refers to Medication/m9, which was not provided, so its product is unknown', rules: ['active-cancer', 'bipolar-disorder', 'lactulose', 'antiseizure-medication', 'duplicate-glutamine'] }]);
+    expect(gaps).toEqual([
+      {
+        key: 'medication-reference',
+        cause: 'unresolved-medication',
+        description: 'a medication refers to Medication/m9, which was not provided, so its product is unknown',
+        rules: ['active-cancer', 'bipolar-disorder', 'lactulose', 'antiseizure-medication', 'duplicate-glutamine'],
+      },
+    ]);
   });
 });

@@ -74,17 +74,27 @@ function usesCriterion(rule: RuleDefinition, test: (criterion: Exclude<RuleDefin
  */
 function notNeededAfterAll(requirement: DataRequirement, input: RequestInput, data: RequestData): boolean {
   const criteria = input.catalogue.rules.flatMap((rule) => rule.tiers.flatMap((t) => (typeof t.when === 'string' ? [] : t.when)));
-  const bands = criteria.flatMap((c) => ('singleDoseWeightBand' in c && c.singleDoseWeightBand.weightAnalyte === requirement.analyte ? [c.singleDoseWeightBand] : []));
+  const bands = criteria.flatMap((c) =>
+    'singleDoseWeightBand' in c && c.singleDoseWeightBand.weightAnalyte === requirement.analyte ? [c.singleDoseWeightBand] : [],
+  );
   const readAsLab = criteria.some((c) => 'lab' in c && c.lab.analyte === requirement.analyte);
   if (bands.length > 0 && !readAsLab) return bands.every((band) => matchConditions(band.condition, data).length === 0);
   const derived = [...input.catalogue.analytes.values()].filter((a) => a.derivedFrom !== undefined && a.derivedFrom.analyte === requirement.analyte);
   const usedDirectly = input.catalogue.rules.some((rule) =>
-    usesCriterion(rule, (c) => ('lab' in c && c.lab.analyte === requirement.analyte) || ('singleDoseWeightBand' in c && c.singleDoseWeightBand.weightAnalyte === requirement.analyte)),
+    usesCriterion(
+      rule,
+      (c) =>
+        ('lab' in c && c.lab.analyte === requirement.analyte) || ('singleDoseWeightBand' in c && c.singleDoseWeightBand.weightAnalyte === requirement.analyte),
+    ),
   );
-  return derived.length > 0 && !usedDirectly && derived.every((a) => {
-    const reading = data.latestLab(a).reading;
-    return reading !== undefined && reading.calculatedFrom === undefined;
-  });
+  return (
+    derived.length > 0 &&
+    !usedDirectly &&
+    derived.every((a) => {
+      const reading = data.latestLab(a).reading;
+      return reading !== undefined && reading.calculatedFrom === undefined;
+    })
+  );
 }
 
 /**
@@ -97,11 +107,18 @@ function pendingLabGaps(input: RequestInput, data: RequestData): DataGap[] {
     const pending = data.latestLab(analyte).pending;
     if (!pending?.measured) continue;
     const rules = rulesWhere(input, (rule) =>
-      rule.tiers.some((t) => typeof t.when !== 'string' && t.when.some((c) => 'lab' in c && c.lab.analyte === analyte.id && labHit(c.lab, pending, analyte).length > 0)),
+      rule.tiers.some(
+        (t) => typeof t.when !== 'string' && t.when.some((c) => 'lab' in c && c.lab.analyte === analyte.id && labHit(c.lab, pending, analyte).length > 0),
+      ),
     );
     if (rules.length === 0) continue;
     const value = `${formatLabValue(pending.measured, analyte)} ${analyte.unit}`;
-    gaps.push({ key: 'pending-lab', cause: 'not-final', description: `a ${pending.status} ${analyte.label.toLowerCase()} of ${value}${pending.date ? ` on ${pending.date}` : ''} (not final)`, rules });
+    gaps.push({
+      key: 'pending-lab',
+      cause: 'not-final',
+      description: `a ${pending.status} ${analyte.label.toLowerCase()} of ${value}${pending.date ? ` on ${pending.date}` : ''} (not final)`,
+      rules,
+    });
   }
   return gaps;
 }
@@ -194,10 +211,20 @@ function findGaps(input: RequestInput, data: RequestData): DataGap[] {
     }
     // Named one by one while few; many are one line, so a card never grows with the attacker's list.
     if (unresolved.size > MAX_NAMED_REFERENCES) {
-      gaps.push({ key: 'medication-reference', cause: 'unresolved-medication', description: `${unresolved.size} medications refer to a Medication that was not provided or could not be read, so their products are unknown`, rules: medicationRules });
+      gaps.push({
+        key: 'medication-reference',
+        cause: 'unresolved-medication',
+        description: `${unresolved.size} medications refer to a Medication that was not provided or could not be read, so their products are unknown`,
+        rules: medicationRules,
+      });
     } else {
       for (const reference of unresolved) {
-        gaps.push({ key: 'medication-reference', cause: 'unresolved-medication', description: `a medication refers to ${reference}, which was not provided, so its product is unknown`, rules: medicationRules });
+        gaps.push({
+          key: 'medication-reference',
+          cause: 'unresolved-medication',
+          description: `a medication refers to ${reference}, which was not provided, so its product is unknown`,
+          rules: medicationRules,
+        });
       }
     }
   }

@@ -69,7 +69,16 @@ export interface Finding {
  * The kind of reason something went unchecked; the incomplete-data card's summary names these
  * (clinical-spec revision 2, item 18) with the words in cards/rules/incomplete-data.json.
  */
-export const GAP_CAUSES = ['unavailable', 'timeout', 'budget', 'unreadable-unit', 'not-final', 'not-calculated', 'not-on-file', 'unresolved-medication'] as const;
+export const GAP_CAUSES = [
+  'unavailable',
+  'timeout',
+  'budget',
+  'unreadable-unit',
+  'not-final',
+  'not-calculated',
+  'not-on-file',
+  'unresolved-medication',
+] as const;
 export type GapCause = (typeof GAP_CAUSES)[number];
 
 /** Something a rule needed and could not have. */

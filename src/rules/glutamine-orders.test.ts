@@ -17,7 +17,9 @@ function detect(drafts: AnyResource[], selections?: string[], extraEntries: AnyR
   return findGlutamineOrders(drafts, selections, catalogue, lookup).map((o) => o.reference ?? o.name);
 }
 
-const concept = (system: string, code: string, display?: string) => ({ medicationCodeableConcept: { coding: [{ system, code, ...(display ? { display } : {}) }] } });
+const concept = (system: string, code: string, display?: string) => ({
+  medicationCodeableConcept: { coding: [{ system, code, ...(display ? { display } : {}) }] },
+});
 
 describe('glutamine order detection (docs/clinical-spec.md "What counts as a glutamine order")', () => {
   it.each([
@@ -56,7 +58,10 @@ describe('glutamine order detection (docs/clinical-spec.md "What counts as a glu
   });
 
   it('reads a contained Medication', () => {
-    const order = request('g1', { medicationReference: { reference: '#m' }, contained: [{ resourceType: 'Medication', id: 'm', code: { coding: [{ system: SYSTEM.rxnorm, code: '1928941' }] } }] });
+    const order = request('g1', {
+      medicationReference: { reference: '#m' },
+      contained: [{ resourceType: 'Medication', id: 'm', code: { coding: [{ system: SYSTEM.rxnorm, code: '1928941' }] } }],
+    });
     expect(detect([order])).toEqual(['MedicationRequest/g1']);
   });
 
@@ -79,7 +84,9 @@ describe('glutamine order detection (docs/clinical-spec.md "What counts as a glu
   });
 
   it('reads the display of an unresolvable Medication reference', () => {
-    expect(detect([request('g1', { medicationReference: { reference: 'Medication/elsewhere', display: 'L-Glutamine 5 g' } })])).toEqual(['MedicationRequest/g1']);
+    expect(detect([request('g1', { medicationReference: { reference: 'Medication/elsewhere', display: 'L-Glutamine 5 g' } })])).toEqual([
+      'MedicationRequest/g1',
+    ]);
     expect(detect([request('g2', { medicationReference: { reference: 'Medication/elsewhere' } })])).toEqual([]);
   });
 

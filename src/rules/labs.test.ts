@@ -1,7 +1,7 @@
 import type { Observation } from 'fhir/r4';
 import { describe, expect, it } from 'vitest';
 import { testCatalogue } from '../../test/helpers.js';
-import type { CodeIndex} from '../fhir/codings.js';
+import type { CodeIndex } from '../fhir/codings.js';
 import { SYSTEM } from '../fhir/codings.js';
 import { DAY_MS } from '../fhir/dates.js';
 import type { Analyte } from './catalogue-schema.js';
@@ -70,7 +70,9 @@ describe('latestLab: which result decides', () => {
 
   it('dates a result by effectiveDateTime, effectiveInstant, effectivePeriod end or start, else issued', () => {
     expect(observationDate({ resourceType: 'Observation', status: 'final', code: {}, effectiveInstant: '2026-01-01T00:00:00Z' })).toBe('2026-01-01T00:00:00Z');
-    expect(observationDate({ resourceType: 'Observation', status: 'final', code: {}, effectivePeriod: { start: '2026-01-01', end: '2026-01-02' } })).toBe('2026-01-02');
+    expect(observationDate({ resourceType: 'Observation', status: 'final', code: {}, effectivePeriod: { start: '2026-01-01', end: '2026-01-02' } })).toBe(
+      '2026-01-02',
+    );
     expect(observationDate({ resourceType: 'Observation', status: 'final', code: {}, effectivePeriod: { start: '2026-01-01' } })).toBe('2026-01-01');
     expect(observationDate({ resourceType: 'Observation', status: 'final', code: {}, issued: '2026-01-03T00:00:00Z' })).toBe('2026-01-03T00:00:00Z');
   });
@@ -159,7 +161,11 @@ describe('latestLab: units (docs/clinical-spec.md "Units")', () => {
 
   it('does not guess an unconvertible unit: skips it, reports it, lets the older readable result decide', () => {
     const result = latestLab(
-      [obs('16362-6', 1, { valueQuantity: { value: 3, code: 'mg/L' } }), obs('16362-6', 5, { valueQuantity: { value: 20, code: 'umol/L' } }), obs('16362-6', 2, { valueQuantity: { value: 9 } })],
+      [
+        obs('16362-6', 1, { valueQuantity: { value: 3, code: 'mg/L' } }),
+        obs('16362-6', 5, { valueQuantity: { value: 20, code: 'umol/L' } }),
+        obs('16362-6', 2, { valueQuantity: { value: 9 } }),
+      ],
       ammonia.analyte,
       ammonia.codes,
       NOW,
@@ -177,7 +183,10 @@ describe('latestLab: units (docs/clinical-spec.md "Units")', () => {
 
 describe('latestLab: upper limit', () => {
   it("uses the report's own reference range, converted", () => {
-    const o = obs('22763-7', 1, { valueQuantity: { value: 100, code: 'ug/dL' }, referenceRange: [{ low: { value: 15, code: 'ug/dL' }, high: { value: 60, code: 'ug/dL' } }] });
+    const o = obs('22763-7', 1, {
+      valueQuantity: { value: 100, code: 'ug/dL' },
+      referenceRange: [{ low: { value: 15, code: 'ug/dL' }, high: { value: 60, code: 'ug/dL' } }],
+    });
     const result = latestLab([o], ammonia.analyte, ammonia.codes, NOW);
     expect(result.reading?.upperLimit?.from).toBe('report');
     expect(result.reading?.upperLimit?.value).toBeCloseTo(35.22, 5);

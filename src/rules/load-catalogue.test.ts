@@ -100,7 +100,9 @@ describe('loadCatalogue', () => {
 
   it('refuses an unknown indicator and an unknown field', () => {
     expect(loadError(cardsWith<Rule>('rules/lactulose.json', (j) => Reflect.set(at(j.tiers, 0), 'indicator', 'hard-stop')))).toMatch(/tiers\.0\.indicator/);
-    expect(loadError(cardsWith<Rule>('rules/lactulose.json', (j) => Reflect.set(at(j.tiers, 0), 'summmary', 'typo')))).toMatch(/tiers\.0: Unrecognized key: "summmary"/);
+    expect(loadError(cardsWith<Rule>('rules/lactulose.json', (j) => Reflect.set(at(j.tiers, 0), 'summmary', 'typo')))).toMatch(
+      /tiers\.0: Unrecognized key: "summmary"/,
+    );
   });
 
   it('refuses a reference to a value set that does not exist', () => {
@@ -128,7 +130,9 @@ describe('loadCatalogue', () => {
   });
 
   it('refuses a rule file missing from the list, an unknown override reason and an unknown analyte', () => {
-    expect(loadError(cardsWith<{ rules: string[] }>('catalogue.json', (j) => j.rules.push('no-such-rule')))).toBe('cards/rules/no-such-rule.json: cannot be read');
+    expect(loadError(cardsWith<{ rules: string[] }>('catalogue.json', (j) => j.rules.push('no-such-rule')))).toBe(
+      'cards/rules/no-such-rule.json: cannot be read',
+    );
     expect(loadError(cardsWith<Rule>('rules/lactulose.json', (j) => j.overrideReasons.push('because')))).toBe(
       "cards/rules/lactulose.json: overrideReasons.3: unknown override reason 'because'",
     );
@@ -136,9 +140,7 @@ describe('loadCatalogue', () => {
       const c = criterion(j, 0);
       if ('lab' in c) c.lab.analyte = 'urea';
     });
-    expect(loadError(urea)).toBe(
-      "cards/rules/hyperammonemia.json: tiers.0.when.0.lab.analyte: unknown analyte 'urea'",
-    );
+    expect(loadError(urea)).toBe("cards/rules/hyperammonemia.json: tiers.0.when.0.lab.analyte: unknown analyte 'urea'");
   });
 
   it('refuses a value set file without codes, filters or names', () => {

@@ -13,7 +13,14 @@ const lactulose = new CodeIndex([
 const byName = wholeWordMatcher(['lactulose']);
 
 function record(requests: MedicationRequest[], statements: MedicationStatement[] = []): PatientRecord {
-  return { conditions: [], observations: [], medicationRequests: requests, medicationStatements: statements, medications: new MedicationLookup(), status: new Map() };
+  return {
+    conditions: [],
+    observations: [],
+    medicationRequests: requests,
+    medicationStatements: statements,
+    medications: new MedicationLookup(),
+    status: new Map(),
+  };
 }
 
 const rx = (status: MedicationRequest['status'], text: string, code?: string): MedicationRequest => ({
@@ -30,7 +37,12 @@ function found(r: PatientRecord, drafts: AnyResource[] = []) {
 
 describe('current medications (docs/clinical-spec.md "Patient data and how it counts", Medications)', () => {
   it('counts active and on-hold orders, not stopped or completed ones', () => {
-    const r = record([rx('active', 'lactulose 10 GM in 15 ML Oral Solution'), rx('on-hold', 'Lactulose syrup'), rx('stopped', 'lactulose'), rx('completed', 'lactulose')]);
+    const r = record([
+      rx('active', 'lactulose 10 GM in 15 ML Oral Solution'),
+      rx('on-hold', 'Lactulose syrup'),
+      rx('stopped', 'lactulose'),
+      rx('completed', 'lactulose'),
+    ]);
     expect(found(r).map((m) => m.status)).toEqual(['active', 'on-hold']);
   });
 

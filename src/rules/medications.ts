@@ -80,11 +80,7 @@ function matchesOnce(product: Product, codes: CodeIndex, matchesName: (text: str
   return hit;
 }
 
-export function findMedications(
-  medications: readonly CurrentMedication[],
-  codes: CodeIndex,
-  matchesName: (text: string) => boolean,
-): MedicationEvidence[] {
+export function findMedications(medications: readonly CurrentMedication[], codes: CodeIndex, matchesName: (text: string) => boolean): MedicationEvidence[] {
   return medications
     .filter((m) => matchesOnce(m.product, codes, matchesName))
     .map((m) => ({

@@ -94,7 +94,9 @@ export class RequestData {
     const birth = parseFhirDate(patient?.birthDate);
     const at = parseFhirDate(creatinine.date);
     if (!sex || birth === undefined || at === undefined) {
-      problem(`${analyte.label} could not be calculated from the creatinine of ${creatinine.date}: the patient's ${!sex ? 'sex' : 'birth date'} is unknown${this.demographicsNote()}`);
+      problem(
+        `${analyte.label} could not be calculated from the creatinine of ${creatinine.date}: the patient's ${!sex ? 'sex' : 'birth date'} is unknown${this.demographicsNote()}`,
+      );
       return undefined;
     }
     const age = ageInYears(birth, at);
@@ -153,7 +155,8 @@ export class RequestData {
       const resource = order.resource as unknown as MedicationRequest | NutritionOrder;
       // Which ingredient of a blend is the glutamine, for its strength.
       const isGlutamine = (concept: CodeableConcept | undefined): boolean =>
-        concept !== undefined && (catalogue.glutamineOrder.codes.match(concept) !== undefined || conceptTexts(concept).some(catalogue.glutamineOrder.matchesName));
+        concept !== undefined &&
+        (catalogue.glutamineOrder.codes.match(concept) !== undefined || conceptTexts(concept).some(catalogue.glutamineOrder.matchesName));
       const perUnit = gramsPerUnit(order.product.concepts, order.product.medication, catalogue.dosing, catalogue.productStrengths, isGlutamine);
       const ctx = { dosing: catalogue.dosing, ...(perUnit !== undefined ? { gramsPerUnit: perUnit } : {}) };
       const daily = dailyDose(resource, ctx);

@@ -45,7 +45,8 @@ function recount(db: DatabaseSync, since: string): RuleCounts[] {
 }
 
 /** Counts without the display names (the recount does not know which display a client sent last). */
-const withoutDisplays = (counts: RuleCounts[]) => counts.map((c) => ({ ...c, overrideReasons: c.overrideReasons.map(({ display: _display, ...rest }) => rest) }));
+const withoutDisplays = (counts: RuleCounts[]) =>
+  counts.map((c) => ({ ...c, overrideReasons: c.overrideReasons.map(({ display: _display, ...rest }) => rest) }));
 
 const cardArb = fc.record({
   rules: fc.uniqueArray(fc.constantFrom(...RULES), { minLength: 1, maxLength: 3 }),
@@ -88,36 +89,41 @@ function tempDb(): string {
 describe('analytics counters', () => {
   it('always agree with a recount of the raw rows, whatever order cards and answers arrive in', () => {
     fc.assert(
-      fc.property(fc.array(cardArb, { minLength: 1, maxLength: 12 }), fc.array(feedbackArb, { maxLength: 40 }), fc.constantFrom(...DAYS), (cards, answers, sinceDay) => {
-        const path = tempDb();
-        const store = new SqliteAuditStore(path);
-        const raw = new DatabaseSync(path, { readOnly: true });
-        try {
-          const issued = cards.map((card, i) => issuedCard(i, card));
-          store.recordCards(issued);
-          store.recordCards(issued.slice(0, 2)); // a retried write counts once
-          let clock = Date.parse('2026-11-27T00:00:00Z');
-          answers.forEach((answer, i) => {
-            clock += answer.receivedDelta * 1000;
-            const reason = answer.outcome === 'overridden' ? REASONS[answer.reason] : undefined;
-            const item: FeedbackRecord = {
-              card: issued[answer.card % issued.length]?.uuid ?? 'card-0',
-              serviceId: 'glutamine-order-sign',
-              outcome: answer.outcome,
-              acceptedSuggestions: [],
-              ...(reason ? { overrideReason: reason } : {}),
-              outcomeTimestamp: new Date(Date.parse('2026-11-26T00:00:00Z') + i * 1000).toISOString(),
-              receivedAt: new Date(clock).toISOString(),
-            };
-            store.recordFeedback([item]);
-          });
-          const since = `${sinceDay}T00:00:00.000Z`;
-          expect(withoutDisplays(store.ruleCounts(since))).toEqual(recount(raw, since));
-        } finally {
-          raw.close();
-          store.close();
-        }
-      }),
+      fc.property(
+        fc.array(cardArb, { minLength: 1, maxLength: 12 }),
+        fc.array(feedbackArb, { maxLength: 40 }),
+        fc.constantFrom(...DAYS),
+        (cards, answers, sinceDay) => {
+          const path = tempDb();
+          const store = new SqliteAuditStore(path);
+          const raw = new DatabaseSync(path, { readOnly: true });
+          try {
+            const issued = cards.map((card, i) => issuedCard(i, card));
+            store.recordCards(issued);
+            store.recordCards(issued.slice(0, 2)); // a retried write counts once
+            let clock = Date.parse('2026-11-27T00:00:00Z');
+            answers.forEach((answer, i) => {
+              clock += answer.receivedDelta * 1000;
+              const reason = answer.outcome === 'overridden' ? REASONS[answer.reason] : undefined;
+              const item: FeedbackRecord = {
+                card: issued[answer.card % issued.length]?.uuid ?? 'card-0',
+                serviceId: 'glutamine-order-sign',
+                outcome: answer.outcome,
+                acceptedSuggestions: [],
+                ...(reason ? { overrideReason: reason } : {}),
+                outcomeTimestamp: new Date(Date.parse('2026-11-26T00:00:00Z') + i * 1000).toISOString(),
+                receivedAt: new Date(clock).toISOString(),
+              };
+              store.recordFeedback([item]);
+            });
+            const since = `${sinceDay}T00:00:00.000Z`;
+            expect(withoutDisplays(store.ruleCounts(since))).toEqual(recount(raw, since));
+          } finally {
+            raw.close();
+            store.close();
+          }
+        },
+      ),
       { seed: 1313, numRuns: 100 },
     );
   });
@@ -149,7 +155,16 @@ describe('analytics counters', () => {
     finding.run('b', 'kidney-disease');
     // Card a: accepted, then overridden (received later, although its client timestamp is earlier).
     answer.run('k1', 'a', 'accepted', null, null, null, '2026-11-26T09:00:00Z', '2026-11-26T11:00:00.000Z');
-    answer.run('k2', 'a', 'overridden', 'urn:glutamine-cds:override-reason', 'specialist-advised', 'Specialist advised', '2026-11-26T08:00:00Z', '2026-11-26T12:00:00.000Z');
+    answer.run(
+      'k2',
+      'a',
+      'overridden',
+      'urn:glutamine-cds:override-reason',
+      'specialist-advised',
+      'Specialist advised',
+      '2026-11-26T08:00:00Z',
+      '2026-11-26T12:00:00.000Z',
+    );
     const expected = recount(db, '2026-11-25T00:00:00.000Z');
 
     db.close();
@@ -166,7 +181,16 @@ describe('analytics counters', () => {
       overrideReasons: [{ system: 'urn:glutamine-cds:override-reason', code: 'specialist-advised', display: 'Specialist advised', count: 1 }],
     });
     // Answers after the migration keep the counts true.
-    store.recordFeedback([{ card: 'b', serviceId: 's', outcome: 'accepted', acceptedSuggestions: [], outcomeTimestamp: '2026-11-26T13:00:00Z', receivedAt: '2026-11-26T13:00:00.000Z' }]);
+    store.recordFeedback([
+      {
+        card: 'b',
+        serviceId: 's',
+        outcome: 'accepted',
+        acceptedSuggestions: [],
+        outcomeTimestamp: '2026-11-26T13:00:00Z',
+        receivedAt: '2026-11-26T13:00:00.000Z',
+      },
+    ]);
     expect(withoutDisplays(store.ruleCounts('2026-11-25T00:00:00.000Z'))).toEqual(recount(raw, '2026-11-25T00:00:00.000Z'));
     raw.close();
   });

@@ -14,7 +14,14 @@ import { MIGRATIONS } from './sqlite-migrations.js';
 
 /** The identity of a feedback item: the same item posted twice has the same key. */
 function itemKey(item: FeedbackRecord): string {
-  const identity = [item.card, item.outcome, item.outcomeTimestamp, [...item.acceptedSuggestions].sort().join(','), item.overrideReason?.system ?? '', item.overrideReason?.code ?? ''];
+  const identity = [
+    item.card,
+    item.outcome,
+    item.outcomeTimestamp,
+    [...item.acceptedSuggestions].sort().join(','),
+    item.overrideReason?.system ?? '',
+    item.overrideReason?.code ?? '',
+  ];
   return createHash('sha256').update(JSON.stringify(identity)).digest('hex');
 }
 
@@ -189,7 +196,11 @@ export class SqliteAuditStore implements AuditStore, ReplayGuard {
       for (const item of items) {
         // Feedback is bound to its card: the same service, the same client (iss and tenant) it was issued to.
         const card = known.get(item.card) as KnownCard | undefined;
-        const yours = card !== undefined && card.serviceId === item.serviceId && card.clientIss === (item.clientIss ?? null) && card.clientTenant === (item.clientTenant ?? null);
+        const yours =
+          card !== undefined &&
+          card.serviceId === item.serviceId &&
+          card.clientIss === (item.clientIss ?? null) &&
+          card.clientTenant === (item.clientTenant ?? null);
         if (!yours) {
           result.unknownCards += 1;
           continue;
