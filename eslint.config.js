@@ -1,6 +1,44 @@
 // @ts-check
 import eslint from '@eslint/js';
+import { createTypeScriptImportResolver } from 'eslint-import-resolver-typescript';
+import importX from 'eslint-plugin-import-x';
 import tseslint from 'typescript-eslint';
+
+/**
+ * The layers of src/ (docs/architecture.md): each may import only from the layers below it.
+ * `from` lists what a layer must not import.
+ */
+const COMPOSITION = ['./src/main.ts', './src/app.ts', './src/config.ts'];
+const LAYER_RULES = [
+  { target: './src/http', from: ['./src/cli', ...COMPOSITION], message: 'The HTTP edge is one front end: it does not import the CLI or the composition root.' },
+  { target: './src/cli', from: ['./src/http', ...COMPOSITION], message: 'The CLI is one front end: it does not import the HTTP edge or the composition root.' },
+  {
+    target: './src/auth',
+    from: ['./src/http', './src/cli', './src/cds', './src/rules', './src/fhir', ...COMPOSITION],
+    message: 'auth/ sits below the front ends and beside cds/: it imports only store/ and errors.',
+  },
+  {
+    target: './src/cds',
+    from: ['./src/http', './src/cli', './src/auth', ...COMPOSITION],
+    message: 'cds/ (the CDS Hooks protocol) does not import front ends, auth or the composition root.',
+  },
+  {
+    target: './src/rules',
+    from: ['./src/http', './src/cli', './src/auth', './src/cds', './src/store', ...COMPOSITION],
+    message: 'rules/ sees only fhir/ and errors: no protocol, no storage.',
+  },
+  {
+    target: './src/fhir',
+    from: ['./src/http', './src/cli', './src/auth', './src/cds', './src/rules', './src/store', ...COMPOSITION],
+    message: 'fhir/ is the bottom layer of the clinical code.',
+  },
+  {
+    target: './src/store',
+    from: ['./src/http', './src/cli', './src/auth', './src/cds', './src/rules', './src/fhir', ...COMPOSITION],
+    message: 'store/ imports nothing of the service.',
+  },
+  { target: ['./src/errors.ts', './src/logger.ts'], from: ['./src/!(errors|logger).ts', './src/*/**'], message: 'errors.ts and logger.ts are leaves.' },
+];
 
 export default tseslint.config(
   { ignores: ['dist/', 'node_modules/', 'coverage/'] },
@@ -27,6 +65,20 @@ export default tseslint.config(
       '@typescript-eslint/no-unsafe-assignment': 'off',
       '@typescript-eslint/no-unsafe-argument': 'off',
       '@typescript-eslint/no-unsafe-call': 'off',
+    },
+  },
+  {
+    // One-way layering and no cycles, for the service's own code (tests may reach anywhere).
+    files: ['src/**/*.ts'],
+    ignores: ['src/**/*.test.ts'],
+    plugins: { 'import-x': importX },
+    settings: {
+      ...importX.flatConfigs.typescript.settings,
+      'import-x/resolver-next': [createTypeScriptImportResolver()],
+    },
+    rules: {
+      'import-x/no-cycle': 'error',
+      'import-x/no-restricted-paths': ['error', { zones: LAYER_RULES }],
     },
   },
   { files: ['eslint.config.js', 'bin/*.mjs', 'bench/*.mjs'], ...tseslint.configs.disableTypeChecked },

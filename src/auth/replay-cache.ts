@@ -1,12 +1,4 @@
-/**
- * Replay protection (CDS Hooks security best practices, step 6: "jti must not have been seen
- * before"): each (iss, jti) may be used once until its token expires. The audit store implements it
- * persistently, so a restart forgets nothing; this in-memory one serves where there is no store.
- */
-export interface ReplayGuard {
-  /** Claims the id; false when it was already claimed and its token has not expired yet. Epoch seconds. */
-  firstUse(iss: string, jti: string, expiresAt: number, now: number): boolean;
-}
+import type { ReplayGuard } from '../store/replay-guard.js';
 
 /** In memory: tokens live at most an hour, so it stays small (expired ids are purged). */
 export class ReplayCache implements ReplayGuard {

@@ -3,7 +3,7 @@ import jwt from 'jsonwebtoken';
 import type { JwtPayload } from 'jsonwebtoken';
 import { JwksCache } from './jwks-cache.js';
 import { ReplayCache } from './replay-cache.js';
-import type { ReplayGuard } from './replay-cache.js';
+import type { ReplayGuard } from '../store/replay-guard.js';
 import type { TrustedClient } from './trusted-clients.js';
 
 /**

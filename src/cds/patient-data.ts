@@ -7,31 +7,10 @@ import type { DataRequirement } from '../rules/load-catalogue.js';
 import type { MedicationLookup } from '../rules/medication-lookup.js';
 import type { PatientRecord } from '../rules/patient-record.js';
 import type { FhirAccess } from './fhir-access.js';
+import { fillTemplate } from '../fhir/prefetch-template.js';
+import type { TokenValues } from '../fhir/prefetch-template.js';
 import { assembleRecord, readPrefetch } from './prefetch.js';
 import type { KeyResult } from './prefetch.js';
-
-/** The values of the prefetch tokens for this call (CDS Hooks 2.0 §Prefetch tokens). */
-export interface TokenValues {
-  'context.patientId': string;
-  'context.userId'?: string;
-  'context.encounterId'?: string;
-}
-
-const TOKEN = /\{\{\s*([^}]*?)\s*\}\}/g;
-
-/** Fills a prefetch template; undefined when a token has no value in this call. */
-export function fillTemplate(template: string, tokens: TokenValues): string | undefined {
-  let missing = false;
-  const filled = template.replace(TOKEN, (_whole, name: string) => {
-    const value = (tokens as unknown as Record<string, string | undefined>)[name];
-    if (value === undefined) {
-      missing = true;
-      return '';
-    }
-    return encodeURIComponent(value);
-  });
-  return missing ? undefined : filled;
-}
 
 function isoDate(ms: number): string {
   return new Date(ms).toISOString().slice(0, 10);

@@ -7,8 +7,8 @@ import { isRecord } from '../fhir/tolerant.js';
 import type { Catalogue } from '../rules/load-catalogue.js';
 import { EXIT } from './exit-codes.js';
 import { printCards } from './print-cards.js';
-import { requestFromBundle } from './request-from-bundle.js';
-import type { Hook } from './request-from-bundle.js';
+import { requestFromBundle } from '../cds/request-from-bundle.js';
+import type { Hook } from '../cds/request-from-bundle.js';
 import { withoutTrailingSlashes } from '../fhir/strings.js';
 
 export interface CheckOptions {

@@ -8,7 +8,7 @@ import type { Card } from '../cds/card-schema.js';
 import { cardFindings } from '../cds/cards.js';
 import type { FhirAccessPolicy } from '../cds/fhir-access.js';
 import { callHook } from '../cds/hook-call.js';
-import { requestFromBundle } from '../cli/request-from-bundle.js';
+import { requestFromBundle } from '../cds/request-from-bundle.js';
 import type { Catalogue } from '../rules/load-catalogue.js';
 import { escapeHtml } from './html.js';
 

@@ -169,6 +169,66 @@ export const criterionSchema = z.union([
 export type Criterion = z.infer<typeof criterionSchema>;
 export type LabCriterion = Extract<Criterion, { lab: unknown }>['lab'];
 
+/** The kinds of criterion, by the key that holds each one's settings. */
+export const CRITERION_KINDS = ['condition', 'lab', 'medication', 'dailyDose', 'singleDoseWeightBand', 'duration', 'product', 'orderReason'] as const;
+export type CriterionKind = (typeof CRITERION_KINDS)[number];
+/** The criterion of one kind (of each kind, for a union of kinds). */
+export type CriterionOf<K extends CriterionKind> = K extends CriterionKind ? Extract<Criterion, Record<K, unknown>> : never;
+
+export function criterionKind(criterion: Criterion): CriterionKind {
+  const kind = CRITERION_KINDS.find((k) => k in criterion);
+  // Unreachable for a criterion the schema accepted (onCriterion compiles only while each has a kind).
+  if (kind === undefined) throw new TypeError(`a criterion of no known kind: ${Object.keys(criterion).join(', ')}`);
+  return kind;
+}
+
+/**
+ * One handler per criterion kind. Every place that treats kinds differently is such a table, so a
+ * new kind fails to compile until each of them handles it.
+ */
+export type CriterionHandlers<Args extends unknown[], Result> = { [K in CriterionKind]: (criterion: CriterionOf<K>, ...args: Args) => Result };
+
+export function onCriterion<Args extends unknown[], Result>(criterion: Criterion, handlers: CriterionHandlers<Args, Result>, ...args: Args): Result {
+  // The handler of the criterion's own kind: TypeScript cannot correlate the two, so the one cast is here.
+  // Passing a Criterion where CriterionOf<CriterionKind> is expected compiles only while every member
+  // of criterionSchema has one of CRITERION_KINDS.
+  const handler = handlers[criterionKind(criterion)] as (criterion: CriterionOf<CriterionKind>, ...args: Args) => Result;
+  return handler(criterion, ...args);
+}
+
+const OWN_VALUE_SETS: CriterionHandlers<[], string[]> = {
+  condition: (c) => [c.condition.valueSet],
+  lab: () => [],
+  medication: (c) => [c.medication.valueSet],
+  dailyDose: () => [],
+  singleDoseWeightBand: (c) => [c.singleDoseWeightBand.condition.valueSet],
+  duration: () => [],
+  product: (c) => [c.product.valueSet],
+  orderReason: (c) => [c.orderReason.valueSet],
+};
+
+const ANALYTE_FIELDS: CriterionHandlers<[], { id: string; field: string } | undefined> = {
+  condition: () => undefined,
+  lab: (c) => ({ id: c.lab.analyte, field: 'lab.analyte' }),
+  medication: () => undefined,
+  dailyDose: () => undefined,
+  singleDoseWeightBand: (c) => ({ id: c.singleDoseWeightBand.weightAnalyte, field: 'singleDoseWeightBand.weightAnalyte' }),
+  duration: () => undefined,
+  product: () => undefined,
+  orderReason: () => undefined,
+};
+
+/** The analyte a criterion reads, and the field that names it; undefined for criteria that read no lab. */
+export function criterionAnalyte(criterion: Criterion): { id: string; field: string } | undefined {
+  return onCriterion(criterion, ANALYTE_FIELDS);
+}
+
+/** The value sets a criterion names directly (its own and its exemptions'). */
+export function criterionValueSets(criterion: Criterion): string[] {
+  const exemptions = (criterion.unless ?? []).map((e) => ('condition' in e ? e.condition.valueSet : e.product.valueSet));
+  return [...onCriterion(criterion, OWN_VALUE_SETS), ...exemptions];
+}
+
 /** Card text for a tier when the patient has a condition named so (lactulose with hepatic encephalopathy on file). */
 const textIfConditionNamedSchema = z.strictObject({ names: z.array(text).min(1), reason: text, advice: text });
 

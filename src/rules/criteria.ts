@@ -2,7 +2,8 @@ import type { CodeableConcept, Condition, MedicationRequest, NutritionOrder, Ref
 import { conceptLabel, conceptTexts, systemName } from '../fhir/codings.js';
 import { formatNumber, isAbove, isBelow } from '../fhir/quantities.js';
 import { asArray, isResource } from '../fhir/tolerant.js';
-import type { Analyte, Criterion, Exemption, LabCriterion } from './catalogue-schema.js';
+import { onCriterion } from './catalogue-schema.js';
+import type { Analyte, Criterion, CriterionHandlers, CriterionOf, Exemption, LabCriterion } from './catalogue-schema.js';
 import { findAmongCounting, isNegatedFinding, isUnconfirmed } from './conditions.js';
 import type { ConditionEvidence, Evidence, LabEvidence, OrderEvidence } from './evidence.js';
 import type { GlutamineOrder } from './glutamine-orders.js';
@@ -229,21 +230,28 @@ export function matchCriterion(criterion: Criterion, order: GlutamineOrder, data
   return found;
 }
 
+function matchMedication(medication: CriterionOf<'medication'>['medication'], order: GlutamineOrder, data: RequestData): Evidence[] {
+  const vs = valueSet(data, medication.valueSet);
+  const candidates = medication.oneCardPerPair
+    ? data.medicationsBesides(order).filter((m) => !isLaterCheckedOrder(m, order, data))
+    : data.medicationsBesides(order);
+  const found = vs ? findMedications(candidates, vs.codes, vs.matchesName) : [];
+  const note = medication.note;
+  return note ? found.map((m) => ({ ...m, note })) : found;
+}
+
+/** How each kind of criterion finds its evidence. */
+const EVIDENCE: CriterionHandlers<[GlutamineOrder, RequestData], Evidence[]> = {
+  condition: (c, _order, data) => matchConditions(c.condition, data),
+  lab: (c, _order, data) => matchLab(c.lab, data),
+  medication: (c, order, data) => matchMedication(c.medication, order, data),
+  dailyDose: (c, order, data) => matchDailyDose(c.dailyDose.aboveGrams, order, data),
+  singleDoseWeightBand: (c, order, data) => matchWeightBand(c.singleDoseWeightBand, order, data),
+  duration: (c, order, data) => matchDuration(c.duration.aboveDays, order, data),
+  product: (c, order, data) => matchProduct(c.product, order, data),
+  orderReason: (c, order, data) => matchOrderReason(c.orderReason, order, data),
+};
+
 function evidenceFor(criterion: Criterion, order: GlutamineOrder, data: RequestData): Evidence[] {
-  if ('condition' in criterion) return matchConditions(criterion.condition, data);
-  if ('lab' in criterion) return matchLab(criterion.lab, data);
-  if ('medication' in criterion) {
-    const vs = valueSet(data, criterion.medication.valueSet);
-    const candidates = criterion.medication.oneCardPerPair
-      ? data.medicationsBesides(order).filter((m) => !isLaterCheckedOrder(m, order, data))
-      : data.medicationsBesides(order);
-    const found = vs ? findMedications(candidates, vs.codes, vs.matchesName) : [];
-    const note = criterion.medication.note;
-    return note ? found.map((m) => ({ ...m, note })) : found;
-  }
-  if ('dailyDose' in criterion) return matchDailyDose(criterion.dailyDose.aboveGrams, order, data);
-  if ('singleDoseWeightBand' in criterion) return matchWeightBand(criterion.singleDoseWeightBand, order, data);
-  if ('duration' in criterion) return matchDuration(criterion.duration.aboveDays, order, data);
-  if ('product' in criterion) return matchProduct(criterion.product, order, data);
-  return matchOrderReason(criterion.orderReason, order, data);
+  return onCriterion(criterion, EVIDENCE, order, data);
 }

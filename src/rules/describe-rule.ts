@@ -1,4 +1,5 @@
-import type { Criterion, Exemption, RuleDefinition } from './catalogue-schema.js';
+import { criterionAnalyte, criterionValueSets, onCriterion } from './catalogue-schema.js';
+import type { Criterion, CriterionHandlers, CriterionOf, Exemption, LabCriterion, RuleDefinition } from './catalogue-schema.js';
 import type { Catalogue } from './load-catalogue.js';
 
 /**
@@ -48,60 +49,46 @@ export function describeCriterion(criterion: Criterion, catalogue: Catalogue): s
   return `${describeCore(criterion, catalogue)}${unless}`;
 }
 
-function describeCore(criterion: Criterion, catalogue: Catalogue): string {
-  if ('condition' in criterion) return `Active condition in value set ${valueSetText(criterion.condition.valueSet, catalogue)}`;
-  if ('medication' in criterion) {
-    return `Current medication (active or on-hold order, active statement) or another draft order in ${valueSetText(criterion.medication.valueSet, catalogue)}`;
-  }
-  if ('lab' in criterion) {
-    const { lab } = criterion;
-    const analyte = catalogue.analytes.get(lab.analyte);
-    const label = analyte?.label ?? lab.analyte;
-    const threshold =
-      typeof lab.threshold === 'number'
-        ? `${lab.threshold} ${analyte?.unit ?? ''}`.trim()
-        : `${lab.threshold.upperLimitTimes === 1 ? '' : `${lab.threshold.upperLimitTimes} × `}the upper limit (report's reference range, else ${analyte?.defaultUpperLimit ?? '?'} ${analyte?.unit ?? ''})`;
-    const compare = { above: 'above', 'at-least': 'at least', below: 'below' }[lab.compare];
-    const flags = lab.interpretationsWhenNoValue ? `, or flagged ${lab.interpretationsWhenNoValue.join('/')} without a value` : '';
-    const source = analyte?.derivedFrom ? catalogue.analytes.get(analyte.derivedFrom.analyte) : undefined;
-    const derived = source
-      ? ` (calculated with CKD-EPI 2021 from the latest ${source.label.toLowerCase()} of the last ${source.lookbackDays} days when none is reported)`
-      : '';
-    return `Latest ${label} of the last ${analyte?.lookbackDays ?? '?'} days${derived} ${compare} ${threshold}${flags}`;
-  }
-  if ('dailyDose' in criterion) return `Total daily dose of the order above ${criterion.dailyDose.aboveGrams} g`;
-  if ('singleDoseWeightBand' in criterion) {
-    const { singleDoseWeightBand: band } = criterion;
-    const bands = band.bands
-      .map((b) => `${b.belowKg !== undefined ? `under ${b.belowKg} kg` : b.upToKg !== undefined ? `up to ${b.upToKg} kg` : 'heavier'}: ${b.maxGrams} g`)
-      .join(', ');
-    const weight = catalogue.analytes.get(band.weightAnalyte);
-    return `Active condition in ${valueSetText(band.condition.valueSet, catalogue)}, a ${weight?.label.toLowerCase() ?? 'weight'} in the last ${weight?.lookbackDays ?? '?'} days, and a single dose above the weight band (${bands})`;
-  }
-  if ('duration' in criterion)
-    return `Planned duration above ${criterion.duration.aboveDays} days (supply × (1 + repeats), validity period or dosage bounds, the longest)`;
-  if ('product' in criterion) {
-    return `Product in ${valueSetText(criterion.product.valueSet, catalogue)}${criterion.product.multipleIngredients ? ', or a Medication with more than one ingredient' : ''}`;
-  }
-  return `Reason for the order (reasonCode or reasonReference) in ${valueSetText(criterion.orderReason.valueSet, catalogue)}`;
+function describeLab(lab: LabCriterion, catalogue: Catalogue): string {
+  const analyte = catalogue.analytes.get(lab.analyte);
+  const label = analyte?.label ?? lab.analyte;
+  const threshold =
+    typeof lab.threshold === 'number'
+      ? `${lab.threshold} ${analyte?.unit ?? ''}`.trim()
+      : `${lab.threshold.upperLimitTimes === 1 ? '' : `${lab.threshold.upperLimitTimes} × `}the upper limit (report's reference range, else ${analyte?.defaultUpperLimit ?? '?'} ${analyte?.unit ?? ''})`;
+  const compare = { above: 'above', 'at-least': 'at least', below: 'below' }[lab.compare];
+  const flags = lab.interpretationsWhenNoValue ? `, or flagged ${lab.interpretationsWhenNoValue.join('/')} without a value` : '';
+  const source = analyte?.derivedFrom ? catalogue.analytes.get(analyte.derivedFrom.analyte) : undefined;
+  const derived = source
+    ? ` (calculated with CKD-EPI 2021 from the latest ${source.label.toLowerCase()} of the last ${source.lookbackDays} days when none is reported)`
+    : '';
+  return `Latest ${label} of the last ${analyte?.lookbackDays ?? '?'} days${derived} ${compare} ${threshold}${flags}`;
 }
 
-/** The value sets a criterion names directly (its own and its exemptions'). */
-export function criterionValueSets(criterion: Criterion): string[] {
-  const own =
-    'condition' in criterion
-      ? [criterion.condition.valueSet]
-      : 'medication' in criterion
-        ? [criterion.medication.valueSet]
-        : 'singleDoseWeightBand' in criterion
-          ? [criterion.singleDoseWeightBand.condition.valueSet]
-          : 'product' in criterion
-            ? [criterion.product.valueSet]
-            : 'orderReason' in criterion
-              ? [criterion.orderReason.valueSet]
-              : [];
-  const exemptions = (criterion.unless ?? []).map((e) => ('condition' in e ? e.condition.valueSet : e.product.valueSet));
-  return [...own, ...exemptions];
+function describeWeightBand(band: CriterionOf<'singleDoseWeightBand'>['singleDoseWeightBand'], catalogue: Catalogue): string {
+  const bands = band.bands
+    .map((b) => `${b.belowKg !== undefined ? `under ${b.belowKg} kg` : b.upToKg !== undefined ? `up to ${b.upToKg} kg` : 'heavier'}: ${b.maxGrams} g`)
+    .join(', ');
+  const weight = catalogue.analytes.get(band.weightAnalyte);
+  return `Active condition in ${valueSetText(band.condition.valueSet, catalogue)}, a ${weight?.label.toLowerCase() ?? 'weight'} in the last ${weight?.lookbackDays ?? '?'} days, and a single dose above the weight band (${bands})`;
+}
+
+/** What each kind of criterion checks, in words, for the rule pages and docs/rules.md. */
+const DESCRIPTIONS: CriterionHandlers<[Catalogue], string> = {
+  condition: (c, catalogue) => `Active condition in value set ${valueSetText(c.condition.valueSet, catalogue)}`,
+  lab: (c, catalogue) => describeLab(c.lab, catalogue),
+  medication: (c, catalogue) =>
+    `Current medication (active or on-hold order, active statement) or another draft order in ${valueSetText(c.medication.valueSet, catalogue)}`,
+  dailyDose: (c) => `Total daily dose of the order above ${c.dailyDose.aboveGrams} g`,
+  singleDoseWeightBand: (c, catalogue) => describeWeightBand(c.singleDoseWeightBand, catalogue),
+  duration: (c) => `Planned duration above ${c.duration.aboveDays} days (supply × (1 + repeats), validity period or dosage bounds, the longest)`,
+  product: (c, catalogue) =>
+    `Product in ${valueSetText(c.product.valueSet, catalogue)}${c.product.multipleIngredients ? ', or a Medication with more than one ingredient' : ''}`,
+  orderReason: (c, catalogue) => `Reason for the order (reasonCode or reasonReference) in ${valueSetText(c.orderReason.valueSet, catalogue)}`,
+};
+
+function describeCore(criterion: Criterion, catalogue: Catalogue): string {
+  return onCriterion(criterion, DESCRIPTIONS, catalogue);
 }
 
 /** Every value set a rule uses, including those of the analytes it reads. */
@@ -111,8 +98,7 @@ export function ruleValueSets(rule: RuleDefinition, catalogue: Catalogue): strin
     if (typeof tier.when === 'string') continue;
     for (const criterion of tier.when) {
       for (const id of criterionValueSets(criterion)) ids.add(id);
-      const analyteId =
-        'lab' in criterion ? criterion.lab.analyte : 'singleDoseWeightBand' in criterion ? criterion.singleDoseWeightBand.weightAnalyte : undefined;
+      const analyteId = criterionAnalyte(criterion)?.id;
       const analyte = analyteId ? catalogue.analytes.get(analyteId) : undefined;
       if (analyte) ids.add(analyte.valueSet);
       const source = analyte?.derivedFrom ? catalogue.analytes.get(analyte.derivedFrom.analyte) : undefined;

@@ -1,20 +1,22 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { z } from 'zod';
-import { expandTemplate } from '../cds/prefetch-templates.js';
+import { expandTemplate } from '../fhir/prefetch-template.js';
 import { CodeIndex, wholeWordMatcher } from '../fhir/codings.js';
 import { CatalogueError } from '../errors.js';
-import { criterionValueSets } from './describe-rule.js';
 import {
   analytesFileSchema,
   catalogueFileSchema,
+  criterionAnalyte,
+  criterionValueSets,
+  onCriterion,
   dosingSchema,
   ruleFileSchema,
   servicesFileSchema,
   valueSetFileSchema,
   valueSetNamesFileSchema,
 } from './catalogue-schema.js';
-import type { Analyte, Criterion, Dosing, Indicator, RuleDefinition } from './catalogue-schema.js';
+import type { Analyte, Criterion, CriterionHandlers, Dosing, Indicator, RuleDefinition } from './catalogue-schema.js';
 
 export interface LoadedValueSet {
   id: string;
@@ -75,24 +77,35 @@ export interface Catalogue {
   ruleRequirements: Map<string, DataRequirement[]>;
 }
 
-/** The data requirements one criterion reads (conditions, an analyte, medications, the patient). */
-function criterionNeeds(criterion: Criterion, analytes: Map<string, Analyte>): Array<(r: DataRequirement) => boolean> {
-  const conditions = (r: DataRequirement) => r.resourceType === 'Condition';
-  const analyte = (id: string): Array<(r: DataRequirement) => boolean> => {
-    const derived = analytes.get(id)?.derivedFrom;
-    return [
-      (r) => r.analyte === id,
-      // A derived analyte (eGFR from creatinine) also reads its source and the patient's sex and age.
-      ...(derived ? [(r: DataRequirement) => r.analyte === derived.analyte, (r: DataRequirement) => r.resourceType === 'Patient'] : []),
-    ];
-  };
-  const needs: Array<(r: DataRequirement) => boolean> = [];
-  if ('condition' in criterion) needs.push(conditions);
-  if ('lab' in criterion) needs.push(...analyte(criterion.lab.analyte));
-  if ('medication' in criterion) needs.push((r) => r.resourceType === 'MedicationRequest' || r.resourceType === 'MedicationStatement');
-  if ('singleDoseWeightBand' in criterion) needs.push(conditions, ...analyte(criterion.singleDoseWeightBand.weightAnalyte));
-  if (criterion.unless?.some((e) => 'condition' in e)) needs.push(conditions);
-  return needs;
+type Need = (r: DataRequirement) => boolean;
+const readsConditions: Need = (r) => r.resourceType === 'Condition';
+const readsMedications: Need = (r) => r.resourceType === 'MedicationRequest' || r.resourceType === 'MedicationStatement';
+
+/** Reading an analyte needs its own data and, for a derived one (eGFR from creatinine), its source and the patient's sex and age. */
+function readsAnalyte(id: string, analytes: ReadonlyMap<string, Analyte>): Need[] {
+  const derived = analytes.get(id)?.derivedFrom;
+  return [
+    (r) => r.analyte === id,
+    ...(derived ? [(r: DataRequirement) => r.analyte === derived.analyte, (r: DataRequirement) => r.resourceType === 'Patient'] : []),
+  ];
+}
+
+/** The patient data each kind of criterion reads; dose, duration, product and reason read only the order. */
+const NEEDS: CriterionHandlers<[ReadonlyMap<string, Analyte>], Need[]> = {
+  condition: () => [readsConditions],
+  lab: (c, analytes) => readsAnalyte(c.lab.analyte, analytes),
+  medication: () => [readsMedications],
+  dailyDose: () => [],
+  singleDoseWeightBand: (c, analytes) => [readsConditions, ...readsAnalyte(c.singleDoseWeightBand.weightAnalyte, analytes)],
+  duration: () => [],
+  product: () => [],
+  orderReason: () => [],
+};
+
+/** The data requirements one criterion reads, its exemptions' included. */
+function criterionNeeds(criterion: Criterion, analytes: ReadonlyMap<string, Analyte>): Need[] {
+  const exemptions = criterion.unless?.some((e) => 'condition' in e) ? [readsConditions] : [];
+  return [...onCriterion(criterion, NEEDS, analytes), ...exemptions];
 }
 
 /** The data requirements each rule depends on, derived from its criteria. */
@@ -290,11 +303,9 @@ function checkRule(
     tier.when.forEach((criterion, c) => {
       const at = `${where}: tiers.${t}.when.${c}`;
       for (const vs of criterionValueSets(criterion)) ctx.useValueSet(vs, at);
-      if ('singleDoseWeightBand' in criterion && !ctx.analytes.has(criterion.singleDoseWeightBand.weightAnalyte)) {
-        throw new CatalogueError(`${at}.singleDoseWeightBand.weightAnalyte: unknown analyte '${criterion.singleDoseWeightBand.weightAnalyte}'`);
-      }
+      const analyte = criterionAnalyte(criterion);
+      if (analyte && !ctx.analytes.has(analyte.id)) throw new CatalogueError(`${at}.${analyte.field}: unknown analyte '${analyte.id}'`);
       if ('lab' in criterion) {
-        if (!ctx.analytes.has(criterion.lab.analyte)) throw new CatalogueError(`${at}.lab.analyte: unknown analyte '${criterion.lab.analyte}'`);
         if (!ctx.data.some((d) => d.analyte === criterion.lab.analyte)) {
           throw new CatalogueError(`${at}.lab.analyte: no entry of cards/services.json data fetches '${criterion.lab.analyte}'`);
         }

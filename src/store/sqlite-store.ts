@@ -3,7 +3,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import type { StatementSync } from 'node:sqlite';
-import type { ReplayGuard } from '../auth/replay-cache.js';
+import type { ReplayGuard } from './replay-guard.js';
 import type { AuditStore, FeedbackRecord, IssuedCard, RuleCounts, StoredFeedback } from './audit-store.js';
 import { MIGRATIONS } from './sqlite-migrations.js';
 

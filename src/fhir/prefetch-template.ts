@@ -1,3 +1,9 @@
+/*
+ * Prefetch templates (CDS Hooks 2.0 §Prefetch tokens): checked and expanded when the catalogue is
+ * loaded, filled for each hook call. Below the rules, so that both the catalogue and the hook call
+ * can use it.
+ */
+
 /**
  * CDS Hooks 2.0 §Prefetch tokens: a template may only use `{{context.<field>}}` for the hook's
  * root-level prefetch-token fields, or one of the four user tokens. For order-select and
@@ -13,6 +19,7 @@ const ALLOWED_TOKENS = new Set([
   'userRelatedPersonId',
 ]);
 
+/** A template token, `{{ name }}`: the one pattern for expanding templates and for filling them. */
 const TOKEN = /\{\{\s*([^}]*?)\s*\}\}/g;
 const CODES_MACRO = /^codes:([a-z0-9-]+)$/;
 
@@ -39,4 +46,26 @@ export function expandTemplate(
     return whole;
   });
   return problems.length > 0 ? { problems } : { template: expanded };
+}
+
+/** The values of the prefetch tokens for this call (CDS Hooks 2.0 §Prefetch tokens). */
+export interface TokenValues {
+  'context.patientId': string;
+  'context.userId'?: string;
+  'context.encounterId'?: string;
+}
+
+/** Fills a prefetch template; undefined when a token has no value in this call. */
+export function fillTemplate(template: string, tokens: TokenValues): string | undefined {
+  const values = new Map<string, string | undefined>(Object.entries(tokens));
+  let missing = false;
+  const filled = template.replace(TOKEN, (_whole, name: string) => {
+    const value = values.get(name);
+    if (value === undefined) {
+      missing = true;
+      return '';
+    }
+    return encodeURIComponent(value);
+  });
+  return missing ? undefined : filled;
 }
