@@ -3,12 +3,14 @@
  * medication requests in the prefetch, and one glutamine order that fires three cards
  * (liver-disease critical, kidney-disease warning, lactulose warning). Deterministic.
  */
+import { DAY_MS } from '../src/fhir/dates.js';
+
 const ICD = 'http://hl7.org/fhir/sid/icd-10-cm';
 const LOINC = 'http://loinc.org';
 const UCUM = 'http://unitsofmeasure.org';
 const PATIENT = 'bench-patient';
 const NOW = Date.parse('2026-11-26T12:00:00Z');
-const day = (n: number): string => new Date(NOW - n * 86_400_000).toISOString();
+const day = (n: number): string => new Date(NOW - n * DAY_MS).toISOString();
 
 function searchset(resources: unknown[]): unknown {
   return { resourceType: 'Bundle', type: 'searchset', total: resources.length, entry: resources.map((resource) => ({ resource })) };

@@ -109,6 +109,14 @@ describe('loadConfig', () => {
     }
   });
 
+  it('reads every switch as true/false or 1/0, in any case', () => {
+    const on = loadConfig({ CDS_ALLOW_HTTP_FHIR: 'TRUE', CDS_STORE_COMMENTS: '1', CDS_PREVIEW: ' True ' });
+    expect([on.fhir.allowHttp, on.storeComments, on.preview]).toEqual([true, true, true]);
+    const off = loadConfig({ CDS_ALLOW_HTTP_FHIR: 'False', CDS_STORE_COMMENTS: '0', CDS_PREVIEW: 'false' });
+    expect([off.fhir.allowHttp, off.storeComments, off.preview]).toEqual([false, false, false]);
+    expect(loadConfig({}).preview).toBe(false);
+  });
+
   it('names bad FHIR access settings', () => {
     try {
       loadConfig({ CDS_ALLOW_HTTP_FHIR: 'yes', CDS_FHIR_SERVER_ALLOWLIST: 'https://ok.example.org, ftp://bad', CDS_FHIR_TIMEOUT_MS: '0' });

@@ -15,6 +15,21 @@ const DEFAULT_CONCURRENT_HOOKS = 2 * availableParallelism();
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
+/** A switch: `true`/`false` or `1`/`0`, in any case, with surrounding spaces ignored. */
+function envBoolean(defaultValue: boolean) {
+  return z
+    .string()
+    .optional()
+    .transform((value, ctx) => {
+      if (value === undefined) return defaultValue;
+      const normalized = value.trim().toLowerCase();
+      if (normalized === 'true' || normalized === '1') return true;
+      if (normalized === 'false' || normalized === '0') return false;
+      ctx.addIssue({ code: 'custom', message: `must be true or false (or 1 or 0); got '${value}'` });
+      return z.NEVER;
+    });
+}
+
 /** A size such as `10mb` or `512kb`, read with `bytes` (the parser body-parser itself uses). */
 function byteSize(defaultValue: string) {
   return z
@@ -44,7 +59,7 @@ const envSchema = z.object({
   LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
   CDS_FHIR_TIMEOUT_MS: z.coerce.number().int().min(1).max(60000).default(2000),
   CDS_FHIR_BUDGET_MS: z.coerce.number().int().min(1).max(120000).default(3000),
-  CDS_ALLOW_HTTP_FHIR: z.enum(['true', 'false'], { error: 'must be true or false' }).default('false'),
+  CDS_ALLOW_HTTP_FHIR: envBoolean(false),
   CDS_FHIR_SERVER_ALLOWLIST: z
     .string()
     .optional()
@@ -65,7 +80,7 @@ const envSchema = z.object({
   CDS_FHIR_MAX_PAGES: z.coerce.number().int().min(1).max(100).default(10),
   CDS_FHIR_MAX_REQUESTS: z.coerce.number().int().min(1).max(10_000).default(DEFAULT_MAX_REQUESTS),
   CDS_TRUSTED_CLIENTS: z.string().trim().min(1).optional(),
-  CDS_ALLOW_UNAUTHENTICATED: z.enum(['true', 'false'], { error: 'must be true or false' }).default('false'),
+  CDS_ALLOW_UNAUTHENTICATED: envBoolean(false),
   CDS_CORS_ORIGINS: z
     .string()
     .default('*')
@@ -86,9 +101,9 @@ const envSchema = z.object({
   CDS_REQUEST_TIMEOUT_MS: z.coerce.number().int().min(1000).max(600000).default(15000),
   CDS_DB_PATH: z.string().trim().min(1).default('./data/glutamine-cds.sqlite'),
   CDS_RETENTION_DAYS: z.coerce.number().int().min(1).max(36500).default(365),
-  CDS_STORE_COMMENTS: z.enum(['true', 'false'], { error: 'must be true or false' }).default('false'),
+  CDS_STORE_COMMENTS: envBoolean(false),
   CDS_ADMIN_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
-  CDS_PREVIEW: z.enum(['true', 'false'], { error: 'must be true or false' }).default('false'),
+  CDS_PREVIEW: envBoolean(false),
   CDS_FHIR_MAX_RESPONSE: byteSize('5mb'),
 });
 
@@ -159,20 +174,20 @@ export function loadConfig(env: Record<string, string | undefined>): Readonly<Co
     fhir: Object.freeze({
       timeoutMs: settings.CDS_FHIR_TIMEOUT_MS,
       budgetMs: settings.CDS_FHIR_BUDGET_MS,
-      allowHttp: settings.CDS_ALLOW_HTTP_FHIR === 'true',
+      allowHttp: settings.CDS_ALLOW_HTTP_FHIR,
       ...(settings.CDS_FHIR_SERVER_ALLOWLIST ? { allowlist: Object.freeze(settings.CDS_FHIR_SERVER_ALLOWLIST) } : {}),
       maxPages: settings.CDS_FHIR_MAX_PAGES,
       maxRequests: settings.CDS_FHIR_MAX_REQUESTS,
       maxResponseBytes: settings.CDS_FHIR_MAX_RESPONSE,
     }),
     ...(settings.CDS_TRUSTED_CLIENTS ? { trustedClientsFile: settings.CDS_TRUSTED_CLIENTS } : {}),
-    allowUnauthenticated: settings.CDS_ALLOW_UNAUTHENTICATED === 'true',
+    allowUnauthenticated: settings.CDS_ALLOW_UNAUTHENTICATED,
     corsOrigins: settings.CDS_CORS_ORIGINS === '*' ? '*' : Object.freeze([...settings.CDS_CORS_ORIGINS]),
     requestTimeoutMs: settings.CDS_REQUEST_TIMEOUT_MS,
     dbPath: settings.CDS_DB_PATH,
     retentionDays: settings.CDS_RETENTION_DAYS,
-    storeComments: settings.CDS_STORE_COMMENTS === 'true',
+    storeComments: settings.CDS_STORE_COMMENTS,
     ...(settings.CDS_ADMIN_TOKEN ? { adminToken: settings.CDS_ADMIN_TOKEN } : {}),
-    preview: settings.CDS_PREVIEW === 'true',
+    preview: settings.CDS_PREVIEW,
   });
 }

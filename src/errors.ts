@@ -21,6 +21,24 @@ export const ERROR_STATUS = {
 
 export type ErrorCode = keyof typeof ERROR_STATUS;
 
+/**
+ * Every failure message of the service — these errors, FHIR fetch failures, JWT rejections — is
+ * written through `wording`. Code decides by codes and kinds, never by message text; a test proves
+ * it by rewording every message and checking that nothing behaves differently
+ * (test/reworded-messages.test.ts). Production never changes the wording.
+ */
+const asWritten = (text: string): string => text;
+let rewording: (text: string) => string = asWritten;
+
+export function wording(text: string): string {
+  return rewording(text);
+}
+
+/** Test-only: rewords every message from now on; `undefined` restores them. */
+export function rewordMessagesForTests(reword: ((text: string) => string) | undefined): void {
+  rewording = reword ?? asWritten;
+}
+
 export interface Problem {
   /** Where the problem is, as a dotted path into the request body (`context.patientId`). */
   path?: string;
@@ -33,17 +51,29 @@ export class ServiceError extends Error {
   readonly problems: Problem[];
 
   constructor(code: ErrorCode, message: string, problems: Problem[] = []) {
-    super(message);
+    super(wording(message));
     this.name = 'ServiceError';
     this.code = code;
     this.status = ERROR_STATUS[code];
-    this.problems = problems;
+    this.problems = problems.map((p) => ({ ...p, message: wording(p.message) }));
   }
 }
+
+/**
+ * What is wrong with cards/: a file that cannot be read, one that is not JSON, or content that the
+ * schema or a cross-check refuses.
+ */
+export type CatalogueErrorCode = 'unreadable' | 'not-json' | 'invalid';
 
 /** A file in cards/ is missing or malformed; raised at start-up, names the file and field. */
 export class CatalogueError extends Error {
   override readonly name = 'CatalogueError';
+  readonly code: CatalogueErrorCode;
+
+  constructor(code: CatalogueErrorCode, message: string) {
+    super(wording(message));
+    this.code = code;
+  }
 }
 
 /** The environment holds a bad setting; raised at start-up, lists every problem. */
@@ -52,7 +82,7 @@ export class ConfigError extends Error {
   readonly problems: string[];
 
   constructor(problems: string[]) {
-    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    super(wording(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`));
     this.problems = problems;
   }
 }

@@ -9,6 +9,7 @@ import { clientVerifier } from './auth/verify-client-jwt.js';
 import { loadConfig } from './config.js';
 import type { Config } from './config.js';
 import { CatalogueError, ConfigError } from './errors.js';
+import { DAY_MS } from './fhir/dates.js';
 import type { ClientVerifier } from './http/client-auth.js';
 import { ServiceMetrics } from './http/metrics.js';
 import { createLogger } from './logger.js';
@@ -59,7 +60,7 @@ function main(): void {
   // Retention: purge now and every hour; the timer must not keep the process alive.
   const purge = (): void => {
     try {
-      const removed = store.purgeBefore(new Date(Date.now() - config.retentionDays * 86_400_000).toISOString());
+      const removed = store.purgeBefore(new Date(Date.now() - config.retentionDays * DAY_MS).toISOString());
       if (removed > 0) logger.info({ removed, retentionDays: config.retentionDays }, 'audit retention purge');
     } catch (error) {
       logger.error({ err: { name: (error as Error).name, message: (error as Error).message } }, 'audit retention purge failed');

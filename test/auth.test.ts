@@ -110,7 +110,17 @@ async function expectRejected(token: string | undefined, reason: string) {
   const call = request(app).post(SIGN_PATH);
   const res = await (token === undefined ? call : call.set('Authorization', `Bearer ${token}`)).send(body()).expect(401);
   expect(res.headers['www-authenticate']).toBe('Bearer');
-  expect(res.body).toEqual({ resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'login', diagnostics: 'Authentication required' }] });
+  expect(res.body).toEqual({
+    resourceType: 'OperationOutcome',
+    issue: [
+      {
+        severity: 'error',
+        code: 'login',
+        details: { coding: [{ system: 'urn:glutamine-cds:error', code: 'ERR_UNAUTHORIZED' }], text: 'ERR_UNAUTHORIZED' },
+        diagnostics: 'Authentication required',
+      },
+    ],
+  });
   const rejected = logs.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.msg === 'client JWT rejected');
   expect(rejected?.reason).toContain(reason);
   if (token) expect(logs.join('\n')).not.toContain(token);

@@ -274,7 +274,9 @@ describe('analytics', () => {
       .send({ feedback: [overridden(liver1, 'specialist-advised'), accepted(liver2), overridden(ammonia1, 'not-current')] })
       .expect(200);
 
-    await request(app).get('/analytics/rules').expect(401);
+    const unauthorized = await request(app).get('/analytics/rules').expect(401);
+    expect(unauthorized.headers['www-authenticate']).toBe('Bearer');
+    expect(unauthorized.body.issue[0]).toMatchObject({ code: 'login', details: { coding: [{ system: 'urn:glutamine-cds:error', code: 'ERR_UNAUTHORIZED' }] } });
     await request(app).get('/analytics/rules').set('Authorization', 'Bearer wrong-token-wrong-token').expect(401);
     const res = await request(app).get('/analytics/rules').set('Authorization', `Bearer ${ADMIN}`).expect(200);
     // Counts are kept per UTC day: the default window starts at midnight, CDS_RETENTION_DAYS ago.

@@ -180,7 +180,7 @@ describe('POST /cds-services/{id}', () => {
         {
           severity: 'error',
           code: 'incomplete',
-          details: { text: 'ERR_PREFETCH_UNAVAILABLE' },
+          details: { coding: [{ system: 'urn:glutamine-cds:error', code: 'ERR_PREFETCH_UNAVAILABLE' }], text: 'ERR_PREFETCH_UNAVAILABLE' },
           diagnostics: expect.stringContaining(
             "prefetch 'conditions', 'ammonia', 'egfr', 'creatinine', 'bodyWeight', 'medicationRequests', 'medicationStatements' missing",
           ),
@@ -211,7 +211,12 @@ describe('bad input gets a 4xx naming what is wrong', () => {
     expect(res.headers['content-type']).toMatch(/^application\/fhir\+json/);
     expect(res.body.resourceType).toBe('OperationOutcome');
     expect(res.body.issue).toContainEqual(
-      expect.objectContaining({ severity: 'error', diagnostics: message, expression: [path], details: { text: 'ERR_BAD_REQUEST' } }),
+      expect.objectContaining({
+        severity: 'error',
+        diagnostics: message,
+        expression: [path],
+        details: { coding: [{ system: 'urn:glutamine-cds:error', code: 'ERR_BAD_REQUEST' }], text: 'ERR_BAD_REQUEST' },
+      }),
     );
   });
 
@@ -226,7 +231,11 @@ describe('bad input gets a 4xx naming what is wrong', () => {
   it('malformed JSON → 400 without internals', async () => {
     const { app } = testApp();
     const res = await request(app).post(SIGN).set('Content-Type', 'application/json').send('{"hook": "order-sign",').expect(400);
-    expect(res.body.issue[0]).toMatchObject({ code: 'structure', diagnostics: 'The request body is not valid JSON', details: { text: 'ERR_MALFORMED_JSON' } });
+    expect(res.body.issue[0]).toMatchObject({
+      code: 'structure',
+      diagnostics: 'The request body is not valid JSON',
+      details: { coding: [{ system: 'urn:glutamine-cds:error', code: 'ERR_MALFORMED_JSON' }], text: 'ERR_MALFORMED_JSON' },
+    });
     expect(JSON.stringify(res.body)).not.toMatch(/at .*\.js|SyntaxError|node_modules/);
   });
 
@@ -251,14 +260,20 @@ describe('bad input gets a 4xx naming what is wrong', () => {
   it('a hook the service does not serve → 400', async () => {
     const { app } = testApp();
     const res = await request(app).post(SELECT).send(fixture('cirrhosis-order-sign')).expect(400);
-    expect(res.body.issue[0]).toMatchObject({ expression: ['hook'], details: { text: 'ERR_HOOK_MISMATCH' } });
+    expect(res.body.issue[0]).toMatchObject({
+      expression: ['hook'],
+      details: { coding: [{ system: 'urn:glutamine-cds:error', code: 'ERR_HOOK_MISMATCH' }], text: 'ERR_HOOK_MISMATCH' },
+    });
     expect(res.body.issue[0].diagnostics).toBe("hook must be 'order-select' for this service");
   });
 
   it('a body over CDS_MAX_BODY → 413', async () => {
     const { app } = testApp({ config: { publicUrl: 'https://cds.example.org', maxBodyBytes: 2048, fhir: TEST_FHIR_POLICY } });
     const res = await request(app).post(SIGN).send(fixture('cirrhosis-order-sign')).expect(413);
-    expect(res.body.issue[0]).toMatchObject({ code: 'too-long', details: { text: 'ERR_PAYLOAD_TOO_LARGE' } });
+    expect(res.body.issue[0]).toMatchObject({
+      code: 'too-long',
+      details: { coding: [{ system: 'urn:glutamine-cds:error', code: 'ERR_PAYLOAD_TOO_LARGE' }], text: 'ERR_PAYLOAD_TOO_LARGE' },
+    });
   });
 
   it('a wrong method → 405 with Allow', async () => {

@@ -1,6 +1,8 @@
-import type { KeyObject } from 'node:crypto';
+import { KeyObject } from 'node:crypto';
 import jwt from 'jsonwebtoken';
 import type { JwtPayload } from 'jsonwebtoken';
+import { wording } from '../errors.js';
+import { bearerToken } from './bearer-token.js';
 import { JwksCache } from './jwks-cache.js';
 import { ReplayCache } from './replay-cache.js';
 import type { ReplayGuard } from '../store/replay-guard.js';
@@ -17,8 +19,29 @@ const MAX_JTI_LENGTH = 256;
 /** CDS Hooks best practice: tokens live "no more than an hour". */
 const MAX_LIFETIME_SECONDS = 3600;
 
-/** `code` is a short, fixed reason (a metrics label); `reason` the sentence for the log. */
-export type Verification = { ok: true; iss: string; jti: string; tenant?: string } | { ok: false; code: string; reason: string };
+/** Why a client JWT was refused: a fixed set, which is also the label set of the rejection metric. */
+export const JWT_REJECTIONS = [
+  'missing_token',
+  'malformed',
+  'unknown_iss',
+  'algorithm',
+  'kid',
+  'crit',
+  'jku',
+  'expired',
+  'signature_or_claims',
+  'exp',
+  'iat',
+  'lifetime',
+  'aud',
+  'jti',
+  'tenant',
+  'replay',
+] as const;
+export type JwtRejection = (typeof JWT_REJECTIONS)[number];
+
+/** `code` says why (a metrics label); `reason` is the sentence for the log. */
+export type Verification = { ok: true; iss: string; jti: string; tenant?: string } | { ok: false; code: JwtRejection; reason: string };
 
 export interface VerifierDeps {
   clients: readonly TrustedClient[];
@@ -28,23 +51,23 @@ export interface VerifierDeps {
   nowSeconds: () => number;
 }
 
-function fail(code: string, reason: string = code.replace(/_/g, ' ')): Verification {
-  return { ok: false, code, reason };
+function fail(code: JwtRejection, reason: string = code.replace(/_/g, ' ')): Extract<Verification, { ok: false }> {
+  return { ok: false, code, reason: wording(reason) };
 }
 
-async function findKey(client: TrustedClient, kid: string, alg: string, jku: string | undefined, deps: VerifierDeps): Promise<KeyObject | string> {
+async function findKey(client: TrustedClient, kid: string, alg: string, jku: string | undefined, deps: VerifierDeps): Promise<KeyObject | Verification> {
   // Never fetch a key URL the token names unless that client's entry lists it (SSRF, attacker keys).
-  if (jku !== undefined && !client.jwksUrls.includes(jku)) return "jku is not on the client's jwksUrls";
+  if (jku !== undefined && !client.jwksUrls.includes(jku)) return fail('jku', "jku is not on the client's jwksUrls");
   // A key pinned inline is used for its kid even when the token also names a listed jku: the
   // Sandbox always sends one, and an offline deployment pins the Sandbox's key.
   const inline = client.keys.get(kid);
   if (inline) return inline;
-  if (jku !== undefined) return (await deps.jwks.key(jku, kid, alg)) ?? 'no key with that kid at the jku';
+  if (jku !== undefined) return (await deps.jwks.key(jku, kid, alg)) ?? fail('kid', 'no key with that kid at the jku');
   for (const url of client.jwksUrls) {
     const key = await deps.jwks.key(url, kid, alg);
     if (key) return key;
   }
-  return 'no key with that kid';
+  return fail('kid', 'no key with that kid');
 }
 
 function audienceMatches(aud: unknown, expected: string): boolean {
@@ -54,8 +77,7 @@ function audienceMatches(aud: unknown, expected: string): boolean {
 
 /** Verifies `Authorization: Bearer <jwt>` for a call to `expectedAudience` (the exact public URL invoked). */
 export async function verifyClientJwt(authorization: string | undefined, expectedAudience: string, deps: VerifierDeps): Promise<Verification> {
-  const match = /^Bearer\s+(\S+)$/i.exec(authorization ?? '');
-  const token = match?.[1];
+  const token = bearerToken(authorization);
   if (!token) return fail('missing_token', 'no bearer token');
   const decoded = jwt.decode(token, { complete: true });
   if (!decoded || typeof decoded.payload === 'string') return fail('malformed', 'malformed token');
@@ -71,7 +93,7 @@ export async function verifyClientJwt(authorization: string | undefined, expecte
   const jku = (header as { jku?: unknown }).jku;
   if (jku !== undefined && typeof jku !== 'string') return fail('jku', 'malformed jku');
   const key = await findKey(client, header.kid, header.alg, jku, deps);
-  if (typeof key === 'string') return fail(key.startsWith('jku') ? 'jku' : 'kid', key);
+  if (!(key instanceof KeyObject)) return key;
 
   let verified: JwtPayload;
   try {

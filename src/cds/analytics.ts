@@ -1,3 +1,4 @@
+import { DAY_MS } from '../fhir/dates.js';
 import type { Catalogue } from '../rules/load-catalogue.js';
 import type { AuditStore } from '../store/audit-store.js';
 
@@ -20,7 +21,7 @@ export interface RuleAnalytics {
  * Undefined when `since` is not a date between the years 0 and 9999.
  */
 export function analyticsSince(since: string | undefined, now: Date, retentionDays: number): Date | undefined {
-  const at = since === undefined ? new Date(now.getTime() - retentionDays * 86_400_000) : new Date(since);
+  const at = since === undefined ? new Date(now.getTime() - retentionDays * DAY_MS) : new Date(since);
   const year = at.getUTCFullYear();
   if (Number.isNaN(at.getTime()) || year < 0 || year > 9999) return undefined;
   return new Date(Date.UTC(year, at.getUTCMonth(), at.getUTCDate()));

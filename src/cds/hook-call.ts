@@ -50,6 +50,13 @@ export interface HookCallResult {
   stages: StageTimings;
 }
 
+/** The service of cards/services.json for a hook (the CLI and the preview pick by hook, not by id). */
+export function serviceForHook(catalogue: Catalogue, hook: unknown): string {
+  const service = catalogue.services.find((s) => s.hook === hook) ?? catalogue.services.find((s) => s.hook === 'order-sign');
+  if (!service) throw new ServiceError('ERR_UNKNOWN_SERVICE', `No CDS service for the hook '${String(hook)}'`);
+  return service.id;
+}
+
 export function findService(catalogue: Catalogue, serviceId: string) {
   const service = catalogue.services.find((s) => s.id === serviceId);
   if (!service) throw new ServiceError('ERR_UNKNOWN_SERVICE', `No CDS service with id '${serviceId}'`);

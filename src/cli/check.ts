@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { hookResponseSchema } from '../cds/card-schema.js';
 import type { HookResponse } from '../cds/card-schema.js';
-import { callHook } from '../cds/hook-call.js';
+import { callHook, serviceForHook } from '../cds/hook-call.js';
 import { isRecord } from '../fhir/tolerant.js';
 import type { Catalogue } from '../rules/load-catalogue.js';
 import { EXIT } from './exit-codes.js';
@@ -23,8 +23,6 @@ export interface CheckOptions {
   now?: Date;
 }
 
-const SERVICE_FOR: Record<Hook, string> = { 'order-sign': 'glutamine-order-sign', 'order-select': 'glutamine-order-select' };
-
 /** A file as a hook request: used as it is when it is one, built from it when it is a Bundle. */
 export function hookRequestFromFile(path: string, options: Pick<CheckOptions, 'hook' | 'fhirServer'>, catalogue: Catalogue): Record<string, unknown> {
   let text = readFileSync(path, 'utf8');
@@ -37,7 +35,7 @@ export function hookRequestFromFile(path: string, options: Pick<CheckOptions, 'h
 }
 
 async function evaluate(request: Record<string, unknown>, options: CheckOptions, catalogue: Catalogue): Promise<HookResponse> {
-  const serviceId = SERVICE_FOR[request.hook === 'order-select' ? 'order-select' : 'order-sign'];
+  const serviceId = serviceForHook(catalogue, request.hook);
   if (options.url) {
     const res = await fetch(`${withoutTrailingSlashes(options.url)}/cds-services/${serviceId}`, {
       method: 'POST',

@@ -1,6 +1,7 @@
 import { bundleEntries, isErrorOutcome, nextLink } from './bundle.js';
 import { isResource } from './tolerant.js';
 import type { AnyResource } from './tolerant.js';
+import { wording } from '../errors.js';
 
 /**
  * A small read-only FHIR REST client over Node's fetch: read and search (following `next` links),
@@ -47,7 +48,7 @@ export type Truncation = 'page-cap' | 'bad-page';
 export type Fetched<T> = { ok: true; value: T; complete: boolean; truncated?: Truncation; note?: string } | FetchFailure;
 
 function failure(kind: FetchFailureKind, reason: string, status?: number): FetchFailure {
-  return { ok: false, kind, reason, ...(status !== undefined ? { status } : {}) };
+  return { ok: false, kind, reason: wording(reason), ...(status !== undefined ? { status } : {}) };
 }
 
 /** A FHIR server's way of saying "I do not do that": 405, or 400/404 with an OperationOutcome saying not supported. */

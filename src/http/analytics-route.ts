@@ -5,6 +5,8 @@ import { analyticsSince, ruleAnalytics } from '../cds/analytics.js';
 import { ServiceError } from '../errors.js';
 import type { Catalogue } from '../rules/load-catalogue.js';
 import type { AuditStore } from '../store/audit-store.js';
+import { bearerToken } from '../auth/bearer-token.js';
+import { AUTHENTICATION_REQUIRED } from './client-auth.js';
 import { methodNotAllowed } from './error-handler.js';
 
 export interface AnalyticsDeps {
@@ -22,20 +24,9 @@ function sameSecret(given: string, expected: string): boolean {
 }
 
 function requireAdmin(token: string): RequestHandler {
-  return (req, res, next) => {
-    const given = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '')?.[1];
-    if (!given || !sameSecret(given, token)) {
-      res
-        .status(401)
-        .set('WWW-Authenticate', 'Bearer')
-        .type('application/fhir+json')
-        .json({
-          resourceType: 'OperationOutcome',
-          issue: [{ severity: 'error', code: 'login', diagnostics: 'Authentication required' }],
-        });
-      return;
-    }
-    next();
+  return (req, _res, next) => {
+    const given = bearerToken(req.headers.authorization);
+    next(given && sameSecret(given, token) ? undefined : new ServiceError('ERR_UNAUTHORIZED', AUTHENTICATION_REQUIRED));
   };
 }
 

@@ -2,7 +2,11 @@ import type { RequestHandler } from 'express';
 import type { Verification } from '../auth/verify-client-jwt.js';
 import type { Logger } from '../logger.js';
 import type { ServiceMetrics } from './metrics.js';
+import { ServiceError } from '../errors.js';
 import { requestState } from './request-state.js';
+
+/** All a refused caller learns (CDS Hooks security best practices: no details); the reason is logged. */
+export const AUTHENTICATION_REQUIRED = 'Authentication required';
 
 export type ClientVerifier = (authorization: string | undefined, expectedAudience: string) => Promise<Verification>;
 
@@ -17,14 +21,9 @@ export function requireClientJwt(verify: ClientVerifier, publicUrl: string, logg
     const result = await verify(req.headers.authorization, audience);
     const state = requestState(res);
     if (!result.ok) {
-      state.errorCode = 'ERR_UNAUTHORIZED';
       logger.warn({ requestId: state.requestId, reason: result.reason }, 'client JWT rejected');
       metrics?.jwtRejected(result.code);
-      res
-        .status(401)
-        .set('WWW-Authenticate', 'Bearer')
-        .type('application/fhir+json')
-        .json({ resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'login', diagnostics: 'Authentication required' }] });
+      next(new ServiceError('ERR_UNAUTHORIZED', AUTHENTICATION_REQUIRED));
       return;
     }
     state.client = { iss: result.iss, jti: result.jti, ...(result.tenant ? { tenant: result.tenant } : {}) };

@@ -34,6 +34,8 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
     const known = error instanceof ServiceError ? error : bodyParserError(error);
     if (known) {
       state.errorCode = known.code;
+      // RFC 6750 §3: a 401 names the scheme it wants; nothing more (CDS Hooks security best practices).
+      if (known.code === 'ERR_UNAUTHORIZED') res.set('WWW-Authenticate', 'Bearer');
       res
         .status(known.status)
         .type('application/fhir+json')

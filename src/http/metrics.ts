@@ -1,3 +1,4 @@
+import type { JwtRejection } from '../auth/verify-client-jwt.js';
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { RequestHandler } from 'express';
 import type { StageTimings } from '../cds/hook-call.js';
@@ -77,7 +78,7 @@ export class ServiceMetrics {
     this.fhirFetches.observe({ outcome }, seconds);
   }
 
-  jwtRejected(reason: string): void {
+  jwtRejected(reason: JwtRejection): void {
     this.jwtRejections.inc({ reason });
   }
 

@@ -18,9 +18,13 @@ const ISSUE_TYPE: Record<ErrorCode, OperationOutcomeIssue['code']> = {
   ERR_RATE_LIMITED: 'throttled',
 };
 
+/** The code system of the service's error codes, as they appear in `issue.details.coding`. */
+export const ERROR_CODE_SYSTEM = 'urn:glutamine-cds:error';
+
 /**
  * Error bodies are FHIR OperationOutcomes (CDS Hooks 3.0 ballot §Returning OperationOutcome): one
- * issue per problem, `expression` naming the field, `details.text` carrying the stable error code.
+ * issue per problem, `expression` naming the field, and the stable error code in `details`, as a
+ * coding (the FHIR convention, as Medplum's outcomes do) and as its text.
  */
 export function operationOutcome(code: ErrorCode, message: string, problems: readonly Problem[] = []): OperationOutcome {
   const issues = problems.length > 0 ? problems : [{ message }];
@@ -29,7 +33,7 @@ export function operationOutcome(code: ErrorCode, message: string, problems: rea
     issue: issues.map((p) => ({
       severity: 'error',
       code: ISSUE_TYPE[code],
-      details: { text: code },
+      details: { coding: [{ system: ERROR_CODE_SYSTEM, code }], text: code },
       diagnostics: p.message,
       ...(p.path ? { expression: [p.path] } : {}),
     })),

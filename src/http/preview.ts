@@ -7,7 +7,7 @@ import sanitizeHtml from 'sanitize-html';
 import type { Card } from '../cds/card-schema.js';
 import { cardFindings } from '../cds/cards.js';
 import type { FhirAccessPolicy } from '../cds/fhir-access.js';
-import { callHook } from '../cds/hook-call.js';
+import { callHook, serviceForHook } from '../cds/hook-call.js';
 import { requestFromBundle } from '../cds/request-from-bundle.js';
 import type { Catalogue } from '../rules/load-catalogue.js';
 import { escapeHtml } from './html.js';
@@ -116,7 +116,7 @@ export function previewRoutes(deps: PreviewDeps): Router {
     let body: string;
     try {
       request = json.resourceType === 'Bundle' ? requestFromBundle(json, 'order-sign', deps.catalogue) : json;
-      const service = request.hook === 'order-select' ? 'glutamine-order-select' : 'glutamine-order-sign';
+      const service = serviceForHook(deps.catalogue, request.hook);
       const result = await callHook(service, request, {
         catalogue: deps.catalogue,
         publicUrl: deps.publicUrl,

@@ -122,12 +122,12 @@ function readJson(dir: string, file: string): unknown {
   try {
     text = readFileSync(path, 'utf8');
   } catch {
-    throw new CatalogueError(`cards/${file}: cannot be read`);
+    throw new CatalogueError('unreadable', `cards/${file}: cannot be read`);
   }
   try {
     return JSON.parse(text) as unknown;
   } catch (error) {
-    throw new CatalogueError(`cards/${file}: is not valid JSON (${(error as Error).message})`);
+    throw new CatalogueError('not-json', `cards/${file}: is not valid JSON (${(error as Error).message})`);
   }
 }
 
@@ -149,17 +149,20 @@ function describeIssues(issues: readonly z.core.$ZodIssue[], prefix: PropertyKey
 
 function parse<T extends z.ZodType>(schema: T, value: unknown, file: string): z.infer<T> {
   const result = schema.safeParse(value);
-  if (!result.success) throw new CatalogueError(`cards/${file}: ${describeIssues(result.error.issues).join('; ')}`);
+  if (!result.success) throw new CatalogueError('invalid', `cards/${file}: ${describeIssues(result.error.issues).join('; ')}`);
   return result.data;
 }
 
 function loadValueSet(dir: string, id: string, names: readonly string[], textOnlyNames: readonly string[]): LoadedValueSet {
   const file = `valuesets/${id}.json`;
   const vs = parse(valueSetFileSchema, readJson(dir, file), file);
-  if (vs.id !== id) throw new CatalogueError(`cards/${file}: id '${vs.id}' does not match the file name`);
+  if (vs.id !== id) throw new CatalogueError('invalid', `cards/${file}: id '${vs.id}' does not match the file name`);
   const filters = (vs.compose?.include ?? []).some((i) => i.filter !== undefined);
   if (vs.expansion.contains.length === 0 && !filters && names.length === 0) {
-    throw new CatalogueError(`cards/${file}: expansion.contains: a value set needs codes, ICD-10-CM is-a filters, or names in cards/value-set-names.json`);
+    throw new CatalogueError(
+      'invalid',
+      `cards/${file}: expansion.contains: a value set needs codes, ICD-10-CM is-a filters, or names in cards/value-set-names.json`,
+    );
   }
   return {
     id,
@@ -197,8 +200,8 @@ export function loadCatalogue(dir: string): Catalogue {
       valueSets.set(id, loaded);
       return loaded;
     } catch (error) {
-      if (error instanceof CatalogueError && error.message.endsWith('cannot be read')) {
-        throw new CatalogueError(`${where}: unknown value set '${id}' (no cards/valuesets/${id}.json)`);
+      if (error instanceof CatalogueError && error.code === 'unreadable') {
+        throw new CatalogueError('invalid', `${where}: unknown value set '${id}' (no cards/valuesets/${id}.json)`);
       }
       throw error;
     }
@@ -216,29 +219,29 @@ export function loadCatalogue(dir: string): Catalogue {
   }
   for (const analyte of analytes.values()) {
     if (analyte.derivedFrom && !analytes.has(analyte.derivedFrom.analyte)) {
-      throw new CatalogueError(`cards/analytes.json: ${analyte.id}.derivedFrom.analyte: unknown analyte '${analyte.derivedFrom.analyte}'`);
+      throw new CatalogueError('invalid', `cards/analytes.json: ${analyte.id}.derivedFrom.analyte: unknown analyte '${analyte.derivedFrom.analyte}'`);
     }
   }
 
   const serviceIds = new Set<string>();
   for (const [i, service] of servicesFile.services.entries()) {
-    if (serviceIds.has(service.id)) throw new CatalogueError(`cards/services.json: services.${i}.id: duplicate id '${service.id}'`);
+    if (serviceIds.has(service.id)) throw new CatalogueError('invalid', `cards/services.json: services.${i}.id: duplicate id '${service.id}'`);
     serviceIds.add(service.id);
   }
 
   const dataKeys = new Set<string>();
   const data: DataRequirement[] = servicesFile.data.map((entry, i) => {
     const where = `cards/services.json: data.${i}`;
-    if (dataKeys.has(entry.key)) throw new CatalogueError(`${where}.key: duplicate key '${entry.key}'`);
+    if (dataKeys.has(entry.key)) throw new CatalogueError('invalid', `${where}.key: duplicate key '${entry.key}'`);
     dataKeys.add(entry.key);
     if (entry.analyte !== undefined && !analytes.has(entry.analyte)) {
-      throw new CatalogueError(`${where}.analyte: unknown analyte '${entry.analyte}'`);
+      throw new CatalogueError('invalid', `${where}.analyte: unknown analyte '${entry.analyte}'`);
     }
     if ((entry.resourceType === 'Observation') !== (entry.analyte !== undefined)) {
-      throw new CatalogueError(`${where}.analyte: Observation data needs an analyte, and only Observation data may have one`);
+      throw new CatalogueError('invalid', `${where}.analyte: Observation data needs an analyte, and only Observation data may have one`);
     }
     const expanded = expandTemplate(entry.template, (id) => useValueSet(id, `${where}.template`).concepts);
-    if ('problems' in expanded) throw new CatalogueError(`${where}.template: ${expanded.problems.join('; ')}`);
+    if ('problems' in expanded) throw new CatalogueError('invalid', `${where}.template: ${expanded.problems.join('; ')}`);
     return { ...entry, template: expanded.template };
   });
 
@@ -252,7 +255,7 @@ export function loadCatalogue(dir: string): Catalogue {
   const ruleIds = new Set(rules.map((r) => r.id));
   for (const [g, group] of catalogue.cardGroups.entries()) {
     for (const [i, ruleId] of group.rules.entries()) {
-      if (!ruleIds.has(ruleId)) throw new CatalogueError(`cards/catalogue.json: cardGroups.${g}.rules.${i}: unknown rule '${ruleId}'`);
+      if (!ruleIds.has(ruleId)) throw new CatalogueError('invalid', `cards/catalogue.json: cardGroups.${g}.rules.${i}: unknown rule '${ruleId}'`);
     }
   }
 
@@ -287,30 +290,30 @@ function checkRule(
   },
 ): void {
   const where = `cards/${file}`;
-  if (`rules/${rule.id}.json` !== file) throw new CatalogueError(`${where}: id: '${rule.id}' does not match the file name`);
-  if (!(rule.source in ctx.catalogue.sources)) throw new CatalogueError(`${where}: source: unknown source '${rule.source}'`);
+  if (`rules/${rule.id}.json` !== file) throw new CatalogueError('invalid', `${where}: id: '${rule.id}' does not match the file name`);
+  if (!(rule.source in ctx.catalogue.sources)) throw new CatalogueError('invalid', `${where}: source: unknown source '${rule.source}'`);
   for (const [i, reason] of rule.overrideReasons.entries()) {
     if (!(reason in ctx.catalogue.overrideReasons)) {
-      throw new CatalogueError(`${where}: overrideReasons.${i}: unknown override reason '${reason}'`);
+      throw new CatalogueError('invalid', `${where}: overrideReasons.${i}: unknown override reason '${reason}'`);
     }
   }
   rule.tiers.forEach((tier, t) => {
     const previous = rule.tiers[t - 1];
     if (previous && INDICATOR_RANK[previous.indicator] <= INDICATOR_RANK[tier.indicator]) {
-      throw new CatalogueError(`${where}: tiers.${t}.indicator: tiers must be listed from most to least urgent`);
+      throw new CatalogueError('invalid', `${where}: tiers.${t}.indicator: tiers must be listed from most to least urgent`);
     }
     if (typeof tier.when === 'string') return;
     tier.when.forEach((criterion, c) => {
       const at = `${where}: tiers.${t}.when.${c}`;
       for (const vs of criterionValueSets(criterion)) ctx.useValueSet(vs, at);
       const analyte = criterionAnalyte(criterion);
-      if (analyte && !ctx.analytes.has(analyte.id)) throw new CatalogueError(`${at}.${analyte.field}: unknown analyte '${analyte.id}'`);
+      if (analyte && !ctx.analytes.has(analyte.id)) throw new CatalogueError('invalid', `${at}.${analyte.field}: unknown analyte '${analyte.id}'`);
       if ('lab' in criterion) {
         if (!ctx.data.some((d) => d.analyte === criterion.lab.analyte)) {
-          throw new CatalogueError(`${at}.lab.analyte: no entry of cards/services.json data fetches '${criterion.lab.analyte}'`);
+          throw new CatalogueError('invalid', `${at}.lab.analyte: no entry of cards/services.json data fetches '${criterion.lab.analyte}'`);
         }
         if (typeof criterion.lab.threshold !== 'number' && ctx.analytes.get(criterion.lab.analyte)?.defaultUpperLimit === undefined) {
-          throw new CatalogueError(`${at}.lab.threshold: analyte '${criterion.lab.analyte}' has no defaultUpperLimit`);
+          throw new CatalogueError('invalid', `${at}.lab.threshold: analyte '${criterion.lab.analyte}' has no defaultUpperLimit`);
         }
       }
     });
