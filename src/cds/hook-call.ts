@@ -1,7 +1,7 @@
 import { ServiceError } from '../errors.js';
 import { bundleEntries } from '../fhir/bundle.js';
 import type { FhirClientOptions } from '../fhir/fhir-client.js';
-import type { AnyResource } from '../fhir/tolerant.js';
+import { asAnyResource } from '../fhir/tolerant.js';
 import { evaluate } from '../rules/evaluate.js';
 import { findGlutamineOrders, findUnreadableDrafts } from '../rules/glutamine-orders.js';
 import type { Catalogue } from '../rules/load-catalogue.js';
@@ -148,7 +148,7 @@ export async function callHook(serviceId: string, body: unknown, deps: HookCallD
     clinicalNow,
   });
   await fetchMedications(
-    unresolvedMedicationReferences([...record.medicationRequests, ...record.medicationStatements] as unknown as AnyResource[], lookup),
+    unresolvedMedicationReferences([...record.medicationRequests, ...record.medicationStatements].map(asAnyResource), lookup),
     access,
     lookup,
   );

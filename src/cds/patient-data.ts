@@ -1,6 +1,7 @@
 import type { MedicationRequest, MedicationStatement } from 'fhir/r4';
 import { DAY_MS } from '../fhir/dates.js';
 import type { FhirClient, Truncation } from '../fhir/fhir-client.js';
+import { resourceOf } from '../fhir/tolerant.js';
 import type { AnyResource } from '../fhir/tolerant.js';
 import type { Analyte } from '../rules/catalogue-schema.js';
 import type { DataRequirement } from '../rules/load-catalogue.js';
@@ -110,11 +111,11 @@ export async function gatherPatientRecord(input: GatherInput): Promise<PatientRe
 export function unresolvedMedicationReferences(resources: readonly AnyResource[], lookup: MedicationLookup): string[] {
   const references = new Set<string>();
   for (const resource of resources) {
-    if (resource.resourceType !== 'MedicationRequest' && resource.resourceType !== 'MedicationStatement') continue;
-    const reference = (resource as unknown as MedicationRequest | MedicationStatement).medicationReference;
+    const medicationOrder = resourceOf<MedicationRequest>(resource, 'MedicationRequest') ?? resourceOf<MedicationStatement>(resource, 'MedicationStatement');
+    const reference = medicationOrder?.medicationReference;
     const ref = reference?.reference;
     if (typeof ref !== 'string' || ref.startsWith('#') || !/(?:^|\/)Medication\/[A-Za-z0-9\-.]{1,64}$/.test(ref)) continue;
-    if (!lookup.resolve(reference, resource as { contained?: unknown })) references.add(ref);
+    if (!lookup.resolve(reference, medicationOrder)) references.add(ref);
   }
   return [...references];
 }

@@ -1,5 +1,6 @@
 import type { CodeableConcept, Coding } from 'fhir/r4';
 import { asArray } from './tolerant.js';
+import type { Tolerant } from './tolerant.js';
 import { withoutTrailingSlashes } from './strings.js';
 
 export const SYSTEM = {
@@ -109,7 +110,7 @@ export class CodeIndex {
     }
   }
 
-  lookup(coding: Coding | undefined): CodedConcept | undefined {
+  lookup(coding: Tolerant<Coding> | undefined): CodedConcept | undefined {
     if (!coding?.code || typeof coding.code !== 'string') return undefined;
     const system = canonicalSystem(coding.system);
     const codes = this.bySystem.get(system);
@@ -125,13 +126,13 @@ export class CodeIndex {
   }
 
   /** The first coding of the concept that is in the set. */
-  match(concept: CodeableConcept | undefined): Coding | undefined {
+  match(concept: Tolerant<CodeableConcept> | undefined): Tolerant<Coding> | undefined {
     return asArray(concept?.coding).find((coding) => this.lookup(coding) !== undefined);
   }
 }
 
 /** Every human-readable text of a concept: `text` and each `coding.display`. */
-export function conceptTexts(concept: CodeableConcept | undefined): string[] {
+export function conceptTexts(concept: Tolerant<CodeableConcept> | undefined): string[] {
   if (!concept) return [];
   const texts = asArray(concept.coding).map((c) => c.display);
   return [concept.text, ...texts].filter((t): t is string => typeof t === 'string' && t.trim() !== '');
@@ -158,7 +159,7 @@ const STATED_ABSENT_BEFORE = /(?:^|[^\p{L}])(?:free of|without|no)\s+$/iu;
 const STATED_ABSENT_AFTER = /^-free(?![\p{L}])/iu;
 
 /** The best label for a concept: its text, else the first display, else system + code. */
-export function conceptLabel(concept: CodeableConcept | undefined): string | undefined {
+export function conceptLabel(concept: Tolerant<CodeableConcept> | undefined): string | undefined {
   if (!concept) return undefined;
   if (typeof concept.text === 'string' && concept.text.trim() !== '') return concept.text.trim();
   const codings = asArray(concept.coding);

@@ -58,14 +58,14 @@ export interface TokenValues {
 /** Fills a prefetch template; undefined when a token has no value in this call. */
 export function fillTemplate(template: string, tokens: TokenValues): string | undefined {
   const values = new Map<string, string | undefined>(Object.entries(tokens));
-  let missing = false;
+  const missing: string[] = [];
   const filled = template.replace(TOKEN, (_whole, name: string) => {
     const value = values.get(name);
     if (value === undefined) {
-      missing = true;
+      missing.push(name);
       return '';
     }
     return encodeURIComponent(value);
   });
-  return missing ? undefined : filled;
+  return missing.length > 0 ? undefined : filled;
 }

@@ -15,9 +15,13 @@ function statusCodes(concept: CodeableConcept | undefined): string[] {
     .filter((c): c is string => typeof c === 'string');
 }
 
-function hasAbatement(condition: Condition): boolean {
-  return ['abatementDateTime', 'abatementAge', 'abatementPeriod', 'abatementRange', 'abatementString', 'abatementBoolean'].some((field) => {
-    const value = (condition as unknown as Record<string, unknown>)[field];
+const ABATEMENT_FIELDS = ['abatementDateTime', 'abatementAge', 'abatementPeriod', 'abatementRange', 'abatementString', 'abatementBoolean'] as const;
+
+/** `abatementBoolean` is STU3's; some feeds still send it. */
+function hasAbatement(condition: Condition & { abatementBoolean?: unknown }): boolean {
+  return ABATEMENT_FIELDS.some((field) => {
+    // Messy feeds send null here; only a present, non-false value says the condition abated.
+    const value: unknown = condition[field];
     return value !== undefined && value !== null && value !== false;
   });
 }

@@ -1,7 +1,8 @@
-import type { CodeableConcept, Condition, MedicationRequest, NutritionOrder, Reference } from 'fhir/r4';
+import type { CodeableConcept, Condition, MedicationRequest, Reference } from 'fhir/r4';
 import { conceptLabel, conceptTexts, systemName } from '../fhir/codings.js';
 import { formatNumber, isAbove, isBelow } from '../fhir/quantities.js';
-import { asArray, isResource } from '../fhir/tolerant.js';
+import { asArray, isResource, resourceOf } from '../fhir/tolerant.js';
+import type { Tolerant } from '../fhir/tolerant.js';
 import { onCriterion } from './catalogue-schema.js';
 import type { Analyte, Criterion, CriterionHandlers, CriterionOf, Exemption, LabCriterion } from './catalogue-schema.js';
 import { findAmongCounting, isNegatedFinding, isUnconfirmed } from './conditions.js';
@@ -171,12 +172,12 @@ function matchProduct(match: { valueSet: string; multipleIngredients?: boolean |
 }
 
 /** The conditions and codes given as the reason for the order: reasonCode, and reasonReference resolved where possible. */
-function orderReasons(order: GlutamineOrder, data: RequestData): Array<{ concept?: CodeableConcept; text?: string }> {
-  const resource = order.resource as unknown as MedicationRequest | NutritionOrder;
-  const reasons: Array<{ concept?: CodeableConcept; text?: string }> = [];
+function orderReasons(order: GlutamineOrder, data: RequestData): Array<{ concept?: Tolerant<CodeableConcept>; text?: string }> {
+  const resource = order.request;
+  const reasons: Array<{ concept?: Tolerant<CodeableConcept>; text?: string }> = [];
   if (resource.resourceType === 'MedicationRequest') {
     for (const concept of asArray(resource.reasonCode)) reasons.push({ concept });
-    for (const reference of asArray<Reference>(resource.reasonReference)) {
+    for (const reference of asArray(resource.reasonReference)) {
       const condition = resolveCondition(reference, resource, data);
       if (condition) reasons.push({ concept: condition.code ?? {} });
       else if (typeof reference.display === 'string') reasons.push({ text: reference.display });
@@ -185,13 +186,14 @@ function orderReasons(order: GlutamineOrder, data: RequestData): Array<{ concept
   return reasons;
 }
 
-function resolveCondition(reference: Reference, container: MedicationRequest, data: RequestData): Condition | undefined {
+function resolveCondition(reference: Tolerant<Reference>, container: Tolerant<MedicationRequest>, data: RequestData): Tolerant<Condition> | undefined {
   const ref = reference.reference;
   if (typeof ref !== 'string') return undefined;
   if (ref.startsWith('#')) {
-    return asArray(container.contained as unknown)
+    const contained = asArray<unknown>(container.contained)
       .filter(isResource)
-      .find((r) => r.resourceType === 'Condition' && r.id === ref.slice(1)) as Condition | undefined;
+      .find((r) => r.resourceType === 'Condition' && r.id === ref.slice(1));
+    return contained ? resourceOf<Condition>(contained, 'Condition') : undefined;
   }
   const id = /(?:^|\/)Condition\/([^/]+)$/.exec(ref)?.[1];
   return id ? data.input.record.conditions.find((c) => c.id === id) : undefined;

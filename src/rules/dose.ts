@@ -1,8 +1,10 @@
-import type { CodeableConcept, Dosage, Duration, Medication, MedicationRequest, NutritionOrder, Period, Quantity, Timing } from 'fhir/r4';
+import type { CodeableConcept, Dosage, Duration, Medication, Period, Quantity, Timing } from 'fhir/r4';
 import type { CodeIndex } from '../fhir/codings.js';
 import { DAY_MS, parseFhirDate } from '../fhir/dates.js';
 import { formatNumber, quantityUnits, unitKey } from '../fhir/quantities.js';
-import { asArray } from '../fhir/tolerant.js';
+import { asArray, isRecord } from '../fhir/tolerant.js';
+import type { Tolerant } from '../fhir/tolerant.js';
+import type { OrderRequest } from './glutamine-orders.js';
 import type { Dosing } from './catalogue-schema.js';
 
 /**
@@ -33,8 +35,8 @@ export interface PlannedDuration {
 /** One administration instruction, normalised from a MedicationRequest dosage or a NutritionOrder supplement. */
 interface Instruction {
   sequence?: number;
-  dose?: Quantity;
-  timing?: Timing;
+  dose?: Tolerant<Quantity>;
+  timing?: Tolerant<Timing>;
 }
 
 export interface DoseContext {
@@ -43,7 +45,7 @@ export interface DoseContext {
   gramsPerUnit?: number;
 }
 
-function unitOf(dosing: Dosing, quantity: Quantity): { grams: number; label: string } | undefined {
+function unitOf(dosing: Dosing, quantity: Tolerant<Quantity>): { grams: number; label: string } | undefined {
   const keys = quantityUnits(quantity).map(unitKey);
   for (const mass of dosing.massUnits) {
     if (mass.units.some((u) => keys.includes(unitKey(u)))) return { grams: mass.grams, label: 'g' };
@@ -53,7 +55,7 @@ function unitOf(dosing: Dosing, quantity: Quantity): { grams: number; label: str
 }
 
 /** Grams in one administration, from g / mg / kg, packets, or tablet/capsule counts × product strength. */
-export function doseGrams(quantity: Quantity | undefined, ctx: DoseContext): { grams: number; text: string } | undefined {
+export function doseGrams(quantity: Tolerant<Quantity> | undefined, ctx: DoseContext): { grams: number; text: string } | undefined {
   if (typeof quantity?.value !== 'number' || !Number.isFinite(quantity.value) || quantity.value < 0) return undefined;
   const unit = unitOf(ctx.dosing, quantity);
   if (unit) {
@@ -77,7 +79,7 @@ function daysIn(dosing: Dosing, unit: unknown): number | undefined {
   return canonical === undefined ? undefined : dosing.daysPerUnit[canonical];
 }
 
-function timingCode(timing: Timing): string | undefined {
+function timingCode(timing: Tolerant<Timing>): string | undefined {
   // Lenient: a bare string where R4 has a CodeableConcept ("code": "BID").
   const raw: unknown = timing.code;
   if (typeof raw === 'string') return raw.trim().toUpperCase();
@@ -89,7 +91,7 @@ function timingCode(timing: Timing): string | undefined {
 }
 
 /** Administrations per day from `timing.repeat` (frequency per period), else the `timing.code` abbreviation. */
-export function administrationsPerDay(timing: Timing | undefined, dosing: Dosing): { perDay: number; text: string } | undefined {
+export function administrationsPerDay(timing: Tolerant<Timing> | undefined, dosing: Dosing): { perDay: number; text: string } | undefined {
   if (!timing) return undefined;
   const repeat = timing.repeat;
   if (repeat && typeof repeat.period === 'number' && repeat.period > 0) {
@@ -118,16 +120,16 @@ function describePerDay(perDay: number, text: string): string {
 }
 
 /** R4 `doseAndRate[].doseQuantity` (or `doseRange.high`); STU3-style `doseQuantity` on the dosage itself is tolerated. */
-function dosageQuantity(dosage: Dosage): Quantity | undefined {
+function dosageQuantity(dosage: Tolerant<Dosage>): Tolerant<Quantity> | undefined {
   for (const dr of asArray(dosage.doseAndRate)) {
     if (dr.doseQuantity) return dr.doseQuantity;
     if (dr.doseRange?.high) return dr.doseRange.high;
   }
-  const legacy = dosage as Dosage & { doseQuantity?: Quantity; doseRange?: { high?: Quantity } };
+  const legacy = dosage as Tolerant<Dosage> & { doseQuantity?: Tolerant<Quantity>; doseRange?: { high?: Tolerant<Quantity> } };
   return legacy.doseQuantity ?? legacy.doseRange?.high;
 }
 
-function instructions(order: MedicationRequest | NutritionOrder): Instruction[] {
+function instructions(order: OrderRequest): Instruction[] {
   if (order.resourceType === 'NutritionOrder') {
     return asArray(order.supplement).map((s) => {
       const timing = asArray(s.schedule)[0];
@@ -149,7 +151,7 @@ function instructions(order: MedicationRequest | NutritionOrder): Instruction[] 
  * sequences follow one another and the largest day counts. Instructions without a sequence are
  * read as running together (a morning and an evening dose).
  */
-export function dailyDose(order: MedicationRequest | NutritionOrder, ctx: DoseContext): DailyDose | undefined {
+export function dailyDose(order: OrderRequest, ctx: DoseContext): DailyDose | undefined {
   const groups = new Map<number | 'none', { grams: number; complete: boolean; parts: string[]; any: boolean }>();
   for (const instruction of instructions(order)) {
     const key = instruction.sequence ?? 'none';
@@ -177,7 +179,7 @@ export function dailyDose(order: MedicationRequest | NutritionOrder, ctx: DoseCo
 }
 
 /** The largest single administration, in grams. */
-export function largestSingleDose(order: MedicationRequest | NutritionOrder, ctx: DoseContext): SingleDose | undefined {
+export function largestSingleDose(order: OrderRequest, ctx: DoseContext): SingleDose | undefined {
   let best: SingleDose | undefined;
   for (const instruction of instructions(order)) {
     const dose = doseGrams(instruction.dose, ctx);
@@ -186,13 +188,13 @@ export function largestSingleDose(order: MedicationRequest | NutritionOrder, ctx
   return best;
 }
 
-function durationDays(duration: Duration | undefined, dosing: Dosing): number | undefined {
+function durationDays(duration: Tolerant<Duration> | undefined, dosing: Dosing): number | undefined {
   if (typeof duration?.value !== 'number' || duration.value < 0) return undefined;
   const unitDays = [duration.code, duration.unit].map((u) => daysIn(dosing, u)).find((d) => d !== undefined);
   return unitDays === undefined ? undefined : duration.value * unitDays;
 }
 
-function periodDays(period: Period | undefined): number | undefined {
+function periodDays(period: Tolerant<Period> | undefined): number | undefined {
   const start = parseFhirDate(period?.start);
   const end = parseFhirDate(period?.end);
   return start !== undefined && end !== undefined && end >= start ? (end - start) / DAY_MS : undefined;
@@ -201,7 +203,7 @@ function periodDays(period: Period | undefined): number | undefined {
 /**
  * Planned duration: supply × (1 + repeats), the validity period, or the timing bounds — the longest.
  */
-export function plannedDuration(order: MedicationRequest | NutritionOrder, dosing: Dosing): PlannedDuration | undefined {
+export function plannedDuration(order: OrderRequest, dosing: Dosing): PlannedDuration | undefined {
   const candidates: PlannedDuration[] = [];
   if (order.resourceType === 'MedicationRequest') {
     const dispense = order.dispenseRequest;
@@ -219,7 +221,7 @@ export function plannedDuration(order: MedicationRequest | NutritionOrder, dosin
   for (const instruction of instructions(order)) {
     const bounds = instruction.timing?.repeat;
     // Messy input may put anything here; only an object can carry bounds.
-    if (bounds === null || typeof bounds !== 'object' || Array.isArray(bounds)) continue;
+    if (!isRecord(bounds)) continue;
     const byDuration = durationDays(bounds.boundsDuration, dosing);
     if (byDuration !== undefined) candidates.push({ days: byDuration, source: 'dosage bounds' });
     const byPeriod = periodDays(bounds.boundsPeriod);
@@ -234,11 +236,11 @@ export function plannedDuration(order: MedicationRequest | NutritionOrder, dosin
  * glutamine ingredient strength of its Medication (numerator per one unit).
  */
 export function gramsPerUnit(
-  concepts: readonly CodeableConcept[],
-  medication: Medication | undefined,
+  concepts: readonly Tolerant<CodeableConcept>[],
+  medication: Tolerant<Medication> | undefined,
   dosing: Dosing,
   strengths: CodeIndex,
-  isGlutamine: (concept: Medication['code']) => boolean,
+  isGlutamine: (concept: Tolerant<CodeableConcept> | undefined) => boolean,
 ): number | undefined {
   for (const concept of concepts) {
     for (const coding of asArray(concept.coding)) {

@@ -1,14 +1,20 @@
 import type { MedicationRequest, NutritionOrder } from 'fhir/r4';
-import type { AnyResource } from '../fhir/tolerant.js';
+import { resourceOf } from '../fhir/tolerant.js';
+import type { AnyResource, Tolerant } from '../fhir/tolerant.js';
 import type { Catalogue } from './load-catalogue.js';
 import type { MedicationLookup } from './medication-lookup.js';
 import { medicationProduct, nutritionProduct } from './medication-product.js';
 import type { Product } from './medication-product.js';
 import { isDoNotPerform, productMatches } from './medications.js';
 
+/** A draft order as its FHIR type, read tolerantly: a MedicationRequest or a NutritionOrder. */
+export type OrderRequest = Tolerant<MedicationRequest> | Tolerant<NutritionOrder>;
+
 export interface GlutamineOrder {
   resource: AnyResource;
-  resourceType: 'MedicationRequest' | 'NutritionOrder';
+  /** The same resource, typed. */
+  request: OrderRequest;
+  resourceType: OrderRequest['resourceType'];
   id?: string;
   /** `MedicationRequest/<id>`: the form `selections` and delete suggestions use. */
   reference?: string;
@@ -31,10 +37,14 @@ export function isSelected(resource: AnyResource, selections: readonly string[])
   return selections.some((s) => s === reference || s === resource.id || s.endsWith(`/${reference}`));
 }
 
-function productOf(resource: AnyResource, lookup: MedicationLookup): Product | undefined {
-  if (resource.resourceType === 'MedicationRequest') return medicationProduct(resource as unknown as MedicationRequest, lookup);
-  if (resource.resourceType === 'NutritionOrder') return nutritionProduct(resource as unknown as NutritionOrder);
-  return undefined;
+/** A draft as an order: a MedicationRequest or NutritionOrder; undefined for any other resource. */
+export function orderRequest(resource: AnyResource): OrderRequest | undefined {
+  return resourceOf<MedicationRequest>(resource, 'MedicationRequest') ?? resourceOf<NutritionOrder>(resource, 'NutritionOrder');
+}
+
+/** What an order is for. */
+export function orderProduct(request: OrderRequest, lookup: MedicationLookup): Product {
+  return request.resourceType === 'MedicationRequest' ? medicationProduct(request, lookup) : nutritionProduct(request);
 }
 
 /**
@@ -53,13 +63,15 @@ export function findGlutamineOrders(
     if (selections && !isSelected(resource, selections)) continue;
     // "Do not give glutamine" is not an order to give it (clinical-spec revision 2, item 9).
     if (isDoNotPerform(resource)) continue;
-    const product = productOf(resource, lookup);
-    if (!product) continue;
+    const request = orderRequest(resource);
+    if (!request) continue;
+    const product = orderProduct(request, lookup);
     if (!productMatches(product, catalogue.glutamineOrder.codes, catalogue.glutamineOrder.matchesName)) continue;
     const reference = orderReference(resource);
     orders.push({
       resource,
-      resourceType: resource.resourceType as GlutamineOrder['resourceType'],
+      request,
+      resourceType: request.resourceType,
       ...(typeof resource.id === 'string' && resource.id !== '' ? { id: resource.id } : {}),
       ...(reference ? { reference } : {}),
       product,
@@ -84,8 +96,9 @@ export interface UnreadableDraft {
 export function findUnreadableDrafts(drafts: readonly AnyResource[], selections: readonly string[] | undefined, lookup: MedicationLookup): UnreadableDraft[] {
   const unreadable: UnreadableDraft[] = [];
   for (const resource of drafts) {
-    if (resource.resourceType !== 'MedicationRequest' || (selections && !isSelected(resource, selections)) || isDoNotPerform(resource)) continue;
-    const product = medicationProduct(resource as unknown as MedicationRequest, lookup);
+    const request = resourceOf<MedicationRequest>(resource, 'MedicationRequest');
+    if (!request || (selections && !isSelected(resource, selections)) || isDoNotPerform(resource)) continue;
+    const product = medicationProduct(request, lookup);
     if (product.unresolvedReference === undefined || product.texts.length > 0 || product.concepts.length > 0) continue;
     unreadable.push({ order: orderReference(resource) ?? 'a draft medication order', medication: product.unresolvedReference });
   }

@@ -1,33 +1,34 @@
 import type { Medication, Reference } from 'fhir/r4';
-import { asArray, isResource } from '../fhir/tolerant.js';
-import type { AnyResource } from '../fhir/tolerant.js';
+import { asArray, isResource, resourceOf } from '../fhir/tolerant.js';
+import type { AnyResource, Tolerant } from '../fhir/tolerant.js';
 
 /**
  * Resolves `medicationReference` to a Medication: contained (`#id`), or an entry of a bundle the
  * request carried (draftOrders, prefetch) by `Medication/id`, an absolute URL ending in it, or fullUrl.
  */
 export class MedicationLookup {
-  private readonly byId = new Map<string, Medication>();
-  private readonly byFullUrl = new Map<string, Medication>();
+  private readonly byId = new Map<string, Tolerant<Medication>>();
+  private readonly byFullUrl = new Map<string, Tolerant<Medication>>();
 
   add(entries: Iterable<{ fullUrl?: string; resource: AnyResource }>): this {
     for (const { fullUrl, resource } of entries) {
-      if (resource.resourceType !== 'Medication') continue;
-      const medication = resource as unknown as Medication;
+      const medication = resourceOf<Medication>(resource, 'Medication');
+      if (!medication) continue;
       if (typeof resource.id === 'string') this.byId.set(resource.id, medication);
       if (fullUrl) this.byFullUrl.set(fullUrl, medication);
     }
     return this;
   }
 
-  resolve(reference: Reference | undefined, container?: { contained?: unknown }): Medication | undefined {
+  resolve(reference: Tolerant<Reference> | undefined, container?: { contained?: unknown }): Tolerant<Medication> | undefined {
     const ref = reference?.reference;
     if (typeof ref !== 'string' || ref === '') return undefined;
     if (ref.startsWith('#')) {
       const id = ref.slice(1);
-      return asArray(container?.contained)
+      const contained = asArray(container?.contained)
         .filter(isResource)
-        .find((r) => r.resourceType === 'Medication' && r.id === id) as Medication | undefined;
+        .find((r) => r.resourceType === 'Medication' && r.id === id);
+      return contained ? resourceOf<Medication>(contained, 'Medication') : undefined;
     }
     const byUrl = this.byFullUrl.get(ref);
     if (byUrl) return byUrl;

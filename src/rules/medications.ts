@@ -1,5 +1,6 @@
 import type { MedicationRequest, MedicationStatement, NutritionOrder } from 'fhir/r4';
 import type { CodeIndex } from '../fhir/codings.js';
+import { nonEmptyString, resourceOf } from '../fhir/tolerant.js';
 import type { AnyResource } from '../fhir/tolerant.js';
 import type { MedicationEvidence } from './evidence.js';
 import type { MedicationLookup } from './medication-lookup.js';
@@ -32,7 +33,9 @@ export function isDoNotPerform(resource: AnyResource | MedicationRequest | Medic
 export function currentMedications(record: PatientRecord, otherDraftOrders: readonly AnyResource[], lookup: MedicationLookup): CurrentMedication[] {
   const list: CurrentMedication[] = [];
   const push = (resource: MedicationRequest | MedicationStatement, origin: CurrentMedication['origin']): void => {
-    list.push({ product: medicationProduct(resource, lookup), ...(resource.status ? { status: resource.status } : {}), origin });
+    // R4 makes status required; real feeds omit it.
+    const status = nonEmptyString(resource.status);
+    list.push({ product: medicationProduct(resource, lookup), ...(status ? { status } : {}), origin });
   };
   for (const request of record.medicationRequests) {
     if (!CURRENT_REQUEST_STATUS.has(request.status) || isDoNotPerform(request)) continue;
@@ -45,12 +48,14 @@ export function currentMedications(record: PatientRecord, otherDraftOrders: read
   }
   for (const resource of otherDraftOrders) {
     if (typeof resource.status === 'string' && WITHDRAWN_STATUS.has(resource.status)) continue;
-    if (resource.resourceType === 'MedicationRequest' && !isDoNotPerform(resource)) {
-      const request = resource as unknown as MedicationRequest;
-      list.push({ product: medicationProduct(request, lookup), ...(request.status ? { status: request.status } : {}), origin: 'draft-order', draft: resource });
-    } else if (resource.resourceType === 'NutritionOrder') {
+    const request = resourceOf<MedicationRequest>(resource, 'MedicationRequest');
+    const nutrition = resourceOf<NutritionOrder>(resource, 'NutritionOrder');
+    if (request && !isDoNotPerform(resource)) {
+      const status = nonEmptyString(request.status);
+      list.push({ product: medicationProduct(request, lookup), ...(status ? { status } : {}), origin: 'draft-order', draft: resource });
+    } else if (nutrition) {
       // A glutamine supplement ordered as nutrition is as much a co-ordered glutamine (revision 2, item 15).
-      list.push({ product: nutritionProduct(resource as unknown as NutritionOrder), origin: 'draft-order', draft: resource });
+      list.push({ product: nutritionProduct(nutrition), origin: 'draft-order', draft: resource });
     }
   }
   return list;

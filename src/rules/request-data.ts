@@ -1,9 +1,9 @@
-import type { CodeableConcept, Condition, MedicationRequest, NutritionOrder } from 'fhir/r4';
+import type { CodeableConcept, Condition } from 'fhir/r4';
 import { conditionCounts } from './conditions.js';
 import { conceptTexts } from '../fhir/codings.js';
 import { parseFhirDate } from '../fhir/dates.js';
 import type { Comparator } from '../fhir/quantities.js';
-import type { AnyResource } from '../fhir/tolerant.js';
+import type { AnyResource, Tolerant } from '../fhir/tolerant.js';
 import type { Analyte } from './catalogue-schema.js';
 import { dailyDose, gramsPerUnit, largestSingleDose, plannedDuration } from './dose.js';
 import type { DailyDose, PlannedDuration, SingleDose } from './dose.js';
@@ -152,9 +152,9 @@ export class RequestData {
     let facts = this.facts.get(order);
     if (!facts) {
       const { catalogue } = this.input;
-      const resource = order.resource as unknown as MedicationRequest | NutritionOrder;
+      const resource = order.request;
       // Which ingredient of a blend is the glutamine, for its strength.
-      const isGlutamine = (concept: CodeableConcept | undefined): boolean =>
+      const isGlutamine = (concept: Tolerant<CodeableConcept> | undefined): boolean =>
         concept !== undefined &&
         (catalogue.glutamineOrder.codes.match(concept) !== undefined || conceptTexts(concept).some(catalogue.glutamineOrder.matchesName));
       const perUnit = gramsPerUnit(order.product.concepts, order.product.medication, catalogue.dosing, catalogue.productStrengths, isGlutamine);
