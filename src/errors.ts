@@ -3,7 +3,7 @@
  * that turns them into responses (docs/conventions.md, convention 5). Messages are written for the caller and must
  * never contain patient data.
  */
-export const ERROR_STATUS = {
+const ERROR_STATUS = {
   ERR_BAD_REQUEST: 400,
   ERR_MALFORMED_JSON: 400,
   ERR_HOOK_MISMATCH: 400,

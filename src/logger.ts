@@ -38,4 +38,4 @@ export function createLogger(level: string, destination?: DestinationStream): Lo
 }
 
 /** Longest time a log line waits in the buffer. */
-export const LOG_FLUSH_INTERVAL_MS = 1000;
+const LOG_FLUSH_INTERVAL_MS = 1000;

@@ -32,7 +32,7 @@ export function sequentialIds(): () => string {
 }
 
 /** Captures log lines so tests can assert what is (and is not) logged. */
-export function captureLogs(): { lines: string[]; stream: Writable } {
+function captureLogs(): { lines: string[]; stream: Writable } {
   const lines: string[] = [];
   const stream = new Writable({
     write(chunk: Buffer, _encoding, callback) {

@@ -87,6 +87,8 @@ describe('GET /metrics', () => {
       const rejected = await request(secured.app).get('/metrics').expect(200);
       expect(sample(rejected.text, 'glutamine_cds_jwt_rejections_total{reason="missing_token"}')).toBe(1);
       expect(sample(rejected.text, 'glutamine_cds_jwt_rejections_total{reason="unknown_iss"}')).toBe(1);
+      // Reasons not seen yet are there at zero: the label set is the JwtRejection union.
+      expect(sample(rejected.text, 'glutamine_cds_jwt_rejections_total{reason="replay"}')).toBe(0);
       expect(rejected.text).not.toContain(forged);
     } finally {
       await server.close();

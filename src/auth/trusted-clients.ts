@@ -10,12 +10,12 @@ import { ConfigError } from '../errors.js';
  */
 
 /** Asymmetric JWS algorithms only: never `none`, never HMAC (CDS Hooks 2.0 SHALL NOT). */
-export const ASYMMETRIC_ALGORITHMS = ['ES256', 'ES384', 'ES512', 'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512'] as const;
-export type Algorithm = (typeof ASYMMETRIC_ALGORITHMS)[number];
+const ASYMMETRIC_ALGORITHMS = ['ES256', 'ES384', 'ES512', 'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512'] as const;
+type Algorithm = (typeof ASYMMETRIC_ALGORITHMS)[number];
 const DEFAULT_ALGORITHMS: Algorithm[] = ['ES384', 'RS384'];
 
 /** https, or http on a loopback host (local tests and JWKS endpoints only). */
-export function isAllowedKeyUrl(value: string): boolean {
+function isAllowedKeyUrl(value: string): boolean {
   if (!URL.canParse(value)) return false;
   const url = new URL(value);
   if (url.protocol === 'https:') return true;

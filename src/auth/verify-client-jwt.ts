@@ -43,7 +43,7 @@ export type JwtRejection = (typeof JWT_REJECTIONS)[number];
 /** `code` says why (a metrics label); `reason` is the sentence for the log. */
 export type Verification = { ok: true; iss: string; jti: string; tenant?: string } | { ok: false; code: JwtRejection; reason: string };
 
-export interface VerifierDeps {
+interface VerifierDeps {
   clients: readonly TrustedClient[];
   jwks: JwksCache;
   replay: ReplayGuard;
@@ -76,7 +76,7 @@ function audienceMatches(aud: unknown, expected: string): boolean {
 }
 
 /** Verifies `Authorization: Bearer <jwt>` for a call to `expectedAudience` (the exact public URL invoked). */
-export async function verifyClientJwt(authorization: string | undefined, expectedAudience: string, deps: VerifierDeps): Promise<Verification> {
+async function verifyClientJwt(authorization: string | undefined, expectedAudience: string, deps: VerifierDeps): Promise<Verification> {
   const token = bearerToken(authorization);
   if (!token) return fail('missing_token', 'no bearer token');
   const decoded = jwt.decode(token, { complete: true });

@@ -6,30 +6,30 @@ import { z } from 'zod';
  */
 const text = z.string().min(1);
 
-export const codingSchema = z.strictObject({ system: text, code: text, display: text.optional() });
+const codingSchema = z.strictObject({ system: text, code: text, display: text.optional() });
 
-export const actionSchema = z.strictObject({
+const actionSchema = z.strictObject({
   type: z.enum(['create', 'update', 'delete']),
   description: text,
   resourceId: text.optional(),
   resource: z.record(z.string(), z.unknown()).optional(),
 });
 
-export const suggestionSchema = z.strictObject({
+const suggestionSchema = z.strictObject({
   label: text,
   uuid: z.uuid().optional(),
   isRecommended: z.boolean().optional(),
   actions: z.array(actionSchema).min(1).optional(),
 });
 
-export const linkSchema = z.strictObject({
+const linkSchema = z.strictObject({
   label: text,
   url: z.url(),
   type: z.enum(['absolute', 'smart']),
   appContext: text.optional(),
 });
 
-export const cardSchema = z
+const cardSchema = z
   .strictObject({
     uuid: z.uuid(),
     summary: text.max(139),
@@ -59,5 +59,4 @@ export const cardSchema = z
 export const hookResponseSchema = z.strictObject({ cards: z.array(cardSchema) });
 
 export type Card = z.infer<typeof cardSchema>;
-export type Suggestion = z.infer<typeof suggestionSchema>;
 export type HookResponse = z.infer<typeof hookResponseSchema>;

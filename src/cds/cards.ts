@@ -20,8 +20,8 @@ export interface UnreadableOrder extends UnreadableDraft {
 }
 
 /** What a card carries, machine-readably (CDS Hooks 2.0 allows `extension`; clients ignore what they do not know). */
-export const FINDINGS_EXTENSION = 'glutamine-cds.findings';
-export const ORDER_EXTENSION = 'glutamine-cds.order';
+const FINDINGS_EXTENSION = 'glutamine-cds.findings';
+const ORDER_EXTENSION = 'glutamine-cds.order';
 
 /** The findings a card carries, from its extension (every card the service builds has one). */
 export function cardFindings(card: Card): Array<{ rule: string; indicator: Indicator }> {

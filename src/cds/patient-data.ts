@@ -21,7 +21,7 @@ function isoDate(ms: number): string {
  * The query the service runs itself for a requirement: its prefetch template, narrowed further where
  * FHIR allows — labs by date (`date=ge` the start of the look-back window) — and asked in large pages.
  */
-export function fetchQuery(requirement: DataRequirement, tokens: TokenValues, analytes: ReadonlyMap<string, Analyte>, clinicalNow: number): string | undefined {
+function fetchQuery(requirement: DataRequirement, tokens: TokenValues, analytes: ReadonlyMap<string, Analyte>, clinicalNow: number): string | undefined {
   const filled = fillTemplate(requirement.template, tokens);
   if (filled === undefined || !filled.includes('?')) return filled;
   const analyte = requirement.analyte ? analytes.get(requirement.analyte) : undefined;

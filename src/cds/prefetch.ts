@@ -14,7 +14,7 @@ export interface KeyResult {
   continueFrom?: AnyResource;
 }
 
-export const NOT_PROVIDED = 'not provided by the EHR';
+const NOT_PROVIDED = 'not provided by the EHR';
 
 /**
  * CDS Hooks 2.0 §Prefetch: a resource or Bundle is used; `null` means the client has no data

@@ -24,7 +24,7 @@ export interface CheckOptions {
 }
 
 /** A file as a hook request: used as it is when it is one, built from it when it is a Bundle. */
-export function hookRequestFromFile(path: string, options: Pick<CheckOptions, 'hook' | 'fhirServer'>, catalogue: Catalogue): Record<string, unknown> {
+function hookRequestFromFile(path: string, options: Pick<CheckOptions, 'hook' | 'fhirServer'>, catalogue: Catalogue): Record<string, unknown> {
   let text = readFileSync(path, 'utf8');
   if (options.fhirServer) text = text.replaceAll('FHIR_SERVER', options.fhirServer);
   const json = JSON.parse(text) as unknown;

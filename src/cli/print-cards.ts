@@ -6,7 +6,7 @@ type Style = Parameters<typeof styleText>[0];
 const INDICATOR_STYLE: Record<Card['indicator'], Style> = { critical: ['bold', 'red'], warning: ['bold', 'yellow'], info: ['bold', 'cyan'] };
 
 /** Card markdown as plain text: bold markers and escapes removed, for a terminal. */
-export function plainText(markdown: string): string {
+function plainText(markdown: string): string {
   return markdown.replace(/\*\*/g, '').replace(/\\([\\`*_[\]|<>~])/g, '$1');
 }
 

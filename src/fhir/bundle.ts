@@ -2,19 +2,11 @@ import { asArray, isRecord, isResource } from './tolerant.js';
 import type { AnyResource } from './tolerant.js';
 
 /**
- * The resources of a Bundle, read leniently: `type` may be missing (CDS Hooks 2.0 examples),
- * `entry` may be an object instead of an array, entries without a resource are skipped.
- * A bare resource is treated as a one-entry bundle.
+ * The entries of a Bundle, read leniently, with the `fullUrl` of each, so that `Medication/abc` and
+ * `urn:uuid:…` references can be resolved: `type` may be missing (CDS Hooks 2.0 examples), `entry`
+ * may be an object instead of an array, entries without a resource are skipped, and a bare resource
+ * is a one-entry bundle.
  */
-export function bundleResources(value: unknown): AnyResource[] {
-  if (!isResource(value)) return [];
-  if (value.resourceType !== 'Bundle') return [value];
-  return asArray(value.entry)
-    .map((entry) => (isRecord(entry) ? entry.resource : undefined))
-    .filter(isResource);
-}
-
-/** `fullUrl` of each entry, so `Medication/abc` and `urn:uuid:…` references can be resolved. */
 export function bundleEntries(value: unknown): Array<{ fullUrl?: string; resource: AnyResource }> {
   if (!isResource(value)) return [];
   if (value.resourceType !== 'Bundle') return [{ resource: value }];

@@ -65,7 +65,7 @@ export function systemName(system: unknown): string {
  * Keys under which a code is indexed and looked up. ICD-10-CM codes match with or without the
  * dot and in any case; NDCs match hyphenated, 10-digit and 11-digit (5-4-2) forms.
  */
-export function codeKeys(system: string, code: string): string[] {
+function codeKeys(system: string, code: string): string[] {
   const trimmed = code.trim();
   if (system === SYSTEM.icd10cm) return [trimmed.toUpperCase().replace('.', '')];
   if (system === SYSTEM.ndc) return ndcKeys(trimmed);

@@ -68,7 +68,7 @@ function saysNotSupported(status: number, body: unknown): boolean {
 
 /** Defaults of the outbound caps: a hook call is a handful of searches, never thousands. */
 export const DEFAULT_MAX_REQUESTS = 50;
-export const DEFAULT_MAX_IN_FLIGHT = 8;
+const DEFAULT_MAX_IN_FLIGHT = 8;
 
 export class FhirClient {
   private readonly base: URL;

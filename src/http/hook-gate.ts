@@ -2,7 +2,7 @@ import type { RequestHandler } from 'express';
 import { ServiceError } from '../errors.js';
 
 /** Seconds a client is told to wait when the service is full. */
-export const RETRY_AFTER_SECONDS = 1;
+const RETRY_AFTER_SECONDS = 1;
 
 /**
  * At most `maxConcurrent` hook calls at once, before their bodies are even read (so the bodies of

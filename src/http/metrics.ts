@@ -1,3 +1,4 @@
+import { JWT_REJECTIONS } from '../auth/verify-client-jwt.js';
 import type { JwtRejection } from '../auth/verify-client-jwt.js';
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { RequestHandler } from 'express';
@@ -52,6 +53,8 @@ export class ServiceMetrics {
       labelNames: ['reason'],
       registers,
     });
+    // Every reason from the start, at zero: a dashboard sees the label set before the first rejection.
+    for (const reason of JWT_REJECTIONS) this.jwtRejections.inc({ reason }, 0);
     this.feedbackItems = new Counter({
       name: 'glutamine_cds_feedback_items_total',
       help: 'Feedback items received, by outcome',

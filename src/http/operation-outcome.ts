@@ -19,7 +19,7 @@ const ISSUE_TYPE: Record<ErrorCode, OperationOutcomeIssue['code']> = {
 };
 
 /** The code system of the service's error codes, as they appear in `issue.details.coding`. */
-export const ERROR_CODE_SYSTEM = 'urn:glutamine-cds:error';
+const ERROR_CODE_SYSTEM = 'urn:glutamine-cds:error';
 
 /**
  * Error bodies are FHIR OperationOutcomes (CDS Hooks 3.0 ballot §Returning OperationOutcome): one

@@ -46,7 +46,7 @@ function markdownToSafeHtml(markdown: string): string {
 }
 
 /** The fixtures the preview offers: `scenarios/<name>` hook requests and `bundles/<name>` patient bundles. */
-export function listFixtures(fixturesDir: string): string[] {
+function listFixtures(fixturesDir: string): string[] {
   const list: string[] = [];
   for (const dir of ['bundles', 'scenarios']) {
     const path = join(fixturesDir, dir);

@@ -11,7 +11,7 @@ const text = z.string().trim().min(1, 'must not be empty');
 /** CDS Hooks 2.0 §Card: "one-sentence, <140-character summary". */
 const summary = text.max(139, 'must be under 140 characters (CDS Hooks 2.0 card summary)');
 
-export const indicatorSchema = z.enum(['critical', 'warning', 'info']);
+const indicatorSchema = z.enum(['critical', 'warning', 'info']);
 export type Indicator = z.infer<typeof indicatorSchema>;
 
 export const catalogueFileSchema = z.strictObject({
@@ -62,7 +62,7 @@ const conversionSchema = z.strictObject({
   nitrogen: z.strictObject({ factor: z.number().positive(), basis: text }).optional(),
 });
 
-export const analyteSchema = z.strictObject({
+const analyteSchema = z.strictObject({
   label: text,
   valueSet: id,
   lookbackDays: z.number().int().positive(),
@@ -110,7 +110,7 @@ const thresholdSchema = z.union([z.number(), z.strictObject({ upperLimitTimes: z
 const conditionMatchSchema = z.strictObject({ valueSet: id });
 
 /** What exempts a patient or order from a criterion: a condition, or the product itself. */
-export const exemptionSchema = z.union([z.strictObject({ condition: conditionMatchSchema }), z.strictObject({ product: z.strictObject({ valueSet: id }) })]);
+const exemptionSchema = z.union([z.strictObject({ condition: conditionMatchSchema }), z.strictObject({ product: z.strictObject({ valueSet: id }) })]);
 export type Exemption = z.infer<typeof exemptionSchema>;
 
 /** Card text for a criterion that needs its own words within a tier (e.g. the sickle cell weight band). */
@@ -118,7 +118,7 @@ const textOverrideSchema = z.strictObject({ summary: summary.optional(), reason:
 
 const criterionExtras = { unless: z.array(exemptionSchema).min(1).optional(), text: textOverrideSchema.optional() };
 
-export const criterionSchema = z.union([
+const criterionSchema = z.union([
   z.strictObject({ condition: conditionMatchSchema, ...criterionExtras }),
   z.strictObject({
     lab: z.strictObject({
@@ -170,12 +170,12 @@ export type Criterion = z.infer<typeof criterionSchema>;
 export type LabCriterion = Extract<Criterion, { lab: unknown }>['lab'];
 
 /** The kinds of criterion, by the key that holds each one's settings. */
-export const CRITERION_KINDS = ['condition', 'lab', 'medication', 'dailyDose', 'singleDoseWeightBand', 'duration', 'product', 'orderReason'] as const;
-export type CriterionKind = (typeof CRITERION_KINDS)[number];
+const CRITERION_KINDS = ['condition', 'lab', 'medication', 'dailyDose', 'singleDoseWeightBand', 'duration', 'product', 'orderReason'] as const;
+type CriterionKind = (typeof CRITERION_KINDS)[number];
 /** The criterion of one kind (of each kind, for a union of kinds). */
 export type CriterionOf<K extends CriterionKind> = K extends CriterionKind ? Extract<Criterion, Record<K, unknown>> : never;
 
-export function criterionKind(criterion: Criterion): CriterionKind {
+function criterionKind(criterion: Criterion): CriterionKind {
   const kind = CRITERION_KINDS.find((k) => k in criterion);
   // Unreachable for a criterion the schema accepted (onCriterion compiles only while each has a kind).
   if (kind === undefined) throw new TypeError(`a criterion of no known kind: ${Object.keys(criterion).join(', ')}`);

@@ -7,7 +7,7 @@ import type { Catalogue } from './load-catalogue.js';
  * to and the committed catalogue docs/rules.md both come from here, so they cannot drift apart.
  */
 
-export interface ValueSetUse {
+interface ValueSetUse {
   id: string;
   title: string;
   codes: number;
@@ -44,7 +44,7 @@ function exemptionText(exemption: Exemption, catalogue: Catalogue): string {
   return `a product in ${valueSetText(exemption.product.valueSet, catalogue)}`;
 }
 
-export function describeCriterion(criterion: Criterion, catalogue: Catalogue): string {
+function describeCriterion(criterion: Criterion, catalogue: Catalogue): string {
   const unless = criterion.unless ? `, unless the patient or order has ${criterion.unless.map((e) => exemptionText(e, catalogue)).join(' or ')}` : '';
   return `${describeCore(criterion, catalogue)}${unless}`;
 }
@@ -92,7 +92,7 @@ function describeCore(criterion: Criterion, catalogue: Catalogue): string {
 }
 
 /** Every value set a rule uses, including those of the analytes it reads. */
-export function ruleValueSets(rule: RuleDefinition, catalogue: Catalogue): string[] {
+function ruleValueSets(rule: RuleDefinition, catalogue: Catalogue): string[] {
   const ids = new Set<string>();
   for (const tier of rule.tiers) {
     if (typeof tier.when === 'string') continue;

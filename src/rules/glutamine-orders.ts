@@ -23,7 +23,7 @@ export interface GlutamineOrder {
   name: string;
 }
 
-export function orderReference(resource: AnyResource): string | undefined {
+function orderReference(resource: AnyResource): string | undefined {
   return typeof resource.id === 'string' && resource.id !== '' ? `${resource.resourceType}/${resource.id}` : undefined;
 }
 
@@ -38,12 +38,12 @@ export function isSelected(resource: AnyResource, selections: readonly string[])
 }
 
 /** A draft as an order: a MedicationRequest or NutritionOrder; undefined for any other resource. */
-export function orderRequest(resource: AnyResource): OrderRequest | undefined {
+function orderRequest(resource: AnyResource): OrderRequest | undefined {
   return resourceOf<MedicationRequest>(resource, 'MedicationRequest') ?? resourceOf<NutritionOrder>(resource, 'NutritionOrder');
 }
 
 /** What an order is for. */
-export function orderProduct(request: OrderRequest, lookup: MedicationLookup): Product {
+function orderProduct(request: OrderRequest, lookup: MedicationLookup): Product {
   return request.resourceType === 'MedicationRequest' ? medicationProduct(request, lookup) : nutritionProduct(request);
 }
 

@@ -28,7 +28,7 @@ export interface LabReading {
   calculatedFrom?: string;
 }
 
-export interface UnreadableLab {
+interface UnreadableLab {
   date?: string;
   label: string;
   unit?: string;

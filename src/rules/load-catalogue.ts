@@ -35,7 +35,7 @@ export interface LoadedValueSet {
   descendantsOf: string[];
 }
 
-export interface ServiceDefinition {
+interface ServiceDefinition {
   id: string;
   hook: 'order-select' | 'order-sign';
   title: string;

@@ -3,7 +3,7 @@ import type { FetchFailureKind } from '../fhir/fhir-client.js';
 import type { MedicationLookup } from './medication-lookup.js';
 
 /** Why data was missing when the FHIR server was asked: its failure kind (absent: not asked, or not provided). */
-export type MissingCause = FetchFailureKind;
+type MissingCause = FetchFailureKind;
 
 /** How one data requirement (prefetch key) turned out. */
 export type DataStatus =
