@@ -7,6 +7,7 @@ import request from 'supertest';
 import { afterEach, describe, expect, it } from 'vitest';
 import { renderTable } from '../scripts/report.js';
 import { ruleAnalytics } from '../src/cds/analytics.js';
+import { DAY_MS } from '../src/fhir/dates.js';
 import { SqliteAuditStore } from '../src/store/sqlite-store.js';
 import { FIXTURES_DIR, NOW, NO_OUTBOUND_FHIR_POLICY, PUBLIC_URL, testApp, testCatalogue } from './helpers.js';
 import { startService } from './service-process.js';
@@ -280,7 +281,7 @@ describe('analytics', () => {
     await request(app).get('/analytics/rules').set('Authorization', 'Bearer wrong-token-wrong-token').expect(401);
     const res = await request(app).get('/analytics/rules').set('Authorization', `Bearer ${ADMIN}`).expect(200);
     // Counts are kept per UTC day: the default window starts at midnight, CDS_RETENTION_DAYS ago.
-    expect(res.body.since).toBe(`${new Date(NOW.getTime() - 365 * 86_400_000).toISOString().slice(0, 10)}T00:00:00.000Z`);
+    expect(res.body.since).toBe(`${new Date(NOW.getTime() - 365 * DAY_MS).toISOString().slice(0, 10)}T00:00:00.000Z`);
     const liver = res.body.rules.find((r: { ruleId: string }) => r.ruleId === 'liver-disease');
     expect(liver).toEqual({
       ruleId: 'liver-disease',

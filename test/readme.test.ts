@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { curlFor, readmeExamples, shownCardProblems } from '../scripts/readme-examples.js';
 import { hookResponseSchema } from '../src/cds/card-schema.js';
 import { CONFIG_VARIABLES, loadConfig } from '../src/config.js';
+import { DAY_MS } from '../src/fhir/dates.js';
 import { startService } from './service-process.js';
 import type { ServiceProcess } from './service-process.js';
 import { cardLabel } from './helpers.js';
@@ -64,7 +65,7 @@ describe('README examples, against the built service', () => {
       // README: "the liver-disease and lactulose cards (and the kidney card while the bundle's eGFR is
       // within 90 days)" — the built service runs on the real clock.
       const egfrDate = bundle.entry.find((e) => e.resource.id === 'obs-2001-egfr')?.resource.effectiveDateTime ?? '';
-      const egfrRecent = Date.now() - Date.parse(egfrDate) <= 90 * 86_400_000;
+      const egfrRecent = Date.now() - Date.parse(egfrDate) <= 90 * DAY_MS;
       expect(rules).toEqual(
         egfrRecent ? ['liver-disease:critical + lactulose:warning', 'kidney-disease:warning'] : ['liver-disease:critical + lactulose:warning'],
       );
