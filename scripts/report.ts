@@ -34,7 +34,7 @@ export function renderTable(report: RuleAnalytics): string {
   return [`Since ${report.since}`, '', line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
 }
 
-function main(argv: string[]): void {
+async function main(argv: string[]): Promise<void> {
   const config = loadConfig(process.env);
   const sinceAt = argv.indexOf('--since');
   const since = analyticsSince(sinceAt >= 0 ? (argv[sinceAt + 1] ?? '') : undefined, new Date(), config.retentionDays);
@@ -42,18 +42,16 @@ function main(argv: string[]): void {
   const catalogue = loadCatalogue(fileURLToPath(new URL('../cards/', import.meta.url)));
   const store = new SqliteAuditStore(config.dbPath);
   try {
-    const report = ruleAnalytics(store, catalogue, since);
+    const report = await ruleAnalytics(store, catalogue, since);
     console.log(argv.includes('--json') ? JSON.stringify(report, null, 2) : renderTable(report));
   } finally {
-    store.close();
+    await store.close();
   }
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  try {
-    main(process.argv.slice(2));
-  } catch (error) {
+  main(process.argv.slice(2)).catch((error: unknown) => {
     console.error(error instanceof Error ? error.message : error);
     process.exit(1);
-  }
+  });
 }

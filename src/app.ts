@@ -16,6 +16,7 @@ import { rulePages } from './http/rule-pages.js';
 import type { Logger } from './logger.js';
 import type { Catalogue } from './rules/load-catalogue.js';
 import type { AuditStore } from './store/audit-store.js';
+import { CardAuditQueue, DEFAULT_CARD_AUDIT_QUEUE } from './store/card-audit-queue.js';
 
 export interface AppDeps {
   config: Pick<Config, 'publicUrl' | 'maxBodyBytes' | 'fhir'> &
@@ -26,6 +27,8 @@ export interface AppDeps {
   fixturesDir?: string;
   /** Card audit and feedback. */
   store: AuditStore;
+  /** The queue the card audit is written through; one over `store` when not given. */
+  auditQueue?: CardAuditQueue;
   /** Verifies CDS client JWTs on hook calls; absent in protected (loopback or explicitly open) mode. */
   verifyClient?: ClientVerifier;
   catalogue: Catalogue;
@@ -39,6 +42,17 @@ export interface AppDeps {
  * that, and the tests drive this with supertest.
  */
 export function createApp(deps: AppDeps): Express {
+  const audit =
+    deps.auditQueue ??
+    new CardAuditQueue(deps.store, {
+      ...DEFAULT_CARD_AUDIT_QUEUE,
+      onWriteFailed: (error, queued) => {
+        deps.logger.error({ err: { name: (error as Error).name, message: (error as Error).message }, queued }, 'card audit write failed; cards stay queued');
+      },
+      onDropped: (dropped) => {
+        deps.logger.error({ dropped }, 'card audit queue full; oldest cards dropped');
+      },
+    });
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
@@ -56,10 +70,19 @@ export function createApp(deps: AppDeps): Express {
     }),
   );
 
+  // Liveness: the process answers. Readiness: it can also reach its audit database (a load balancer
+  // sends hook calls elsewhere meanwhile; this replica would still answer them, with the audit queued).
   app
     .route('/healthz')
     .get((_req, res) => {
       res.json({ status: 'ok', rules: deps.catalogue.rules.length, services: deps.catalogue.services.length });
+    })
+    .all(methodNotAllowed('GET'));
+  app
+    .route('/readyz')
+    .get(async (_req, res) => {
+      const reachable = await deps.store.reachable();
+      res.status(reachable ? 200 : 503).json({ status: reachable ? 'ready' : 'audit database unreachable', auditQueue: audit.depth });
     })
     .all(methodNotAllowed('GET'));
   app.use(
@@ -72,6 +95,7 @@ export function createApp(deps: AppDeps): Express {
       ...(deps.config.maxConcurrentHooks ? { maxConcurrentHooks: deps.config.maxConcurrentHooks } : {}),
       ...(deps.config.feedbackPerMinute ? { feedbackPerMinute: deps.config.feedbackPerMinute } : {}),
       store: deps.store,
+      audit,
       storeComments: deps.config.storeComments ?? false,
       logger: deps.logger,
       ...(deps.verifyClient ? { authenticate: requireClientJwt(deps.verifyClient, deps.config.publicUrl, deps.logger, deps.metrics) } : {}),
@@ -90,6 +114,7 @@ export function createApp(deps: AppDeps): Express {
       analyticsRoutes({
         adminToken: deps.config.adminToken,
         store: deps.store,
+        audit,
         catalogue: deps.catalogue,
         retentionDays: deps.config.retentionDays ?? 365,
         now: deps.now,

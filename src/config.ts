@@ -100,6 +100,11 @@ const envSchema = z.object({
     }),
   CDS_REQUEST_TIMEOUT_MS: z.coerce.number().int().min(1000).max(600000).default(15000),
   CDS_DB_PATH: z.string().trim().min(1).default('./data/glutamine-cds.sqlite'),
+  CDS_DATABASE_URL: z
+    .string()
+    .trim()
+    .refine((value) => /^postgres(?:ql)?:\/\//.test(value), { error: 'must be a postgres:// URL' })
+    .optional(),
   CDS_RETENTION_DAYS: z.coerce.number().int().min(1).max(36500).default(365),
   CDS_STORE_COMMENTS: envBoolean(false),
   CDS_ADMIN_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
@@ -133,6 +138,8 @@ export interface Config {
   requestTimeoutMs: number;
   /** SQLite file of the card audit and feedback. */
   dbPath: string;
+  /** A PostgreSQL URL: the store shared by replicas. Without it, SQLite at dbPath. */
+  databaseUrl?: string;
   retentionDays: number;
   /** Whether feedback free text (which may name the patient) is kept. */
   storeComments: boolean;
@@ -185,6 +192,7 @@ export function loadConfig(env: Record<string, string | undefined>): Readonly<Co
     corsOrigins: settings.CDS_CORS_ORIGINS === '*' ? '*' : Object.freeze([...settings.CDS_CORS_ORIGINS]),
     requestTimeoutMs: settings.CDS_REQUEST_TIMEOUT_MS,
     dbPath: settings.CDS_DB_PATH,
+    ...(settings.CDS_DATABASE_URL ? { databaseUrl: settings.CDS_DATABASE_URL } : {}),
     retentionDays: settings.CDS_RETENTION_DAYS,
     storeComments: settings.CDS_STORE_COMMENTS,
     ...(settings.CDS_ADMIN_TOKEN ? { adminToken: settings.CDS_ADMIN_TOKEN } : {}),

@@ -17,6 +17,7 @@ const ERROR_STATUS = {
   ERR_RATE_LIMITED: 429,
   ERR_INTERNAL: 500,
   ERR_BUSY: 503,
+  ERR_STORE_UNAVAILABLE: 503,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_STATUS;

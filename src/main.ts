@@ -14,7 +14,10 @@ import type { ClientVerifier } from './http/client-auth.js';
 import { ServiceMetrics } from './http/metrics.js';
 import { createLogger } from './logger.js';
 import { loadCatalogue } from './rules/load-catalogue.js';
-import { SqliteAuditStore } from './store/sqlite-store.js';
+import type { AuditStore } from './store/audit-store.js';
+import { CardAuditQueue, DEFAULT_CARD_AUDIT_QUEUE } from './store/card-audit-queue.js';
+import { DEFAULT_OPEN_OPTIONS, describeDatabaseUrl, openAuditStore } from './store/open-store.js';
+import type { ReplayGuard } from './store/replay-guard.js';
 
 /** Stops the process with a message naming what is wrong (start-up only). */
 function exitWith(message: string): never {
@@ -23,7 +26,7 @@ function exitWith(message: string): never {
 }
 
 /** The process: config, trusted clients, catalogue, app, listen, graceful shutdown. The only place that exits. */
-function main(): void {
+async function main(): Promise<void> {
   let config: Readonly<Config>;
   let clients: TrustedClient[] | undefined;
   try {
@@ -49,34 +52,52 @@ function main(): void {
     throw error;
   }
 
-  let store: SqliteAuditStore;
+  let store: AuditStore & ReplayGuard;
+  const where = config.databaseUrl ? describeDatabaseUrl(config.databaseUrl) : config.dbPath;
   try {
-    store = new SqliteAuditStore(config.dbPath);
+    store = await openAuditStore(config, {
+      ...DEFAULT_OPEN_OPTIONS,
+      onRetry: (attempt, error, waitMs) => {
+        logger.warn({ attempt, waitMs, database: where, err: { name: error.name, message: error.message } }, 'audit database not reachable; retrying');
+      },
+    });
   } catch (error) {
-    exitWith(`Cannot open the audit database ${config.dbPath}: ${(error as Error).message}`);
+    logger.flush();
+    exitWith(`Cannot open the audit database ${where}: ${(error as Error).message}`);
   }
+  const auditQueue = new CardAuditQueue(store, {
+    ...DEFAULT_CARD_AUDIT_QUEUE,
+    onWriteFailed: (error, queued) => {
+      logger.error({ err: { name: (error as Error).name, message: (error as Error).message }, queued }, 'card audit write failed; cards stay queued');
+    },
+    onDropped: (dropped) => {
+      logger.error({ dropped }, 'card audit queue full; oldest cards dropped');
+    },
+  });
   // Replay protection lives in the store, so a jti used before a restart stays used after it.
   const verifyClient: ClientVerifier | undefined = clients ? clientVerifier(clients, { replay: store }) : undefined;
   // Retention: purge now and every hour; the timer must not keep the process alive.
-  const purge = (): void => {
+  const purge = async (): Promise<void> => {
     try {
-      const removed = store.purgeBefore(new Date(Date.now() - config.retentionDays * DAY_MS).toISOString());
+      const removed = await store.purgeBefore(new Date(Date.now() - config.retentionDays * DAY_MS).toISOString());
       if (removed > 0) logger.info({ removed, retentionDays: config.retentionDays }, 'audit retention purge');
     } catch (error) {
       logger.error({ err: { name: (error as Error).name, message: (error as Error).message } }, 'audit retention purge failed');
     }
   };
-  purge();
-  setInterval(purge, 3_600_000).unref();
+  void purge();
+  setInterval(() => void purge(), 3_600_000).unref();
 
   if (config.preview) logger.warn('CDS_PREVIEW=true: GET /preview shows the fixture library; not for production');
   const fixturesDir = fileURLToPath(new URL('../fixtures/', import.meta.url));
   const metrics = new ServiceMetrics(new Set(catalogue.services.map((s) => s.id)));
+  metrics.watchAuditQueue(() => auditQueue.depth);
   const app = createApp({
     config,
     catalogue,
     logger,
     store,
+    auditQueue,
     metrics,
     fixturesDir,
     now: () => new Date(),
@@ -110,10 +131,23 @@ function main(): void {
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, 'shutting down');
+    let finishing = false;
     const finish = (): void => {
-      store.close();
-      logger.flush();
-      process.exit(0);
+      if (finishing) return;
+      finishing = true;
+      setTimeout(() => process.exit(0), 5000).unref();
+      // The audit still queued is written, then the database closed; a store that does not answer
+      // cannot hold the exit up beyond the grace period below.
+      void auditQueue
+        .close()
+        .then(() => store.close())
+        .catch((error: unknown) => {
+          logger.error({ err: { name: (error as Error).name, message: (error as Error).message } }, 'audit store did not close cleanly');
+        })
+        .finally(() => {
+          logger.flush();
+          process.exit(0);
+        });
     };
     server.close(finish);
     server.closeIdleConnections();
@@ -131,4 +165,4 @@ function main(): void {
   });
 }
 
-main();
+await main();

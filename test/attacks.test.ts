@@ -23,8 +23,8 @@ const SELECT = '/cds-services/glutamine-order-select';
 const ADMIN = 'admin-token-for-tests-0001';
 
 const stores: SqliteAuditStore[] = [];
-afterEach(() => {
-  for (const store of stores.splice(0)) store.close();
+afterEach(async () => {
+  for (const store of stores.splice(0)) await store.close();
 });
 
 function appUnderAttack() {
@@ -67,7 +67,7 @@ describe('attack: prototype keys and odd types get a 4xx, never a 500, and nothi
     const res = await request(app).post(`${SIGN}/feedback`).set('Content-Type', 'application/json').send(text);
     expect(res.status).toBe(400);
     expect(res.body.issue[0].diagnostics).toContain('feedback.0.acceptedSuggestions');
-    expect(store.ruleCounts('2000-01-01T00:00:00Z')).toEqual([]);
+    expect(await store.ruleCounts('2000-01-01T00:00:00Z')).toEqual([]);
     await stillServing(app);
   });
 
@@ -136,7 +136,7 @@ describe('attack: bounded work per request', () => {
     }));
     const res = await sign(app, body).expect(413);
     expect(res.body.issue[0].diagnostics).toContain('CDS_MAX_DRAFT_ORDERS');
-    expect(store.ruleCounts('2000-01-01T00:00:00Z')).toEqual([]);
+    expect(await store.ruleCounts('2000-01-01T00:00:00Z')).toEqual([]);
     await stillServing(app);
   });
 
@@ -162,7 +162,7 @@ describe('attack: bounded work per request', () => {
     const instance = base();
     instance.hookInstance = 'h'.repeat(1000);
     expect((await sign(app, instance).expect(400)).body.issue[0].diagnostics).toContain('at most 128 characters');
-    expect(store.ruleCounts('2000-01-01T00:00:00Z')).toEqual([]);
+    expect(await store.ruleCounts('2000-01-01T00:00:00Z')).toEqual([]);
     await stillServing(app);
   });
 
@@ -228,10 +228,10 @@ describe('attack: more hook calls at once than CDS_MAX_CONCURRENT_HOOKS', () => 
 
 describe('attack: feedback bound to its client and service', () => {
   const NOW_ = new Date('2026-11-26T12:00:00Z');
-  function storeWithCardOfA() {
+  async function storeWithCardOfA() {
     const store = new SqliteAuditStore(':memory:');
     stores.push(store);
-    store.recordCards([
+    await store.recordCards([
       {
         uuid: 'card-a',
         ruleId: 'liver-disease',
@@ -251,37 +251,41 @@ describe('attack: feedback bound to its client and service', () => {
 
   it('another client, another tenant, or another service URL cannot give feedback on a card (counted, not stored)', async () => {
     const { acceptFeedback } = await import('../src/cds/feedback.js');
-    const store = storeWithCardOfA();
+    const store = await storeWithCardOfA();
     const deps = { store, storeComments: false, now: () => NOW_ };
     const body = { feedback: [item('overridden')] };
-    expect(acceptFeedback('glutamine-order-sign', body, { iss: 'https://ehr-c.example.org', tenant: 'a' }, deps).stored).toEqual({
+    expect((await acceptFeedback('glutamine-order-sign', body, { iss: 'https://ehr-c.example.org', tenant: 'a' }, deps)).stored).toEqual({
       stored: 0,
       duplicates: 0,
       unknownCards: 1,
     });
-    expect(acceptFeedback('glutamine-order-sign', body, { iss: 'https://ehr-a.example.org', tenant: 'b' }, deps).stored.unknownCards).toBe(1);
-    expect(acceptFeedback('glutamine-order-select', body, { iss: 'https://ehr-a.example.org', tenant: 'a' }, deps).stored.unknownCards).toBe(1);
-    expect(acceptFeedback('glutamine-order-sign', body, undefined, deps).stored.unknownCards).toBe(1);
-    expect(store.ruleCounts('2000-01-01T00:00:00Z')).toEqual([{ ruleId: 'liver-disease', issued: 1, accepted: 0, overridden: 0, overrideReasons: [] }]);
+    expect((await acceptFeedback('glutamine-order-sign', body, { iss: 'https://ehr-a.example.org', tenant: 'b' }, deps)).stored.unknownCards).toBe(1);
+    expect((await acceptFeedback('glutamine-order-select', body, { iss: 'https://ehr-a.example.org', tenant: 'a' }, deps)).stored.unknownCards).toBe(1);
+    expect((await acceptFeedback('glutamine-order-sign', body, undefined, deps)).stored.unknownCards).toBe(1);
+    expect(await store.ruleCounts('2000-01-01T00:00:00Z')).toEqual([{ ruleId: 'liver-disease', issued: 1, accepted: 0, overridden: 0, overrideReasons: [] }]);
     // The client it was issued to can.
-    expect(acceptFeedback('glutamine-order-sign', body, { iss: 'https://ehr-a.example.org', tenant: 'a' }, deps).stored.stored).toBe(1);
+    expect((await acceptFeedback('glutamine-order-sign', body, { iss: 'https://ehr-a.example.org', tenant: 'a' }, deps)).stored.stored).toBe(1);
   });
 
   it('an outcomeTimestamp in the future is refused; the latest answer is the one received last', async () => {
     const { acceptFeedback } = await import('../src/cds/feedback.js');
-    const store = storeWithCardOfA();
+    const store = await storeWithCardOfA();
     const a = { iss: 'https://ehr-a.example.org', tenant: 'a' };
-    expect(() =>
+    await expect(
       acceptFeedback('glutamine-order-sign', { feedback: [item('overridden', '9999-12-31T23:59:59Z')] }, a, { store, storeComments: false, now: () => NOW_ }),
-    ).toThrow('feedback.0.outcomeTimestamp must not be in the future');
+    ).rejects.toThrow('feedback.0.outcomeTimestamp must not be in the future');
     // An override stamped later but received first, then an acceptance: the acceptance counts.
-    acceptFeedback('glutamine-order-sign', { feedback: [item('overridden', '2026-11-26T12:00:30Z')] }, a, { store, storeComments: false, now: () => NOW_ });
-    acceptFeedback('glutamine-order-sign', { feedback: [item('accepted', '2026-11-26T11:00:00Z')] }, a, {
+    await acceptFeedback('glutamine-order-sign', { feedback: [item('overridden', '2026-11-26T12:00:30Z')] }, a, {
+      store,
+      storeComments: false,
+      now: () => NOW_,
+    });
+    await acceptFeedback('glutamine-order-sign', { feedback: [item('accepted', '2026-11-26T11:00:00Z')] }, a, {
       store,
       storeComments: false,
       now: () => new Date('2026-11-26T12:05:00Z'),
     });
-    expect(store.ruleCounts('2000-01-01T00:00:00Z')[0]).toMatchObject({ accepted: 1, overridden: 0 });
+    expect((await store.ruleCounts('2000-01-01T00:00:00Z'))[0]).toMatchObject({ accepted: 1, overridden: 0 });
   });
 });
 
@@ -381,6 +385,6 @@ describe('attack: oversized feedback fields', () => {
       .send({ feedback: [item] })
       .expect(400);
     expect(res.body.issue[0].diagnostics).toContain(field);
-    expect(store.ruleCounts('2000-01-01T00:00:00Z')).toEqual([]);
+    expect(await store.ruleCounts('2000-01-01T00:00:00Z')).toEqual([]);
   });
 });

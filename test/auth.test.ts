@@ -310,7 +310,7 @@ describe('trust gaps closed (issue 13)', () => {
       .expect(200);
     expect(res.body.cards).toHaveLength(1);
     expect(lines.join('\n')).not.toContain('any-hospital');
-    store.close();
+    await store.close();
     const db = new DatabaseSync(path, { readOnly: true });
     expect(db.prepare('SELECT client_tenant AS tenant FROM cards').all()).toEqual([{ tenant: null }]);
     db.close();
@@ -350,17 +350,17 @@ describe('trust gaps closed (issue 13)', () => {
     }
   });
 
-  it('a jti stays used across a restart: the replay guard is the store', () => {
+  it('a jti stays used across a restart: the replay guard is the store', async () => {
     const path = join(mkdtempSync(join(tmpdir(), 'glutamine-jti-')), 'audit.sqlite');
     const first = new SqliteAuditStore(path);
-    expect(first.firstUse(ISS_A, 'jti-1', now() + 300, now())).toBe(true);
-    expect(first.firstUse(ISS_A, 'jti-1', now() + 300, now())).toBe(false);
-    first.close();
+    expect(await first.firstUse(ISS_A, 'jti-1', now() + 300, now())).toBe(true);
+    expect(await first.firstUse(ISS_A, 'jti-1', now() + 300, now())).toBe(false);
+    await first.close();
     const restarted = new SqliteAuditStore(path);
-    expect(restarted.firstUse(ISS_A, 'jti-1', now() + 300, now())).toBe(false);
+    expect(await restarted.firstUse(ISS_A, 'jti-1', now() + 300, now())).toBe(false);
     // Another issuer's same jti is its own; an expired claim may be taken again.
-    expect(restarted.firstUse(ISS_B, 'jti-1', now() + 300, now())).toBe(true);
-    expect(restarted.firstUse(ISS_A, 'jti-1', now() + 300, now() + 3600)).toBe(true);
-    restarted.close();
+    expect(await restarted.firstUse(ISS_B, 'jti-1', now() + 300, now())).toBe(true);
+    expect(await restarted.firstUse(ISS_A, 'jti-1', now() + 300, now() + 3600)).toBe(true);
+    await restarted.close();
   });
 });

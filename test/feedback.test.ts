@@ -19,8 +19,8 @@ const SIGN = '/cds-services/glutamine-order-sign';
 const FEEDBACK = `${SIGN}/feedback`;
 
 const stores: SqliteAuditStore[] = [];
-afterEach(() => {
-  for (const store of stores.splice(0)) store.close();
+afterEach(async () => {
+  for (const store of stores.splice(0)) await store.close();
 });
 
 function tempDb(): string {
@@ -76,7 +76,7 @@ describe('card audit', () => {
   it('records every card issued, with ids and rule but no patient data', async () => {
     const { app, store } = appWith();
     const cards = await issue(app);
-    const counts = store.ruleCounts('2000-01-01T00:00:00Z');
+    const counts = await store.ruleCounts('2000-01-01T00:00:00Z');
     expect(counts.map((c) => [c.ruleId, c.issued]).sort()).toEqual([
       ['hyperammonemia', 1],
       ['kidney-disease', 1],
@@ -95,7 +95,7 @@ describe('card audit', () => {
       .post(FEEDBACK)
       .send({ feedback: [overridden(merged, 'specialist-advised'), accepted(kidney)] })
       .expect(200);
-    const byRule = new Map(ruleAnalytics(store, testCatalogue(), new Date('2000-01-01T00:00:00Z')).rules.map((r) => [r.ruleId, r]));
+    const byRule = new Map((await ruleAnalytics(store, testCatalogue(), new Date('2000-01-01T00:00:00Z'))).rules.map((r) => [r.ruleId, r]));
     for (const rule of ['liver-disease', 'hyperammonemia', 'lactulose']) {
       expect(byRule.get(rule), rule).toMatchObject({
         issued: 1,
@@ -106,7 +106,7 @@ describe('card audit', () => {
       });
     }
     expect(byRule.get('kidney-disease')).toMatchObject({ issued: 1, accepted: 1, overridden: 0 });
-    const table = renderTable(ruleAnalytics(store, testCatalogue(), new Date('2000-01-01T00:00:00Z')));
+    const table = renderTable(await ruleAnalytics(store, testCatalogue(), new Date('2000-01-01T00:00:00Z')));
     expect(table).toMatch(/^lactulose\s+1\s+0\s+1\s+100\.0%/m);
   });
 
@@ -114,7 +114,7 @@ describe('card audit', () => {
     const path = tempDb();
     const { app, store } = appWith({ path });
     await issue(app);
-    store.close();
+    await store.close();
     const db = new DatabaseSync(path, { readOnly: true });
     const dump = JSON.stringify([db.prepare('SELECT * FROM cards').all(), db.prepare('SELECT * FROM feedback').all()]);
     db.close();
@@ -148,7 +148,7 @@ describe('POST /cds-services/{id}/feedback', () => {
       .send({ feedback: [overridden(liver)] })
       .expect(200);
     expect(again.body).toEqual({ stored: 0, duplicates: 1, unknownCards: 0 });
-    expect(store.ruleCounts('2000-01-01T00:00:00Z').find((c) => c.ruleId === 'liver-disease')?.overridden).toBe(1);
+    expect((await store.ruleCounts('2000-01-01T00:00:00Z')).find((c) => c.ruleId === 'liver-disease')?.overridden).toBe(1);
   });
 
   it('counts, but does not store, feedback on a card it never issued', async () => {
@@ -158,7 +158,7 @@ describe('POST /cds-services/{id}/feedback', () => {
       .send({ feedback: [{ card: '4e0a3a1e-3283-4575-ab82-028d55fe2719', outcome: 'overridden', outcomeTimestamp: '2021-12-11T10:05:31Z' }] })
       .expect(200);
     expect(res.body).toEqual({ stored: 0, duplicates: 0, unknownCards: 1 });
-    expect(store.ruleCounts('2000-01-01T00:00:00Z')).toEqual([]);
+    expect(await store.ruleCounts('2000-01-01T00:00:00Z')).toEqual([]);
   });
 
   it('accepts the spec example (acceptedSuggestions) and an override with only code and system (the Sandbox)', async () => {
@@ -210,7 +210,7 @@ describe('POST /cds-services/{id}/feedback', () => {
         .post(FEEDBACK)
         .send({ feedback: [overridden(liver, 'not-current', { userComment: 'Mr Smith stopped drinking in 2024' })] })
         .expect(200);
-      store.close();
+      await store.close();
       const db = new DatabaseSync(path, { readOnly: true });
       const comments = db.prepare('SELECT user_comment AS c FROM feedback').all() as Array<{ c: string | null }>;
       db.close();
@@ -222,7 +222,7 @@ describe('POST /cds-services/{id}/feedback', () => {
     const path = tempDb();
     const { app, store } = appWith({ path });
     // Feedback is stored only for cards the service issued: issue 200 first.
-    store.recordCards(
+    await store.recordCards(
       Array.from({ length: 200 }, (_, i) => ({
         uuid: `card-${i}`,
         ruleId: 'lactulose',
@@ -254,7 +254,7 @@ describe('POST /cds-services/{id}/feedback', () => {
       server.closeAllConnections();
       server.close();
     }
-    store.close();
+    await store.close();
     const db = new DatabaseSync(path, { readOnly: true });
     const { n } = db.prepare('SELECT COUNT(*) AS n FROM feedback').get() as { n: number };
     db.close();
@@ -327,15 +327,15 @@ describe('analytics', () => {
       .post(FEEDBACK)
       .send({ feedback: [overridden(liver)] })
       .expect(200);
-    const table = renderTable(ruleAnalytics(store, testCatalogue(), new Date('2000-01-01T00:00:00Z')));
+    const table = renderTable(await ruleAnalytics(store, testCatalogue(), new Date('2000-01-01T00:00:00Z')));
     expect(table).toMatch(/^liver-disease\s+1\s+0\s+1\s+100\.0%\s+Benefit outweighs risk; patient will be monitored \(1\)$/m);
     expect(table).toMatch(/^active-cancer\s+0\s+0\s+0\s+0\.0%\s+—$/m);
   });
 
-  it('retention removes old cards and feedback', () => {
+  it('retention removes old cards and feedback', async () => {
     const store = new SqliteAuditStore(':memory:');
     stores.push(store);
-    store.recordCards([
+    await store.recordCards([
       {
         uuid: 'old',
         ruleId: 'lactulose',
@@ -346,7 +346,7 @@ describe('analytics', () => {
         issuedAt: '2020-01-01T00:00:00.000Z',
       },
     ]);
-    store.recordCards([
+    await store.recordCards([
       {
         uuid: 'new',
         ruleId: 'lactulose',
@@ -357,7 +357,7 @@ describe('analytics', () => {
         issuedAt: '2026-11-01T00:00:00.000Z',
       },
     ]);
-    store.recordFeedback([
+    await store.recordFeedback([
       {
         card: 'old',
         serviceId: 's',
@@ -367,15 +367,15 @@ describe('analytics', () => {
         receivedAt: '2020-01-01T00:00:00.000Z',
       },
     ]);
-    expect(store.purgeBefore('2025-11-26T00:00:00.000Z')).toBe(2);
-    expect(store.ruleCounts('2000-01-01T00:00:00Z')).toEqual([{ ruleId: 'lactulose', issued: 1, accepted: 0, overridden: 0, overrideReasons: [] }]);
+    expect(await store.purgeBefore('2025-11-26T00:00:00.000Z')).toBe(2);
+    expect(await store.ruleCounts('2000-01-01T00:00:00Z')).toEqual([{ ruleId: 'lactulose', issued: 1, accepted: 0, overridden: 0, overrideReasons: [] }]);
   });
 
-  it('migrations run once and are recorded in the schema version', () => {
+  it('migrations run once and are recorded in the schema version', async () => {
     const path = tempDb();
     const first = new SqliteAuditStore(path);
     expect(first.schemaVersion).toBe(4);
-    first.close();
+    await first.close();
     const second = new SqliteAuditStore(path);
     stores.push(second);
     expect(second.schemaVersion).toBe(4);

@@ -4,7 +4,8 @@ import type { ReplayGuard } from '../store/replay-guard.js';
 export class ReplayCache implements ReplayGuard {
   private readonly seen = new Map<string, number>();
 
-  firstUse(iss: string, jti: string, expiresAt: number, now: number): boolean {
+  // eslint-disable-next-line @typescript-eslint/require-await -- the interface is asynchronous for server stores
+  async firstUse(iss: string, jti: string, expiresAt: number, now: number): Promise<boolean> {
     if (this.seen.size > 1000) this.purge(now);
     const id = `${iss}|${jti}`;
     const until = this.seen.get(id);

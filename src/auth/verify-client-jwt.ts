@@ -37,6 +37,7 @@ export const JWT_REJECTIONS = [
   'jti',
   'tenant',
   'replay',
+  'replay_unchecked',
 ] as const;
 export type JwtRejection = (typeof JWT_REJECTIONS)[number];
 
@@ -123,7 +124,14 @@ async function verifyClientJwt(authorization: string | undefined, expectedAudien
   if (client.tenants && (typeof claimed !== 'string' || !client.tenants.includes(claimed))) return fail('tenant', 'tenant not allowed');
   // A client without a tenants list cannot vouch for a tenant: its claim is ignored, not stored or logged.
   const tenant = client.tenants ? (claimed as string) : undefined;
-  if (!deps.replay.firstUse(client.iss, verified.jti, verified.exp + SKEW_SECONDS, now)) return fail('replay', 'jti replayed');
+  let firstUse: boolean;
+  try {
+    firstUse = await deps.replay.firstUse(client.iss, verified.jti, verified.exp + SKEW_SECONDS, now);
+  } catch {
+    // Fail closed: a token whose jti cannot be checked is not accepted.
+    return fail('replay_unchecked', 'replay store unreachable: the jti could not be checked, so the token is refused');
+  }
+  if (!firstUse) return fail('replay', 'jti replayed');
   return { ok: true, iss: client.iss, jti: verified.jti, ...(tenant !== undefined ? { tenant } : {}) };
 }
 

@@ -31,8 +31,8 @@ export function analyticsSince(since: string | undefined, now: Date, retentionDa
  * Per rule of the catalogue (in its order, zeros included): issued, accepted, overridden, why
  * overridden — for cards issued on the UTC day of `since` or later.
  */
-export function ruleAnalytics(store: AuditStore, catalogue: Catalogue, since: Date): RuleAnalytics {
-  const counts = new Map(store.ruleCounts(since.toISOString()).map((c) => [c.ruleId, c]));
+export async function ruleAnalytics(store: AuditStore, catalogue: Catalogue, since: Date): Promise<RuleAnalytics> {
+  const counts = new Map((await store.ruleCounts(since.toISOString())).map((c) => [c.ruleId, c]));
   return {
     since: since.toISOString(),
     rules: catalogue.rules.map((rule) => {

@@ -73,7 +73,12 @@ export interface AcceptedFeedback {
 /** How far ahead of this service's clock an outcomeTimestamp may be (the JWT checks allow the same). */
 const CLOCK_SKEW_MS = 60_000;
 
-export function acceptFeedback(serviceId: string, body: unknown, client: { iss: string; tenant?: string } | undefined, deps: FeedbackDeps): AcceptedFeedback {
+export async function acceptFeedback(
+  serviceId: string,
+  body: unknown,
+  client: { iss: string; tenant?: string } | undefined,
+  deps: FeedbackDeps,
+): Promise<AcceptedFeedback> {
   checkShape(body, DEFAULT_INPUT_LIMITS);
   const parsed = feedbackBodySchema.safeParse(body);
   if (!parsed.success) {
@@ -105,5 +110,12 @@ export function acceptFeedback(serviceId: string, body: unknown, client: { iss: 
       ...(client ? { clientIss: client.iss, ...(client.tenant ? { clientTenant: client.tenant } : {}) } : {}),
     };
   });
-  return { stored: deps.store.recordFeedback(records), outcomes: records.map((r) => r.outcome) };
+  let stored: StoredFeedback;
+  try {
+    stored = await deps.store.recordFeedback(records);
+  } catch {
+    // Never a false 200: feedback that was not committed is refused, and the EHR may send it again.
+    throw new ServiceError('ERR_STORE_UNAVAILABLE', 'The feedback could not be stored just now; send it again later');
+  }
+  return { stored, outcomes: records.map((r) => r.outcome) };
 }

@@ -5,6 +5,7 @@ import { analyticsSince, ruleAnalytics } from '../cds/analytics.js';
 import { ServiceError } from '../errors.js';
 import type { Catalogue } from '../rules/load-catalogue.js';
 import type { AuditStore } from '../store/audit-store.js';
+import type { CardAuditQueue } from '../store/card-audit-queue.js';
 import { bearerToken } from '../auth/bearer-token.js';
 import { AUTHENTICATION_REQUIRED } from './client-auth.js';
 import { methodNotAllowed } from './error-handler.js';
@@ -12,6 +13,8 @@ import { methodNotAllowed } from './error-handler.js';
 export interface AnalyticsDeps {
   adminToken: string;
   store: AuditStore;
+  /** Flushed first, so that the figures include this replica's latest cards. */
+  audit: CardAuditQueue;
   catalogue: Catalogue;
   retentionDays: number;
   now: () => Date;
@@ -35,7 +38,7 @@ export function analyticsRoutes(deps: AnalyticsDeps): Router {
   const router = Router();
   router
     .route('/analytics/rules')
-    .get(requireAdmin(deps.adminToken), (req, res) => {
+    .get(requireAdmin(deps.adminToken), async (req, res) => {
       const given = req.query.since;
       const since = given === undefined || typeof given === 'string' ? analyticsSince(given, deps.now(), deps.retentionDays) : undefined;
       if (since === undefined) {
@@ -44,7 +47,8 @@ export function analyticsRoutes(deps: AnalyticsDeps): Router {
         ]);
       }
       res.setHeader('Cache-Control', 'no-store');
-      res.json(ruleAnalytics(deps.store, deps.catalogue, since));
+      await deps.audit.flush();
+      res.json(await ruleAnalytics(deps.store, deps.catalogue, since));
     })
     .all(methodNotAllowed('GET'));
   return router;

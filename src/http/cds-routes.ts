@@ -8,6 +8,7 @@ import { DEFAULT_INPUT_LIMITS } from '../cds/input-limits.js';
 import type { HookCallDeps, HookCallResult } from '../cds/hook-call.js';
 import type { Logger } from '../logger.js';
 import type { AuditStore } from '../store/audit-store.js';
+import type { CardAuditQueue } from '../store/card-audit-queue.js';
 import { methodNotAllowed } from './error-handler.js';
 import { feedbackRateLimit } from './feedback-rate-limit.js';
 import { hookGate } from './hook-gate.js';
@@ -22,29 +23,24 @@ function hasBody(req: Request): boolean {
 }
 
 /**
- * Records the cards issued (ids, rule, indicator — no patient data). A failing audit does not take
- * the advice away from the clinician: it is logged and the cards are still sent.
+ * Queues the cards issued for the audit (ids, rule, indicator — no patient data). The audit is
+ * written after the response, and a failing audit never takes the advice away from the clinician.
  */
 function auditCards(result: HookCallResult, serviceId: string, client: RequestState['client'], deps: CdsRoutesDeps): void {
-  if (result.response.cards.length === 0) return;
   const issuedAt = deps.now().toISOString();
-  try {
-    deps.store.recordCards(
-      result.response.cards.map((card) => ({
-        uuid: card.uuid,
-        ruleId: card.source.topic?.code ?? 'unknown',
-        indicator: card.indicator,
-        // A merged card counts for every rule it carries (revision 2, item 25).
-        findings: cardFindings(card).map((f) => ({ ruleId: f.rule, indicator: f.indicator })),
-        serviceId,
-        hookInstance: result.hookInstance,
-        issuedAt,
-        ...(client ? { clientIss: client.iss, ...(client.tenant ? { clientTenant: client.tenant } : {}) } : {}),
-      })),
-    );
-  } catch (error) {
-    deps.logger.error({ err: { name: (error as Error).name, message: (error as Error).message } }, 'card audit failed');
-  }
+  deps.audit.add(
+    result.response.cards.map((card) => ({
+      uuid: card.uuid,
+      ruleId: card.source.topic?.code ?? 'unknown',
+      indicator: card.indicator,
+      // A merged card counts for every rule it carries (revision 2, item 25).
+      findings: cardFindings(card).map((f) => ({ ruleId: f.rule, indicator: f.indicator })),
+      serviceId,
+      hookInstance: result.hookInstance,
+      issuedAt,
+      ...(client ? { clientIss: client.iss, ...(client.tenant ? { clientTenant: client.tenant } : {}) } : {}),
+    })),
+  );
 }
 
 export interface CdsRoutesDeps extends HookCallDeps {
@@ -54,6 +50,8 @@ export interface CdsRoutesDeps extends HookCallDeps {
   /** Feedback posts per client per minute (CDS_FEEDBACK_PER_MINUTE); unlimited when not given. */
   feedbackPerMinute?: number;
   store: AuditStore;
+  /** The card audit, written off the request path. */
+  audit: CardAuditQueue;
   storeComments: boolean;
   logger: Logger;
   metrics?: ServiceMetrics;
@@ -105,11 +103,13 @@ export function cdsRoutes(deps: CdsRoutesDeps): Router {
   // CDS Hooks 2.0 §Feedback: authenticated like hook calls (aud = this URL), stored before the 200.
   router
     .route('/cds-services/:serviceId/feedback')
-    .post(...(deps.authenticate ? [deps.authenticate] : []), ...feedbackLimit, ...body, (req, res) => {
+    .post(...(deps.authenticate ? [deps.authenticate] : []), ...feedbackLimit, ...body, async (req, res) => {
       const state = requestState(res);
       state.serviceId = knownServiceId(req.params.serviceId);
       findService(deps.catalogue, req.params.serviceId);
-      const { stored, outcomes } = acceptFeedback(req.params.serviceId, hasBody(req) ? req.body : undefined, state.client, {
+      // This replica's cards first, so that feedback on a card just issued finds it.
+      await deps.audit.flush();
+      const { stored, outcomes } = await acceptFeedback(req.params.serviceId, hasBody(req) ? req.body : undefined, state.client, {
         store: deps.store,
         storeComments: deps.storeComments,
         now: deps.now,

@@ -36,6 +36,7 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
       state.errorCode = known.code;
       // RFC 6750 §3: a 401 names the scheme it wants; nothing more (CDS Hooks security best practices).
       if (known.code === 'ERR_UNAUTHORIZED') res.set('WWW-Authenticate', 'Bearer');
+      if (known.code === 'ERR_STORE_UNAVAILABLE') res.set('Retry-After', '5');
       res
         .status(known.status)
         .type('application/fhir+json')

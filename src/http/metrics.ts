@@ -1,6 +1,6 @@
 import { JWT_REJECTIONS } from '../auth/verify-client-jwt.js';
 import type { JwtRejection } from '../auth/verify-client-jwt.js';
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { RequestHandler } from 'express';
 import type { StageTimings } from '../cds/hook-call.js';
 
@@ -79,6 +79,18 @@ export class ServiceMetrics {
 
   fhirFetch(seconds: number, outcome: string): void {
     this.fhirFetches.observe({ outcome }, seconds);
+  }
+
+  /** glutamine_cds_audit_queue_depth: card audit rows waiting to be written (they pile up while the database is away). */
+  watchAuditQueue(depth: () => number): void {
+    new Gauge({
+      name: 'glutamine_cds_audit_queue_depth',
+      help: 'Card audit rows waiting to be written to the audit database',
+      registers: [this.registry],
+      collect() {
+        this.set(depth());
+      },
+    });
   }
 
   jwtRejected(reason: JwtRejection): void {

@@ -16,6 +16,7 @@ const ISSUE_TYPE: Record<ErrorCode, OperationOutcomeIssue['code']> = {
   ERR_INTERNAL: 'exception',
   ERR_BUSY: 'transient',
   ERR_RATE_LIMITED: 'throttled',
+  ERR_STORE_UNAVAILABLE: 'transient',
 };
 
 /** The code system of the service's error codes, as they appear in `issue.details.coding`. */

@@ -1,7 +1,8 @@
 /**
  * What the service keeps about its own advice: the cards it issued and the feedback clinicians gave
- * on them — never patient identifiers, names or clinical values. An interface, so that a server
- * database can replace the embedded one.
+ * on them — never patient identifiers, names or clinical values. An interface with two
+ * implementations: SQLite embedded in the process (the default) and PostgreSQL shared by replicas
+ * (CDS_DATABASE_URL). Every method is asynchronous, because a server database is.
  */
 
 export interface IssuedCard {
@@ -49,15 +50,18 @@ export interface RuleCounts {
 }
 
 export interface AuditStore {
-  recordCards(cards: readonly IssuedCard[]): void;
+  /** Idempotent: a card recorded twice (a retried write) is counted once. */
+  recordCards(cards: readonly IssuedCard[]): Promise<void>;
   /**
    * Stores new items and ignores exact repeats (idempotent). An item about a card this service did
    * not issue — or issued to another client, or through another service — is counted, not stored.
    */
-  recordFeedback(items: readonly FeedbackRecord[]): StoredFeedback;
-  /** Per rule: cards issued since `since`, and the latest outcome of each. */
-  ruleCounts(since: string): RuleCounts[];
+  recordFeedback(items: readonly FeedbackRecord[]): Promise<StoredFeedback>;
+  /** Per rule: cards issued on the UTC day of `since` or later, and the latest outcome of each. */
+  ruleCounts(since: string): Promise<RuleCounts[]>;
   /** Deletes cards and feedback older than `before` (ISO); returns how many rows went. */
-  purgeBefore(before: string): number;
-  close(): void;
+  purgeBefore(before: string): Promise<number>;
+  /** Whether the store answers now (GET /readyz). */
+  reachable(): Promise<boolean>;
+  close(): Promise<void>;
 }

@@ -6,5 +6,5 @@
  */
 export interface ReplayGuard {
   /** Claims the id; false when it was already claimed and its token has not expired yet. Epoch seconds. */
-  firstUse(iss: string, jti: string, expiresAt: number, now: number): boolean;
+  firstUse(iss: string, jti: string, expiresAt: number, now: number): Promise<boolean>;
 }

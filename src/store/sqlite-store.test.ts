@@ -74,8 +74,8 @@ function issuedCard(index: number, card: { rules: string[]; day: string }): Issu
 
 const stores: SqliteAuditStore[] = [];
 const dirs: string[] = [];
-afterEach(() => {
-  for (const store of stores.splice(0)) store.close();
+afterEach(async () => {
+  for (const store of stores.splice(0)) await store.close();
   for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 });
 
@@ -87,22 +87,22 @@ function tempDb(): string {
 }
 
 describe('analytics counters', () => {
-  it('always agree with a recount of the raw rows, whatever order cards and answers arrive in', () => {
-    fc.assert(
-      fc.property(
+  it('always agree with a recount of the raw rows, whatever order cards and answers arrive in', async () => {
+    await fc.assert(
+      fc.asyncProperty(
         fc.array(cardArb, { minLength: 1, maxLength: 12 }),
         fc.array(feedbackArb, { maxLength: 40 }),
         fc.constantFrom(...DAYS),
-        (cards, answers, sinceDay) => {
+        async (cards, answers, sinceDay) => {
           const path = tempDb();
           const store = new SqliteAuditStore(path);
           const raw = new DatabaseSync(path, { readOnly: true });
           try {
             const issued = cards.map((card, i) => issuedCard(i, card));
-            store.recordCards(issued);
-            store.recordCards(issued.slice(0, 2)); // a retried write counts once
+            await store.recordCards(issued);
+            await store.recordCards(issued.slice(0, 2)); // a retried write counts once
             let clock = Date.parse('2026-11-27T00:00:00Z');
-            answers.forEach((answer, i) => {
+            for (const [i, answer] of answers.entries()) {
               clock += answer.receivedDelta * 1000;
               const reason = answer.outcome === 'overridden' ? REASONS[answer.reason] : undefined;
               const item: FeedbackRecord = {
@@ -114,13 +114,13 @@ describe('analytics counters', () => {
                 outcomeTimestamp: new Date(Date.parse('2026-11-26T00:00:00Z') + i * 1000).toISOString(),
                 receivedAt: new Date(clock).toISOString(),
               };
-              store.recordFeedback([item]);
-            });
+              await store.recordFeedback([item]);
+            }
             const since = `${sinceDay}T00:00:00.000Z`;
-            expect(withoutDisplays(store.ruleCounts(since))).toEqual(recount(raw, since));
+            expect(withoutDisplays(await store.ruleCounts(since))).toEqual(recount(raw, since));
           } finally {
             raw.close();
-            store.close();
+            await store.close();
           }
         },
       ),
@@ -128,15 +128,15 @@ describe('analytics counters', () => {
     );
   });
 
-  it('count a card by the UTC day it was issued on', () => {
+  it('count a card by the UTC day it was issued on', async () => {
     const store = new SqliteAuditStore(':memory:');
     stores.push(store);
-    store.recordCards([issuedCard(23, { rules: ['lactulose'], day: '2026-11-25' })]); // 23:00Z on the 25th
-    expect(store.ruleCounts('2026-11-25T12:00:00.000Z').map((c) => c.issued)).toEqual([1]);
-    expect(store.ruleCounts('2026-11-26T00:00:00.000Z')).toEqual([]);
+    await store.recordCards([issuedCard(23, { rules: ['lactulose'], day: '2026-11-25' })]); // 23:00Z on the 25th
+    expect((await store.ruleCounts('2026-11-25T12:00:00.000Z')).map((c) => c.issued)).toEqual([1]);
+    expect(await store.ruleCounts('2026-11-26T00:00:00.000Z')).toEqual([]);
   });
 
-  it('are built from the rows already stored when an older database is migrated', () => {
+  it('are built from the rows already stored when an older database is migrated', async () => {
     const path = tempDb();
     const db = new DatabaseSync(path);
     // The schema as version 3 left it, with cards and feedback in it.
@@ -172,8 +172,8 @@ describe('analytics counters', () => {
     stores.push(store);
     const raw = new DatabaseSync(path, { readOnly: true });
     expect(store.schemaVersion).toBe(MIGRATIONS.length);
-    expect(withoutDisplays(store.ruleCounts('2026-11-25T00:00:00.000Z'))).toEqual(expected);
-    expect(store.ruleCounts('2026-11-25T00:00:00.000Z').find((c) => c.ruleId === 'lactulose')).toEqual({
+    expect(withoutDisplays(await store.ruleCounts('2026-11-25T00:00:00.000Z'))).toEqual(expected);
+    expect((await store.ruleCounts('2026-11-25T00:00:00.000Z')).find((c) => c.ruleId === 'lactulose')).toEqual({
       ruleId: 'lactulose',
       issued: 1,
       accepted: 0,
@@ -181,7 +181,7 @@ describe('analytics counters', () => {
       overrideReasons: [{ system: 'urn:glutamine-cds:override-reason', code: 'specialist-advised', display: 'Specialist advised', count: 1 }],
     });
     // Answers after the migration keep the counts true.
-    store.recordFeedback([
+    await store.recordFeedback([
       {
         card: 'b',
         serviceId: 's',
@@ -191,7 +191,7 @@ describe('analytics counters', () => {
         receivedAt: '2026-11-26T13:00:00.000Z',
       },
     ]);
-    expect(withoutDisplays(store.ruleCounts('2026-11-25T00:00:00.000Z'))).toEqual(recount(raw, '2026-11-25T00:00:00.000Z'));
+    expect(withoutDisplays(await store.ruleCounts('2026-11-25T00:00:00.000Z'))).toEqual(recount(raw, '2026-11-25T00:00:00.000Z'));
     raw.close();
   });
 });

@@ -1,29 +1,17 @@
-import { createHash } from 'node:crypto';
+/* eslint-disable @typescript-eslint/require-await -- node:sqlite is synchronous; the store interfaces are asynchronous for PostgreSQL */
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import type { StatementSync } from 'node:sqlite';
 import type { ReplayGuard } from './replay-guard.js';
 import type { AuditStore, FeedbackRecord, IssuedCard, RuleCounts, StoredFeedback } from './audit-store.js';
+import { dayOf, feedbackBelongsTo, feedbackItemKey, isLatestAnswer } from './audit-rules.js';
 import { MIGRATIONS } from './sqlite-migrations.js';
 
 /*
  * The audit store in SQLite, through Node's built-in `node:sqlite` (synchronous, WAL): no native addon
  * to compile at install. Its schema is in sqlite-migrations.ts.
  */
-
-/** The identity of a feedback item: the same item posted twice has the same key. */
-function itemKey(item: FeedbackRecord): string {
-  const identity = [
-    item.card,
-    item.outcome,
-    item.outcomeTimestamp,
-    [...item.acceptedSuggestions].sort().join(','),
-    item.overrideReason?.system ?? '',
-    item.overrideReason?.code ?? '',
-  ];
-  return createHash('sha256').update(JSON.stringify(identity)).digest('hex');
-}
 
 /** The statements of the hot paths, prepared once after migration (not once per call). */
 interface Statements {
@@ -51,9 +39,6 @@ interface KnownCard {
   latestOverrideCode: string | null;
   latestReceivedAt: string | null;
 }
-
-/** The UTC day an ISO 8601 UTC instant falls on: the counters' granularity. */
-const dayOf = (isoInstant: string): string => isoInstant.slice(0, 10);
 
 /** Runs `work` in one transaction: committed if it returns, rolled back if it throws. */
 function inTransaction<T>(db: DatabaseSync, work: () => T): T {
@@ -145,7 +130,7 @@ export class SqliteAuditStore implements AuditStore, ReplayGuard {
     });
   }
 
-  firstUse(iss: string, jti: string, expiresAt: number, now: number): boolean {
+  async firstUse(iss: string, jti: string, expiresAt: number, now: number): Promise<boolean> {
     // Expired claims are pruned now and then, so the table holds at most an hour of tokens.
     if (++this.claimsSincePrune >= 1000) {
       this.claimsSincePrune = 0;
@@ -154,7 +139,7 @@ export class SqliteAuditStore implements AuditStore, ReplayGuard {
     return Number(this.statements.claimJti.run(iss, jti, expiresAt, now).changes) === 1;
   }
 
-  recordCards(cards: readonly IssuedCard[]): void {
+  async recordCards(cards: readonly IssuedCard[]): Promise<void> {
     const insert = this.statements.insertCard;
     inTransaction(this.db, () => {
       for (const card of cards) {
@@ -178,7 +163,7 @@ export class SqliteAuditStore implements AuditStore, ReplayGuard {
     });
   }
 
-  recordFeedback(items: readonly FeedbackRecord[]): StoredFeedback {
+  async recordFeedback(items: readonly FeedbackRecord[]): Promise<StoredFeedback> {
     const known = this.statements.knownCard;
     const insert = this.statements.insertFeedback;
     // FULL for feedback: an item acknowledged with 200 survives a crash of the machine too.
@@ -194,19 +179,13 @@ export class SqliteAuditStore implements AuditStore, ReplayGuard {
     return inTransaction(this.db, () => {
       const result = { stored: 0, duplicates: 0, unknownCards: 0 };
       for (const item of items) {
-        // Feedback is bound to its card: the same service, the same client (iss and tenant) it was issued to.
         const card = known.get(item.card) as KnownCard | undefined;
-        const yours =
-          card !== undefined &&
-          card.serviceId === item.serviceId &&
-          card.clientIss === (item.clientIss ?? null) &&
-          card.clientTenant === (item.clientTenant ?? null);
-        if (!yours) {
+        if (!feedbackBelongsTo(card, item)) {
           result.unknownCards += 1;
           continue;
         }
         const info = insert.run({
-          itemKey: itemKey(item),
+          itemKey: feedbackItemKey(item),
           card: item.card,
           knownCard: 1,
           serviceId: item.serviceId,
@@ -237,7 +216,7 @@ export class SqliteAuditStore implements AuditStore, ReplayGuard {
    * each rule it carries, out of its old count and reason and into the new ones.
    */
   private countLatestOutcome(item: FeedbackRecord, card: KnownCard): void {
-    if (card.latestReceivedAt !== null && item.receivedAt < card.latestReceivedAt) return; // an older answer, arriving late
+    if (!isLatestAnswer(item.receivedAt, card.latestReceivedAt)) return; // an older answer, arriving late
     const reason = item.outcome === 'overridden' ? item.overrideReason : undefined;
     this.statements.setLatest.run(item.outcome, reason?.system ?? null, reason?.code ?? null, item.receivedAt, item.card);
     const day = dayOf(card.issuedAt);
@@ -251,7 +230,7 @@ export class SqliteAuditStore implements AuditStore, ReplayGuard {
     }
   }
 
-  ruleCounts(since: string): RuleCounts[] {
+  async ruleCounts(since: string): Promise<RuleCounts[]> {
     // From the day counters: a few rows per rule and day, however many cards there were.
     const sinceDay = dayOf(since);
     const rows = this.db
@@ -277,7 +256,7 @@ export class SqliteAuditStore implements AuditStore, ReplayGuard {
     }));
   }
 
-  purgeBefore(before: string): number {
+  async purgeBefore(before: string): Promise<number> {
     return inTransaction(this.db, () => {
       const feedback = Number(this.db.prepare('DELETE FROM feedback WHERE received_at < ?').run(before).changes);
       this.db.prepare('DELETE FROM card_findings WHERE card_uuid IN (SELECT uuid FROM cards WHERE issued_at < ?)').run(before);
@@ -289,7 +268,11 @@ export class SqliteAuditStore implements AuditStore, ReplayGuard {
     });
   }
 
-  close(): void {
+  async reachable(): Promise<boolean> {
+    return this.db.isOpen;
+  }
+
+  async close(): Promise<void> {
     if (this.db.isOpen) this.db.close();
   }
 }

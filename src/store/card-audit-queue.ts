@@ -1,0 +1,103 @@
+import type { AuditStore, IssuedCard } from './audit-store.js';
+
+export interface CardAuditQueueOptions {
+  /** Most cards waiting; beyond it the oldest are dropped (and counted), so memory stays bounded. */
+  maxQueued: number;
+  /** Most cards written in one transaction. */
+  batchSize: number;
+  /** Wait before writing again after the store failed. */
+  retryMs: number;
+  /** Told when a write fails (the cards stay queued) and when cards had to be dropped. */
+  onWriteFailed: (error: unknown, queued: number) => void;
+  onDropped: (dropped: number) => void;
+}
+
+export const DEFAULT_CARD_AUDIT_QUEUE: Omit<CardAuditQueueOptions, 'onWriteFailed' | 'onDropped'> = { maxQueued: 50_000, batchSize: 500, retryMs: 1000 };
+
+/**
+ * The card audit, written off the request path: a hook call's cards join a queue and are written in
+ * batches right after the response, together with those of the calls answered meanwhile. While the
+ * store is down they wait, up to `maxQueued`, and are written once it answers again. Cards are
+ * safety information: a hook call never waits on its audit, and never fails because of it.
+ */
+export class CardAuditQueue {
+  private queued: IssuedCard[] = [];
+  private writing: Promise<void> | undefined;
+  private scheduled = false;
+  private retry: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly store: AuditStore,
+    private readonly options: CardAuditQueueOptions,
+  ) {}
+
+  /** Cards waiting to be written (the glutamine_cds_audit_queue_depth metric). */
+  get depth(): number {
+    return this.queued.length;
+  }
+
+  add(cards: readonly IssuedCard[]): void {
+    if (cards.length === 0) return;
+    this.queued.push(...cards);
+    const over = this.queued.length - this.options.maxQueued;
+    if (over > 0) {
+      this.queued.splice(0, over);
+      this.options.onDropped(over);
+    }
+    if (!this.scheduled && this.retry === undefined) {
+      this.scheduled = true;
+      // After this turn of the event loop: the response goes out first, and calls answered in the
+      // same turn share one transaction.
+      setImmediate(() => {
+        this.scheduled = false;
+        void this.flush();
+      });
+    }
+  }
+
+  /**
+   * Writes everything queued now; resolves when the queue is empty or the store failed (the cards
+   * then stay queued and a retry is scheduled). Feedback and analytics call it first, so that they
+   * see this replica's own cards.
+   */
+  async flush(): Promise<void> {
+    while (this.writing) await this.writing;
+    if (this.queued.length === 0) return;
+    this.writing = this.writeAll();
+    try {
+      await this.writing;
+    } finally {
+      this.writing = undefined;
+    }
+  }
+
+  private async writeAll(): Promise<void> {
+    while (this.queued.length > 0) {
+      const batch = this.queued.slice(0, this.options.batchSize);
+      try {
+        await this.store.recordCards(batch);
+      } catch (error) {
+        this.options.onWriteFailed(error, this.queued.length);
+        this.scheduleRetry();
+        return;
+      }
+      this.queued.splice(0, batch.length);
+    }
+  }
+
+  private scheduleRetry(): void {
+    if (this.retry !== undefined) return;
+    this.retry = setTimeout(() => {
+      this.retry = undefined;
+      void this.flush();
+    }, this.options.retryMs);
+    this.retry.unref();
+  }
+
+  /** For shutdown: one last attempt to write what is queued. */
+  async close(): Promise<void> {
+    if (this.retry !== undefined) clearTimeout(this.retry);
+    this.retry = undefined;
+    await this.flush();
+  }
+}
