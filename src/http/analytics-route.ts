@@ -48,7 +48,13 @@ export function analyticsRoutes(deps: AnalyticsDeps): Router {
       }
       res.setHeader('Cache-Control', 'no-store');
       await deps.audit.flush();
-      res.json(await ruleAnalytics(deps.store, deps.catalogue, since));
+      let report: Awaited<ReturnType<typeof ruleAnalytics>>;
+      try {
+        report = await ruleAnalytics(deps.store, deps.catalogue, since);
+      } catch {
+        throw new ServiceError('ERR_STORE_UNAVAILABLE', 'The audit database does not answer just now; try again later');
+      }
+      res.json(report);
     })
     .all(methodNotAllowed('GET'));
   return router;

@@ -129,8 +129,12 @@ export class PostgresAuditStore implements AuditStore, ReplayGuard {
       connectionTimeoutMillis: options.connectTimeoutMs ?? 5000,
       idleTimeoutMillis: 30_000,
     });
-    // An idle connection dropped by the server is an event, not a crash; the next query reconnects.
+    // A connection the server drops (PostgreSQL restarting, a failover) is an event, not a crash: an
+    // idle one is reported on the pool, one checked out on the client; the next query reconnects.
     pool.on('error', () => undefined);
+    pool.on('connect', (client) => {
+      client.on('error', () => undefined);
+    });
     const store = new PostgresAuditStore(pool);
     try {
       await store.migrate();
