@@ -5,7 +5,7 @@
  *   npm run report -- --json           # the same as GET /analytics/rules
  *   npm run report -- --since 2026-01-01
  *
- * Reads CDS_DB_PATH like the service (default ./data/glutamine-cds.sqlite).
+ * Reads the service's own store: CDS_DATABASE_URL when set, else CDS_DB_PATH (default ./data/glutamine-cds.sqlite).
  */
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,7 +13,7 @@ import { analyticsSince, ruleAnalytics } from '../src/cds/analytics.js';
 import type { RuleAnalytics } from '../src/cds/analytics.js';
 import { loadConfig } from '../src/config.js';
 import { loadCatalogue } from '../src/rules/load-catalogue.js';
-import { SqliteAuditStore } from '../src/store/sqlite-store.js';
+import { DEFAULT_OPEN_OPTIONS, openAuditStore } from '../src/store/open-store.js';
 
 export function renderTable(report: RuleAnalytics): string {
   const header = ['rule id', 'issued', 'accepted', 'overridden', 'override rate', 'top override reasons'];
@@ -40,7 +40,7 @@ async function main(argv: string[]): Promise<void> {
   const since = analyticsSince(sinceAt >= 0 ? (argv[sinceAt + 1] ?? '') : undefined, new Date(), config.retentionDays);
   if (since === undefined) throw new Error('--since needs a date such as 2026-01-01');
   const catalogue = loadCatalogue(fileURLToPath(new URL('../cards/', import.meta.url)));
-  const store = new SqliteAuditStore(config.dbPath);
+  const store = await openAuditStore(config, { ...DEFAULT_OPEN_OPTIONS, attempts: 1, onRetry: () => undefined });
   try {
     const report = await ruleAnalytics(store, catalogue, since);
     console.log(argv.includes('--json') ? JSON.stringify(report, null, 2) : renderTable(report));
