@@ -298,6 +298,26 @@ describe('fetching from the EHR FHIR server', () => {
     expect(rules(res.body)).toEqual(['lactulose:warning']);
   });
 
+  it.each([
+    ['SMART v1', 'patient/Condition.read patient/Observation.read patient/Patient.read launch'],
+    ['SMART v2', 'patient/Condition.rs patient/Observation.rs?category=laboratory patient/Patient.r openid'],
+  ])('asks only for what the token allows (%s): the rest is reported as not checked, never requested', async (_syntax, scope) => {
+    const fixture = scenario('cirrhosis-high-ammonia-lactulose-ckd4');
+    const server = await fhirServer(prefetchResources(fixture));
+    const body: Record<string, unknown> = { ...fixture, fhirServer: server.baseUrl };
+    delete body.prefetch;
+    body.fhirAuthorization = { access_token: TOKEN, token_type: 'Bearer', expires_in: 300, scope, subject: 'glutamine-cds' };
+    const { app } = testApp({ config: { publicUrl: PUBLIC_URL, maxBodyBytes: 10 * 1024 * 1024, fhir: TEST_FHIR_POLICY } });
+    const res = await request(app).post(SIGN).send(body).expect(200);
+    // Conditions, labs and the patient are read; no medication search is sent at all.
+    expect(requestedTypes(server).filter((t) => t.startsWith('Medication'))).toEqual([]);
+    expect(requestedTypes(server)).toContain('Condition');
+    const cards = hookResponseSchema.parse(res.body).cards;
+    expect(cards.some((c) => carries(c, 'liver-disease'))).toBe(true);
+    const gaps = cards.find((c) => carries(c, 'incomplete-data'))?.detail ?? '';
+    expect(gaps).toContain("the EHR's access token does not allow reading MedicationRequest");
+  });
+
   it('fetches without a token when the EHR sends fhirServer but no fhirAuthorization (the Sandbox)', async () => {
     const server = await fhirServer([cirrhosis]);
     const body = scenario('cirrhosis-order-sign');

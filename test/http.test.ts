@@ -47,6 +47,8 @@ describe('GET /cds-services (discovery)', () => {
       ['glutamine-order-sign', 'order-sign'],
     ]);
     for (const service of services) {
+      // Both hooks' definitions are at 1.0 (their metadata `hookVersion`); 2.0 clients ignore the field.
+      expect(service.hookVersion).toBe('1.0');
       expect(service.title).toEqual(expect.any(String));
       expect(service.description).toEqual(expect.any(String));
       expect(service.usageRequirements).toEqual(expect.any(String));

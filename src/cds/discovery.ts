@@ -2,6 +2,8 @@ import type { Catalogue } from '../rules/load-catalogue.js';
 
 export interface DiscoveryService {
   hook: string;
+  /** CDS Hooks 3.0 ballot: the hook definition's version; 2.0 clients ignore it. */
+  hookVersion: string;
   title: string;
   description: string;
   id: string;
@@ -15,6 +17,7 @@ export function discoveryDocument(catalogue: Catalogue): { services: DiscoverySe
   return {
     services: catalogue.services.map((s) => ({
       hook: s.hook,
+      hookVersion: s.hookVersion,
       title: s.title,
       description: s.description,
       id: s.id,

@@ -1,5 +1,7 @@
 import { FhirClient } from '../fhir/fhir-client.js';
 import type { FhirClientOptions } from '../fhir/fhir-client.js';
+import { UNRESTRICTED, parseSmartScopes } from '../fhir/smart-scopes.js';
+import type { ScopeGrant } from '../fhir/smart-scopes.js';
 import { isRecord } from '../fhir/tolerant.js';
 import { withoutTrailingSlashes } from '../fhir/strings.js';
 
@@ -20,7 +22,7 @@ export interface FhirAccessPolicy {
 }
 
 /** A client for the EHR's FHIR server, the reason it may not be called, or no server at all. */
-export type FhirAccess = { kind: 'client'; client: FhirClient } | { kind: 'refused'; reason: string } | { kind: 'none' };
+export type FhirAccess = { kind: 'client'; client: FhirClient; scopes: ScopeGrant } | { kind: 'refused'; reason: string } | { kind: 'none' };
 
 /**
  * The comparable form of a FHIR base: scheme and host are case-insensitive (URL lower-cases them),
@@ -61,8 +63,11 @@ export function fhirAccess(
     isRecord(fhirAuthorization) && typeof fhirAuthorization.access_token === 'string' && fhirAuthorization.access_token !== ''
       ? fhirAuthorization.access_token
       : undefined;
+  const scope = isRecord(fhirAuthorization) && typeof fhirAuthorization.scope === 'string' ? fhirAuthorization.scope : undefined;
   return {
     kind: 'client',
+    // What the token allows is not asked for beyond it: the rest is reported as not checked.
+    scopes: token ? parseSmartScopes(scope) : UNRESTRICTED,
     client: new FhirClient({
       baseUrl: url.toString(),
       ...(token ? { accessToken: token } : {}),

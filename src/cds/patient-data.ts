@@ -97,6 +97,16 @@ export async function gatherPatientRecord(input: GatherInput): Promise<PatientRe
           ? [requirement.key, { ...prefetched, status: { state: 'unavailable', reason: `${prefetched.status.reason}, and not fetched: ${access.reason}` } }]
           : [requirement.key, prefetched];
       }
+      const interaction = requirement.template.includes('?') ? 'search' : 'read';
+      if (!access.scopes.allows(requirement.resourceType, interaction)) {
+        const reason = `the EHR's access token does not allow reading ${requirement.resourceType}`;
+        return prefetched.status.state === 'unavailable'
+          ? [
+              requirement.key,
+              { ...prefetched, status: { state: 'unavailable', reason: `${prefetched.status.reason}, and not fetched: ${reason}`, cause: 'refused' } },
+            ]
+          : [requirement.key, prefetched];
+      }
       if (prefetched.status.state === 'unavailable') {
         const query = fetchQuery(requirement, input.tokens, input.analytes, input.clinicalNow);
         return [requirement.key, await fetchRequirement(requirement, query, access.client, prefetched.status.reason)];
@@ -151,7 +161,11 @@ export async function fetchMedications(references: readonly string[], access: Fh
     for (const ref of references) failed.set(ref, why);
     return failed;
   }
-  const { client } = access;
+  const { client, scopes } = access;
+  if (!scopes.allows('Medication', 'read') && !scopes.allows('Medication', 'search')) {
+    for (const ref of references) failed.set(ref, "the EHR's access token does not allow reading Medication");
+    return failed;
+  }
   // Many references on the server's own path are read in a few `_id` searches, not one request each
   // (3,000 references once opened 3,000 sockets); a single one is read as itself.
   const byId = new Map<string, string>();

@@ -36,6 +36,8 @@ export const servicesFileSchema = z.strictObject({
       z.strictObject({
         id,
         hook: z.enum(['order-select', 'order-sign']),
+        /** The version of the hook definition the service implements (CDS Hooks 3.0 ballot discovery `hookVersion`). */
+        hookVersion: z.string().regex(/^\d+\.\d+(?:\.\d+)?$/),
         title: text,
         description: text,
         usageRequirements: text.optional(),

@@ -38,6 +38,7 @@ export interface LoadedValueSet {
 interface ServiceDefinition {
   id: string;
   hook: 'order-select' | 'order-sign';
+  hookVersion: string;
   title: string;
   description: string;
   usageRequirements?: string;
