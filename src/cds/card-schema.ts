@@ -56,7 +56,7 @@ const cardSchema = z
     error: 'selectionBehavior is required when suggestions are present',
   });
 
-export const hookResponseSchema = z.strictObject({ cards: z.array(cardSchema) });
+export const hookResponseSchema = z.strictObject({ cards: z.array(cardSchema), extension: z.record(z.string(), z.unknown()).optional() });
 
 export type Card = z.infer<typeof cardSchema>;
 export type HookResponse = z.infer<typeof hookResponseSchema>;

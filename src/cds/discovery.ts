@@ -1,4 +1,6 @@
 import type { Catalogue } from '../rules/load-catalogue.js';
+import { CONFIGURATION_OPTIONS, CONFIGURATION_OPTIONS_EXTENSION } from './client-configuration.js';
+import type { ConfigurationOption } from './client-configuration.js';
 
 export interface DiscoveryService {
   hook: string;
@@ -9,6 +11,8 @@ export interface DiscoveryService {
   id: string;
   prefetch: Record<string, string>;
   usageRequirements?: string;
+  /** The options a request may set (Da Vinci CRD's mechanism, as the CDS Hooks 3.0 ballot points to). */
+  extension: { [CONFIGURATION_OPTIONS_EXTENSION]: readonly ConfigurationOption[] };
 }
 
 /** CDS Hooks 2.0 §Discovery: every service of cards/services.json, with the shared prefetch templates. */
@@ -23,6 +27,7 @@ export function discoveryDocument(catalogue: Catalogue): { services: DiscoverySe
       id: s.id,
       prefetch,
       ...(s.usageRequirements ? { usageRequirements: s.usageRequirements } : {}),
+      extension: { [CONFIGURATION_OPTIONS_EXTENSION]: CONFIGURATION_OPTIONS },
     })),
   };
 }

@@ -16,6 +16,7 @@ import { prefetchedMedications } from './prefetch.js';
 import { DEFAULT_INPUT_LIMITS, checkHookRequestSize } from './input-limits.js';
 import type { InputLimits } from './input-limits.js';
 import { parseHookRequest } from './request-schema.js';
+import { configuredFindings, limitCards, readClientConfiguration, suppressedExtension } from './client-configuration.js';
 
 export interface HookCallDeps {
   catalogue: Catalogue;
@@ -48,6 +49,8 @@ export interface HookCallResult {
    * rules, render (cards).
    */
   stages: StageTimings;
+  /** Configuration options the request set that the service does not know (logged by name). */
+  ignoredConfiguration: string[];
 }
 
 /** The service of cards/services.json for a hook (the CLI and the preview pick by hook, not by id). */
@@ -103,6 +106,8 @@ export async function callHook(serviceId: string, body: unknown, deps: HookCallD
       { path: 'hook', message: `hook must be '${service.hook}' for this service` },
     ]);
   }
+  // Read first: a wrong option type is a 400 before any work is done.
+  const configuration = readClientConfiguration(request.extension);
   const draftEntries = bundleEntries(request.context.draftOrders);
   const drafts = draftEntries.map((e) => e.resource);
   const prefetch = request.prefetch ?? undefined;
@@ -128,6 +133,7 @@ export async function callHook(serviceId: string, body: unknown, deps: HookCallD
       hook: request.hook,
       ruleIds: ruleIdsOf(cards),
       stages: { parse: parsed - started, data: 0, rules: 0, render: 0 },
+      ignoredConfiguration: configuration.ignored,
     };
   }
 
@@ -156,13 +162,17 @@ export async function callHook(serviceId: string, body: unknown, deps: HookCallD
   const gathered = monotonic();
   const { findings, gaps } = evaluate({ catalogue: deps.catalogue, orders, drafts, record, now: clinicalNow });
   const evaluated = monotonic();
-  const cards = buildCards(findings, gaps, cardContext, unreadable);
+  const { shown: cards, left } = limitCards(
+    buildCards(configuredFindings(findings, configuration, deps.catalogue), gaps, cardContext, unreadable),
+    configuration.maxCards,
+  );
   const rendered = monotonic();
   return {
-    response: { cards },
+    response: { cards, ...(left.length > 0 ? { extension: suppressedExtension(left) } : {}) },
     hookInstance: request.hookInstance,
     hook: request.hook,
     ruleIds: ruleIdsOf(cards),
     stages: { parse: parsed - started, data: gathered - parsed, rules: evaluated - gathered, render: rendered - evaluated },
+    ignoredConfiguration: configuration.ignored,
   };
 }

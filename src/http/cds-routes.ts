@@ -91,6 +91,9 @@ export function cdsRoutes(deps: CdsRoutesDeps): Router {
       state.hook = result.hook;
       state.ruleIds = result.ruleIds;
       state.stages = result.stages;
+      if (result.ignoredConfiguration.length > 0) {
+        deps.logger.info({ requestId: state.requestId, options: result.ignoredConfiguration }, 'unknown configuration options ignored');
+      }
       deps.metrics?.stageTimings(result.stages);
       for (const card of result.response.cards) for (const f of cardFindings(card)) deps.metrics?.cardIssued(f.rule, f.indicator);
       auditCards(result, req.params.serviceId, state.client, deps);

@@ -177,7 +177,7 @@ type CriterionKind = (typeof CRITERION_KINDS)[number];
 /** The criterion of one kind (of each kind, for a union of kinds). */
 export type CriterionOf<K extends CriterionKind> = K extends CriterionKind ? Extract<Criterion, Record<K, unknown>> : never;
 
-function criterionKind(criterion: Criterion): CriterionKind {
+export function criterionKind(criterion: Criterion): CriterionKind {
   const kind = CRITERION_KINDS.find((k) => k in criterion);
   // Unreachable for a criterion the schema accepted (onCriterion compiles only while each has a kind).
   if (kind === undefined) throw new TypeError(`a criterion of no known kind: ${Object.keys(criterion).join(', ')}`);
