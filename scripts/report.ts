@@ -16,7 +16,7 @@ import { loadCatalogue } from '../src/rules/load-catalogue.js';
 import { DEFAULT_OPEN_OPTIONS, openAuditStore } from '../src/store/open-store.js';
 
 export function renderTable(report: RuleAnalytics): string {
-  const header = ['rule id', 'issued', 'accepted', 'overridden', 'override rate', 'top override reasons'];
+  const header = ['rule id', 'issued', 'accepted', 'overridden', 'override rate', 'top override reasons', 'signals (30 days)'];
   const rows = report.rules.map((r) => [
     r.ruleId,
     String(r.issued),
@@ -24,6 +24,7 @@ export function renderTable(report: RuleAnalytics): string {
     String(r.overridden),
     `${(r.overrideRate * 100).toFixed(1)}%`,
     r.topOverrideReasons.map((o) => `${o.display} (${o.count})`).join('; ') || '—',
+    r.signals.join(', ') || '—',
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => (row[i] ?? '').length)));
   const line = (cells: string[]): string =>

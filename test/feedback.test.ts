@@ -95,7 +95,7 @@ describe('card audit', () => {
       .post(FEEDBACK)
       .send({ feedback: [overridden(merged, 'specialist-advised'), accepted(kidney)] })
       .expect(200);
-    const byRule = new Map((await ruleAnalytics(store, testCatalogue(), new Date('2000-01-01T00:00:00Z'))).rules.map((r) => [r.ruleId, r]));
+    const byRule = new Map((await ruleAnalytics(store, testCatalogue(), new Date('2000-01-01T00:00:00Z'), NOW)).rules.map((r) => [r.ruleId, r]));
     for (const rule of ['liver-disease', 'hyperammonemia', 'lactulose']) {
       expect(byRule.get(rule), rule).toMatchObject({
         issued: 1,
@@ -106,7 +106,7 @@ describe('card audit', () => {
       });
     }
     expect(byRule.get('kidney-disease')).toMatchObject({ issued: 1, accepted: 1, overridden: 0 });
-    const table = renderTable(await ruleAnalytics(store, testCatalogue(), new Date('2000-01-01T00:00:00Z')));
+    const table = renderTable(await ruleAnalytics(store, testCatalogue(), new Date('2000-01-01T00:00:00Z'), NOW));
     expect(table).toMatch(/^lactulose\s+1\s+0\s+1\s+100\.0%/m);
   });
 
@@ -289,7 +289,9 @@ describe('analytics', () => {
       accepted: 1,
       overridden: 1,
       overrideRate: 0.5,
+      // Feedback may still carry the older urn:glutamine-cds:override-reason codes: named from cards/.
       topOverrideReasons: [{ code: 'specialist-advised', display: "Recommended by the patient's specialist", count: 1 }],
+      signals: [],
     });
     expect(res.body.rules.find((r: { ruleId: string }) => r.ruleId === 'active-cancer')).toEqual({
       ruleId: 'active-cancer',
@@ -298,6 +300,7 @@ describe('analytics', () => {
       overridden: 0,
       overrideRate: 0,
       topOverrideReasons: [],
+      signals: [],
     });
     const later = await request(app).get('/analytics/rules?since=2030-01-01').set('Authorization', `Bearer ${ADMIN}`).expect(200);
     expect(later.body.rules.every((r: { issued: number }) => r.issued === 0)).toBe(true);
@@ -314,6 +317,37 @@ describe('analytics', () => {
     await request(app).get('/analytics/rules?since=2026-01-01&since=2026-02-01').set('Authorization', `Bearer ${ADMIN}`).expect(400);
   });
 
+  it('takes the standard override reasons (HL7 non-adherence-reason-codes) and flags the signals of a bad alert', async () => {
+    const { app, store } = appWith();
+    const HL7 = 'http://terminology.hl7.org/CodeSystem/non-adherence-reason-codes';
+    const issued = [await issue(app), await issue(app), await issue(app)].map(([merged]) => merged);
+    const byCode = (card: IssuedCard | undefined, code: string) => ({
+      card: card?.uuid,
+      outcome: 'overridden',
+      // The Sandbox sends code and system only: the display comes from cards/.
+      overrideReason: { reason: { system: HL7, code } },
+      outcomeTimestamp: '2026-11-26T11:56:00Z',
+    });
+    await request(app)
+      .post(FEEDBACK)
+      .send({ feedback: [byCode(issued[0], 'cds-not-applicable'), byCode(issued[1], 'cds-not-applicable'), byCode(issued[2], 'risk-benefit-ratio')] })
+      .expect(200);
+    const report = await ruleAnalytics(store, testCatalogue(), new Date('2000-01-01T00:00:00Z'), NOW);
+    expect(report.rules.find((r) => r.ruleId === 'liver-disease')).toMatchObject({
+      overridden: 3,
+      overrideRate: 1,
+      topOverrideReasons: [
+        { code: 'cds-not-applicable', display: 'PC CDS does not apply to patient', count: 2 },
+        { code: 'risk-benefit-ratio', display: 'Recipient assessment of risk/benefit ratio', count: 1 },
+      ],
+      // All overridden (above 90 %), and two of three say the card does not apply (above half).
+      signals: ['override-rate-above-90%', 'mostly-not-applicable'],
+    });
+    // Thirty days on, the signals have aged out; the counts since 2000 stay.
+    const later = await ruleAnalytics(store, testCatalogue(), new Date('2000-01-01T00:00:00Z'), new Date(NOW.getTime() + 40 * DAY_MS));
+    expect(later.rules.find((r) => r.ruleId === 'liver-disease')).toMatchObject({ overridden: 3, signals: [] });
+  });
+
   it('is absent without CDS_ADMIN_TOKEN', async () => {
     const { app } = testApp();
     await request(app).get('/analytics/rules').expect(404);
@@ -327,9 +361,9 @@ describe('analytics', () => {
       .post(FEEDBACK)
       .send({ feedback: [overridden(liver)] })
       .expect(200);
-    const table = renderTable(await ruleAnalytics(store, testCatalogue(), new Date('2000-01-01T00:00:00Z')));
-    expect(table).toMatch(/^liver-disease\s+1\s+0\s+1\s+100\.0%\s+Benefit outweighs risk; patient will be monitored \(1\)$/m);
-    expect(table).toMatch(/^active-cancer\s+0\s+0\s+0\s+0\.0%\s+—$/m);
+    const table = renderTable(await ruleAnalytics(store, testCatalogue(), new Date('2000-01-01T00:00:00Z'), NOW));
+    expect(table).toMatch(/^liver-disease\s+1\s+0\s+1\s+100\.0%\s+Benefit outweighs risk; patient will be monitored \(1\)\s+override-rate-above-90%$/m);
+    expect(table).toMatch(/^active-cancer\s+0\s+0\s+0\s+0\.0%\s+—\s+—$/m);
   });
 
   it('retention removes old cards and feedback', async () => {

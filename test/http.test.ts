@@ -116,9 +116,18 @@ describe('POST /cds-services/{id}', () => {
       ],
       selectionBehavior: 'at-most-one',
       overrideReasons: [
-        { system: 'urn:glutamine-cds:override-reason', code: 'benefit-outweighs-risk', display: 'Benefit outweighs risk; patient will be monitored' },
-        { system: 'urn:glutamine-cds:override-reason', code: 'specialist-advised', display: "Recommended by the patient's specialist" },
-        { system: 'urn:glutamine-cds:override-reason', code: 'not-current', display: 'Condition or result is not current' },
+        // HL7's standard override reasons (non-adherence-reason-codes), with the code system's own display text.
+        {
+          system: 'http://terminology.hl7.org/CodeSystem/non-adherence-reason-codes',
+          code: 'risk-benefit-ratio',
+          display: 'Recipient assessment of risk/benefit ratio',
+        },
+        {
+          system: 'http://terminology.hl7.org/CodeSystem/non-adherence-reason-codes',
+          code: 'expert-contradicts',
+          display: 'Advice from expert contradicts the recommended action',
+        },
+        { system: 'http://terminology.hl7.org/CodeSystem/non-adherence-reason-codes', code: 'cds-not-applicable', display: 'PC CDS does not apply to patient' },
       ],
       // What the card carries, machine-readably (revision 2, item 26).
       extension: { 'glutamine-cds.findings': [{ rule: 'liver-disease', indicator: 'critical' }], 'glutamine-cds.order': 'MedicationRequest/glutamine-1' },

@@ -50,7 +50,7 @@ export function analyticsRoutes(deps: AnalyticsDeps): Router {
       await deps.audit.flush();
       let report: Awaited<ReturnType<typeof ruleAnalytics>>;
       try {
-        report = await ruleAnalytics(deps.store, deps.catalogue, since);
+        report = await ruleAnalytics(deps.store, deps.catalogue, since, deps.now());
       } catch {
         throw new ServiceError('ERR_STORE_UNAVAILABLE', 'The audit database does not answer just now; try again later');
       }

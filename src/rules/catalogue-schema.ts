@@ -20,6 +20,8 @@ export const catalogueFileSchema = z.strictObject({
   rules: z.array(id).min(1),
   sources: z.record(id, z.strictObject({ label: text, url: z.url().optional() })),
   overrideReasons: z.record(id, text),
+  /** Codes of an older override reason system that feedback may still carry: named in analytics, never offered. */
+  legacyOverrideReasons: z.strictObject({ system: z.string().min(1), reasons: z.record(id, text) }).optional(),
   glutamineOrder: z.strictObject({ valueSet: id }),
   removeOrderSuggestion: z.strictObject({ label: text, actionDescription: text }),
   /**

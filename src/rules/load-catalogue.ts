@@ -59,6 +59,8 @@ export interface Catalogue {
   overrideReasonSystem: string;
   sources: Record<string, { label: string; url?: string }>;
   overrideReasons: Record<string, string>;
+  /** An older system's codes and names, for feedback that still sends them. */
+  legacyOverrideReasons?: { system: string; reasons: Record<string, string> };
   glutamineOrder: { codes: CodeIndex; matchesName: (text: string) => boolean };
   /** Units, timing codes and product strengths for dose and duration arithmetic. */
   dosing: Dosing;
@@ -265,6 +267,7 @@ export function loadCatalogue(dir: string): Catalogue {
     overrideReasonSystem: catalogue.overrideReasonSystem,
     sources: catalogue.sources,
     overrideReasons: catalogue.overrideReasons,
+    ...(catalogue.legacyOverrideReasons ? { legacyOverrideReasons: catalogue.legacyOverrideReasons } : {}),
     glutamineOrder,
     dosing,
     productStrengths: new CodeIndex(dosing.productStrengths),
