@@ -38,17 +38,18 @@ function emptyValues(value: unknown, path = '$'): string[] {
 }
 
 describe('GET /cds-services (discovery)', () => {
-  it('lists both services with hook, title, description, usageRequirements and prefetch', async () => {
+  it('lists the three services with hook, hookVersion, title, description, usageRequirements and prefetch', async () => {
     const { app } = testApp();
     const res = await request(app).get('/cds-services').expect(200);
     const services = res.body.services as Array<Record<string, unknown>>;
-    expect(services.map((s) => [s.id, s.hook])).toEqual([
-      ['glutamine-order-select', 'order-select'],
-      ['glutamine-order-sign', 'order-sign'],
+    // hookVersion is each hook definition's own (3.0 ballot discovery field; 2.0 clients ignore it):
+    // order-select and order-sign 1.0, the medication-verify draft 0.1.0.
+    expect(services.map((s) => [s.id, s.hook, s.hookVersion])).toEqual([
+      ['glutamine-order-select', 'order-select', '1.0'],
+      ['glutamine-order-sign', 'order-sign', '1.0'],
+      ['glutamine-medication-verify', 'medication-verify', '0.1.0'],
     ]);
     for (const service of services) {
-      // Both hooks' definitions are at 1.0 (their metadata `hookVersion`); 2.0 clients ignore the field.
-      expect(service.hookVersion).toBe('1.0');
       expect(service.title).toEqual(expect.any(String));
       expect(service.description).toEqual(expect.any(String));
       expect(service.usageRequirements).toEqual(expect.any(String));
@@ -64,6 +65,23 @@ describe('GET /cds-services (discovery)', () => {
       ]);
     }
     expect(emptyValues(res.body)).toEqual([]);
+  });
+
+  it('medication-verify without the order being verified: a 400 naming context.medication', async () => {
+    const { app } = testApp();
+    const body = {
+      hook: 'medication-verify',
+      hookInstance: 'd1577c69-dfbe-44ad-ba6d-3e05e953b2ea',
+      context: { userId: 'Practitioner/ph-1', patientId: 'pat-1001' },
+    };
+    const res = await request(app).post('/cds-services/glutamine-medication-verify').send(body).expect(400);
+    expect(res.body.issue[0]).toMatchObject({ expression: ['context.medication'], diagnostics: expect.stringContaining('context.medication is required') });
+    // And order-sign still names its own missing field.
+    const sign = await request(app)
+      .post(SIGN)
+      .send({ ...body, hook: 'order-sign' })
+      .expect(400);
+    expect(sign.body.issue[0]).toMatchObject({ expression: ['context.draftOrders'] });
   });
 
   it('uses only the prefetch tokens CDS Hooks 2.0 allows', async () => {
@@ -355,7 +373,7 @@ describe('CORS, health and rule pages', () => {
   it('GET /healthz', async () => {
     const { app } = testApp();
     const res = await request(app).get('/healthz').expect(200);
-    expect(res.body).toEqual({ status: 'ok', rules: 14, services: 2 });
+    expect(res.body).toEqual({ status: 'ok', rules: 14, services: 3 });
   });
 
   it('serves the page a card source links to, as HTML and as JSON', async () => {

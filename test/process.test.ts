@@ -84,7 +84,7 @@ describe('the process (dist/main.js, as npm start runs it)', () => {
     const { port } = await listening();
     const res = await fetch(`http://127.0.0.1:${port}/cds-services`);
     const body = (await res.json()) as { services: Array<{ id: string }> };
-    expect(body.services.map((s) => s.id)).toEqual(['glutamine-order-select', 'glutamine-order-sign']);
+    expect(body.services.map((s) => s.id)).toEqual(['glutamine-order-select', 'glutamine-order-sign', 'glutamine-medication-verify']);
     child.kill('SIGTERM');
     const [code] = (await once(child, 'exit')) as [number];
     expect(code).toBe(0);

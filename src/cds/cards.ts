@@ -12,6 +12,8 @@ export interface CardContext {
   /** The base URL the EHR calls; rule pages live under it. */
   publicUrl: string;
   newId: () => string;
+  /** The order is already signed (medication-verify): no delete suggestion; the prescriber is named instead. */
+  signedOrder?: boolean;
 }
 
 /** A draft that may be glutamine but whose Medication could not be read, and why. */
@@ -154,6 +156,8 @@ function card(sections: readonly Section[], options: CardOptions, ctx: CardConte
   const summary = options.summary && rest.length > 0 ? options.summary : main.text.summary;
   const detailParts = [sectionText(main, rest.length > 0 && options.topic !== undefined), ...rest.map((s) => sectionText(s, true))];
   if (several && options.order) detailParts.push(`Order checked: ${escapeMarkdown(options.order.name)}.`);
+  const removes = options.order !== undefined && sections.some((s) => s.removes);
+  if (removes && ctx.signedOrder) detailParts.push(ctx.catalogue.signedOrderAdvice);
   const labels = [...new Set(sections.map((s) => ctx.catalogue.sources[s.rule.source]?.label ?? s.rule.source))];
   const topic = options.topic ?? { code: main.rule.id, display: main.rule.title };
   return {
@@ -167,7 +171,7 @@ function card(sections: readonly Section[], options: CardOptions, ctx: CardConte
       url: `${ctx.publicUrl}/rules${options.topic ? '' : `/${main.rule.id}`}`,
       topic: { system: ctx.catalogue.ruleCodeSystem, ...topic },
     },
-    ...(options.order && sections.some((s) => s.removes) ? removeOrder(options.order, ctx) : {}),
+    ...(options.order && removes && !ctx.signedOrder ? removeOrder(options.order, ctx) : {}),
     ...overrideReasons(sections, ctx.catalogue),
     extension: {
       [FINDINGS_EXTENSION]: sections.map((s) => ({ rule: s.rule.id, indicator: s.indicator })),

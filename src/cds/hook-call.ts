@@ -1,7 +1,8 @@
 import { ServiceError } from '../errors.js';
 import { bundleEntries } from '../fhir/bundle.js';
 import type { FhirClientOptions } from '../fhir/fhir-client.js';
-import { asAnyResource } from '../fhir/tolerant.js';
+import { asAnyResource, isRecord, isResource } from '../fhir/tolerant.js';
+import type { AnyResource } from '../fhir/tolerant.js';
 import { evaluate } from '../rules/evaluate.js';
 import { findGlutamineOrders, findUnreadableDrafts } from '../rules/glutamine-orders.js';
 import type { Catalogue } from '../rules/load-catalogue.js';
@@ -16,6 +17,7 @@ import { prefetchedMedications } from './prefetch.js';
 import { DEFAULT_INPUT_LIMITS, checkHookRequestSize } from './input-limits.js';
 import type { InputLimits } from './input-limits.js';
 import { parseHookRequest } from './request-schema.js';
+import type { HookRequest } from './request-schema.js';
 import { configuredFindings, limitCards, readClientConfiguration, suppressedExtension } from './client-configuration.js';
 
 export interface HookCallDeps {
@@ -90,6 +92,27 @@ function assertSomeDataAvailable(record: PatientRecord, catalogue: Catalogue, ac
   }
 }
 
+/**
+ * The orders a call is about. order-select and order-sign: the drafts of `context.draftOrders`.
+ * medication-verify: the one signed MedicationRequest, which the hook library's draft names
+ * `context.medication` in its table and sends as `context.order.resource` in its examples.
+ */
+function orderEntries(hook: string, context: HookRequest['context']): Array<{ fullUrl?: string; resource: AnyResource }> {
+  if (hook === 'medication-verify') {
+    const order = context.order;
+    const verified = context.medication ?? (isRecord(order) ? order.resource : undefined);
+    if (!isResource(verified)) {
+      const message = 'context.medication is required: the MedicationRequest being verified (or context.order.resource)';
+      throw new ServiceError('ERR_BAD_REQUEST', message, [{ path: 'context.medication', message }]);
+    }
+    return [{ resource: verified }];
+  }
+  if (context.draftOrders === undefined) {
+    throw new ServiceError('ERR_BAD_REQUEST', 'context.draftOrders is required', [{ path: 'context.draftOrders', message: 'context.draftOrders is required' }]);
+  }
+  return bundleEntries(context.draftOrders);
+}
+
 /** The rules the cards carry, each once (a merged card carries several). */
 function ruleIdsOf(cards: readonly Card[]): string[] {
   return [...new Set(cards.flatMap((c) => cardFindings(c).map((f) => f.rule)))];
@@ -108,7 +131,7 @@ export async function callHook(serviceId: string, body: unknown, deps: HookCallD
   }
   // Read first: a wrong option type is a 400 before any work is done.
   const configuration = readClientConfiguration(request.extension);
-  const draftEntries = bundleEntries(request.context.draftOrders);
+  const draftEntries = orderEntries(service.hook, request.context);
   const drafts = draftEntries.map((e) => e.resource);
   const prefetch = request.prefetch ?? undefined;
   const lookup = new MedicationLookup().add(draftEntries).add(prefetchedMedications(prefetch));
@@ -123,7 +146,7 @@ export async function callHook(serviceId: string, body: unknown, deps: HookCallD
     ...d,
     why: unreadableMedications.get(d.medication) ?? 'it could not be resolved',
   }));
-  const cardContext = { catalogue: deps.catalogue, orders, publicUrl: deps.publicUrl, newId: deps.newId };
+  const cardContext = { catalogue: deps.catalogue, orders, publicUrl: deps.publicUrl, newId: deps.newId, signedOrder: service.hook === 'medication-verify' };
   const parsed = monotonic();
   if (orders.length === 0) {
     const cards = buildCards([], [], cardContext, unreadable);

@@ -26,7 +26,9 @@ const contextSchema = z.looseObject(
       .union([z.array(z.string()), z.string()], { error: 'must be an array of strings such as "MedicationRequest/123"' })
       .transform((s) => (typeof s === 'string' ? [s] : s))
       .optional(),
-    draftOrders: z.record(z.string(), z.unknown(), required('a FHIR Bundle object')),
+    // order-select and order-sign (hook-call.ts requires it for them); medication-verify sends the
+    // one signed order as `medication` (or, in the draft's own examples, `order.resource`).
+    draftOrders: z.record(z.string(), z.unknown(), required('a FHIR Bundle object')).optional(),
   },
   required('an object'),
 );

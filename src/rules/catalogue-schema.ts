@@ -24,6 +24,8 @@ export const catalogueFileSchema = z.strictObject({
   legacyOverrideReasons: z.strictObject({ system: z.string().min(1), reasons: z.record(id, text) }).optional(),
   glutamineOrder: z.strictObject({ valueSet: id }),
   removeOrderSuggestion: z.strictObject({ label: text, actionDescription: text }),
+  /** In place of the remove suggestion when the order is already signed (medication-verify). */
+  signedOrderAdvice: text,
   /**
    * Fewer cards (clinical-spec revision 2, items 23-26): findings of the rules of one group are one
    * card per order, at the highest indicator; all info findings of an order are one card, `orderNotes`.
@@ -37,7 +39,7 @@ export const servicesFileSchema = z.strictObject({
     .array(
       z.strictObject({
         id,
-        hook: z.enum(['order-select', 'order-sign']),
+        hook: z.enum(['order-select', 'order-sign', 'medication-verify']),
         /** The version of the hook definition the service implements (CDS Hooks 3.0 ballot discovery `hookVersion`). */
         hookVersion: z.string().regex(/^\d+\.\d+(?:\.\d+)?$/),
         title: text,

@@ -71,7 +71,7 @@ describe('loadCatalogue', () => {
       'incomplete-data',
       'unreadable-order',
     ]);
-    expect(catalogue.services.map((s) => s.id)).toEqual(['glutamine-order-select', 'glutamine-order-sign']);
+    expect(catalogue.services.map((s) => s.id)).toEqual(['glutamine-order-select', 'glutamine-order-sign', 'glutamine-medication-verify']);
     expect(catalogue.valueSets.get('liver-disease-advanced')?.concepts.length).toBe(74);
   });
 

@@ -37,7 +37,7 @@ export interface LoadedValueSet {
 
 interface ServiceDefinition {
   id: string;
-  hook: 'order-select' | 'order-sign';
+  hook: 'order-select' | 'order-sign' | 'medication-verify';
   hookVersion: string;
   title: string;
   description: string;
@@ -67,6 +67,7 @@ export interface Catalogue {
   /** The products whose tablet/capsule strength is known (cards/dosing.json productStrengths). */
   productStrengths: CodeIndex;
   removeOrderSuggestion: { label: string; actionDescription: string };
+  signedOrderAdvice: string;
   /** Rules whose findings are one card per order (cards/catalogue.json cardGroups). */
   cardGroups: Array<{ id: string; rules: string[] }>;
   /** The one card per order that carries all its info findings. */
@@ -272,6 +273,7 @@ export function loadCatalogue(dir: string): Catalogue {
     dosing,
     productStrengths: new CodeIndex(dosing.productStrengths),
     removeOrderSuggestion: catalogue.removeOrderSuggestion,
+    signedOrderAdvice: catalogue.signedOrderAdvice,
     cardGroups: catalogue.cardGroups,
     orderNotes: catalogue.orderNotes,
     services: servicesFile.services,
