@@ -20,7 +20,12 @@ import { CardAuditQueue, DEFAULT_CARD_AUDIT_QUEUE } from './store/card-audit-que
 
 export interface AppDeps {
   config: Pick<Config, 'publicUrl' | 'maxBodyBytes' | 'fhir'> &
-    Partial<Pick<Config, 'corsOrigins' | 'storeComments' | 'adminToken' | 'retentionDays' | 'preview' | 'limits' | 'maxConcurrentHooks' | 'feedbackPerMinute'>>;
+    Partial<
+      Pick<
+        Config,
+        'corsOrigins' | 'storeComments' | 'adminToken' | 'retentionDays' | 'preview' | 'limits' | 'maxConcurrentHooks' | 'feedbackPerMinute' | 'repeatWindowMs'
+      >
+    >;
   /** Prometheus metrics; served at GET /metrics when given. */
   metrics?: ServiceMetrics;
   /** Where the preview finds the fixture library (only read when config.preview is on). */
@@ -94,6 +99,7 @@ export function createApp(deps: AppDeps): Express {
       ...(deps.config.limits ? { limits: deps.config.limits } : {}),
       ...(deps.config.maxConcurrentHooks ? { maxConcurrentHooks: deps.config.maxConcurrentHooks } : {}),
       ...(deps.config.feedbackPerMinute ? { feedbackPerMinute: deps.config.feedbackPerMinute } : {}),
+      repeatWindowMs: deps.config.repeatWindowMs ?? 4 * 3_600_000,
       store: deps.store,
       audit,
       storeComments: deps.config.storeComments ?? false,

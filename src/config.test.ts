@@ -13,6 +13,7 @@ describe('loadConfig', () => {
       limits: { maxDepth: 64, maxStringLength: 65536, maxDraftOrders: 500, maxPrefetchResources: 20000 },
       maxConcurrentHooks: 2 * availableParallelism(),
       feedbackPerMinute: 600,
+      repeatWindowMs: 4 * 3_600_000,
       logLevel: 'info',
       fhir: { timeoutMs: 2000, budgetMs: 3000, allowHttp: false, maxPages: 10, maxRequests: 50, maxResponseBytes: 5 * 1024 * 1024 },
       allowUnauthenticated: false,
@@ -37,6 +38,7 @@ describe('loadConfig', () => {
       CDS_MAX_STRING_LENGTH: '4096',
       CDS_MAX_CONCURRENT_HOOKS: '3',
       CDS_FEEDBACK_PER_MINUTE: '30',
+      CDS_REPEAT_WINDOW: '30m',
       LOG_LEVEL: 'warn',
       CDS_FHIR_TIMEOUT_MS: '1500',
       CDS_FHIR_BUDGET_MS: '2500',
@@ -63,6 +65,7 @@ describe('loadConfig', () => {
       limits: { maxDepth: 32, maxStringLength: 4096, maxDraftOrders: 50, maxPrefetchResources: 1000 },
       maxConcurrentHooks: 3,
       feedbackPerMinute: 30,
+      repeatWindowMs: 30 * 60_000,
       logLevel: 'warn',
       fhir: {
         timeoutMs: 1500,
@@ -115,6 +118,12 @@ describe('loadConfig', () => {
     const off = loadConfig({ CDS_ALLOW_HTTP_FHIR: 'False', CDS_STORE_COMMENTS: '0', CDS_PREVIEW: 'false' });
     expect([off.fhir.allowHttp, off.storeComments, off.preview]).toEqual([false, false, false]);
     expect(loadConfig({}).preview).toBe(false);
+  });
+
+  it('reads the repeat window as a duration, and names a bad one', () => {
+    expect(loadConfig({ CDS_REPEAT_WINDOW: '90s' }).repeatWindowMs).toBe(90_000);
+    expect(loadConfig({ CDS_REPEAT_WINDOW: '0s' }).repeatWindowMs).toBe(0);
+    expect(() => loadConfig({ CDS_REPEAT_WINDOW: '4 hours' })).toThrow("CDS_REPEAT_WINDOW: must be a duration such as 4h, 30m or 90s (got '4 hours')");
   });
 
   it('names bad FHIR access settings', () => {

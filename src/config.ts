@@ -15,6 +15,24 @@ const DEFAULT_CONCURRENT_HOOKS = 2 * availableParallelism();
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
+const DURATION_UNITS_MS: Readonly<Record<string, number>> = { s: 1000, m: 60_000, h: 3_600_000 };
+
+/** A duration such as `4h`, `30m` or `90s` (0 turns what it bounds off), in milliseconds. */
+function duration(defaultValue: string) {
+  return z
+    .string()
+    .trim()
+    .default(defaultValue)
+    .transform((value, ctx) => {
+      const match = /^(\d{1,7})\s*(s|m|h)$/.exec(value);
+      if (!match?.[1] || !match[2]) {
+        ctx.addIssue({ code: 'custom', message: `must be a duration such as 4h, 30m or 90s (got '${value}')` });
+        return z.NEVER;
+      }
+      return Number(match[1]) * (DURATION_UNITS_MS[match[2]] ?? 0);
+    });
+}
+
 /** A switch: `true`/`false` or `1`/`0`, in any case, with surrounding spaces ignored. */
 function envBoolean(defaultValue: boolean) {
   return z
@@ -56,6 +74,7 @@ const envSchema = z.object({
   CDS_MAX_STRING_LENGTH: z.coerce.number().int().min(1024).max(100_000_000).default(DEFAULT_INPUT_LIMITS.maxStringLength),
   CDS_MAX_CONCURRENT_HOOKS: z.coerce.number().int().min(1).max(1024).default(DEFAULT_CONCURRENT_HOOKS),
   CDS_FEEDBACK_PER_MINUTE: z.coerce.number().int().min(1).max(1_000_000).default(600),
+  CDS_REPEAT_WINDOW: duration('4h'),
   LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
   CDS_FHIR_TIMEOUT_MS: z.coerce.number().int().min(1).max(60000).default(2000),
   CDS_FHIR_BUDGET_MS: z.coerce.number().int().min(1).max(120000).default(3000),
@@ -127,6 +146,8 @@ export interface Config {
   maxConcurrentHooks: number;
   /** Feedback posts one client may make per minute; beyond, 429. */
   feedbackPerMinute: number;
+  /** How long a card shown stays a repeat (repeat suppression between order-select and order-sign), ms. */
+  repeatWindowMs: number;
   logLevel: (typeof LOG_LEVELS)[number];
   /** How hook calls may fetch from the EHR's FHIR server. */
   fhir: FhirAccessPolicy;
@@ -177,6 +198,7 @@ export function loadConfig(env: Record<string, string | undefined>): Readonly<Co
     }),
     maxConcurrentHooks: settings.CDS_MAX_CONCURRENT_HOOKS,
     feedbackPerMinute: settings.CDS_FEEDBACK_PER_MINUTE,
+    repeatWindowMs: settings.CDS_REPEAT_WINDOW,
     logLevel: settings.LOG_LEVEL,
     fhir: Object.freeze({
       timeoutMs: settings.CDS_FHIR_TIMEOUT_MS,

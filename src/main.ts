@@ -81,6 +81,8 @@ async function main(): Promise<void> {
     try {
       const removed = await store.purgeBefore(new Date(Date.now() - config.retentionDays * DAY_MS).toISOString());
       if (removed > 0) logger.info({ removed, retentionDays: config.retentionDays }, 'audit retention purge');
+      // What was shown longer ago than the repeat window can never be a repeat again.
+      await store.forgetShownBefore(new Date(Date.now() - config.repeatWindowMs).toISOString());
     } catch (error) {
       logger.error({ err: { name: (error as Error).name, message: (error as Error).message } }, 'audit retention purge failed');
     }

@@ -29,6 +29,7 @@ describe('configuration options', () => {
     const res = await request(app().app).get('/cds-services').expect(200);
     for (const service of res.body.services as Array<{ extension: Record<string, unknown> }>) {
       expect(service.extension['davinci-crd.configuration-options']).toEqual([
+        { code: 'suppress-repeats', type: 'boolean', name: expect.any(String), description: expect.any(String), default: true },
         { code: 'show-info', type: 'boolean', name: expect.any(String), description: expect.any(String), default: true },
         { code: 'dose-checks', type: 'boolean', name: expect.any(String), description: expect.any(String), default: true },
         { code: 'max-cards', type: 'integer', name: expect.any(String), description: expect.any(String), default: 0 },
@@ -58,7 +59,7 @@ describe('configuration options', () => {
       .expect(200);
     const response = hookResponseSchema.parse(res.body);
     expect(response.cards.map((c) => c.indicator)).toEqual(['critical']);
-    expect(response.extension).toEqual({ 'glutamine-cds.suppressed': { count: 1, rules: ['kidney-disease'], reason: 'max-cards' } });
+    expect(response.extension).toEqual({ 'glutamine-cds.suppressed': { count: 1, rules: ['kidney-disease'], reasons: { 'max-cards': 1 } } });
     // 0 is no limit; without the option there is no extension.
     const unlimited = await request(app().app)
       .post(SIGN)

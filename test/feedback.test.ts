@@ -408,11 +408,11 @@ describe('analytics', () => {
   it('migrations run once and are recorded in the schema version', async () => {
     const path = tempDb();
     const first = new SqliteAuditStore(path);
-    expect(first.schemaVersion).toBe(4);
+    expect(first.schemaVersion).toBe(5);
     await first.close();
     const second = new SqliteAuditStore(path);
     stores.push(second);
-    expect(second.schemaVersion).toBe(4);
+    expect(second.schemaVersion).toBe(5);
   });
 });
 

@@ -5,10 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import jwt from 'jsonwebtoken';
 import pg from 'pg';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { FIXTURES_DIR } from './helpers.js';
-import { startEmbeddedPostgres } from '../scripts/embedded-postgres.js';
-import type { EmbeddedPostgresServer } from '../scripts/embedded-postgres.js';
+import { sharedPostgres } from './shared-postgres.js';
 import { startService } from './service-process.js';
 import type { ServiceProcess } from './service-process.js';
 
@@ -23,16 +22,12 @@ const ADMIN = 'admin-token-for-replicas-01';
 const ISS = 'https://ehr.example.org';
 const key = generateKeyPairSync('ec', { namedCurve: 'P-384' });
 
-let postgres: EmbeddedPostgresServer;
+const postgres = sharedPostgres();
 let clientsFile: string;
-beforeAll(async () => {
-  postgres = await startEmbeddedPostgres();
+beforeAll(() => {
   const dir = mkdtempSync(join(tmpdir(), 'glutamine-replicas-'));
   clientsFile = join(dir, 'clients.json');
   writeFileSync(clientsFile, JSON.stringify({ clients: [{ iss: ISS, jwks: { keys: [{ ...key.publicKey.export({ format: 'jwk' }), kid: 'k1' }] } }] }));
-}, 60_000);
-afterAll(async () => {
-  await postgres.dispose();
 });
 
 const running: ServiceProcess[] = [];
@@ -106,7 +101,7 @@ async function eventually(check: () => Promise<void>): Promise<void> {
 
 describe('two replicas on one PostgreSQL', () => {
   it('a token accepted by A and replayed to B is refused', async () => {
-    const url = await postgres.database();
+    const url = await postgres().database();
     const [a, b] = await Promise.all([replica(url), replica(url)]);
     const bearer = token(SIGN);
     expect((await sign(a.base, bearer)).status).toBe(200);
@@ -119,7 +114,7 @@ describe('two replicas on one PostgreSQL', () => {
   }, 30_000);
 
   it('a card issued by A takes feedback posted to B, and analytics read from either agree', async () => {
-    const url = await postgres.database();
+    const url = await postgres().database();
     const [a, b] = await Promise.all([replica(url), replica(url)]);
     const issued = await sign(a.base);
     const cardId = issued.body.cards?.[0]?.uuid ?? '';
@@ -135,7 +130,7 @@ describe('two replicas on one PostgreSQL', () => {
   }, 30_000);
 
   it('one replica killed mid-load: the other keeps answering, and nothing acknowledged is lost', async () => {
-    const url = await postgres.database();
+    const url = await postgres().database();
     const [a, b] = await Promise.all([replica(url), replica(url)]);
     // Load on both; feedback acknowledged by A is remembered per card.
     const acknowledged: string[] = [];
@@ -169,13 +164,13 @@ describe('two replicas on one PostgreSQL', () => {
 
 describe('the database going away mid-run', () => {
   it('with JWTs: a jti that cannot be checked is refused (hook calls and feedback), /readyz says so, all resumes when it returns', async () => {
-    const url = await postgres.database();
+    const url = await postgres().database();
     const { base, service } = await replica(url);
     const issuedBefore = await sign(base);
     expect(issuedBefore.status).toBe(200);
     expect((await fetch(`${base}/readyz`)).status).toBe(200);
 
-    await postgres.stop();
+    await postgres().stop();
     try {
       // A token's jti cannot be checked: fail closed.
       const refused = await sign(base);
@@ -189,7 +184,7 @@ describe('the database going away mid-run', () => {
       expect((await feedback(base, issuedBefore.body.cards?.[0]?.uuid ?? '')).status).toBe(401);
       expect((await fetch(`${base}/healthz`)).status).toBe(200);
     } finally {
-      await postgres.start();
+      await postgres().start();
     }
     await eventually(async () => {
       expect((await fetch(`${base}/readyz`)).status).toBe(200);
@@ -203,7 +198,7 @@ describe('the database going away mid-run', () => {
 
   it('hook calls still answer while it is away and their audit waits, feedback is 503, and the audit is written when it returns', async () => {
     // The JWT check off (a gateway authenticates): nothing else stands between the call and the store.
-    const url = await postgres.database();
+    const url = await postgres().database();
     const service = startService({ PORT: '0', CDS_DATABASE_URL: url, CDS_ADMIN_TOKEN: ADMIN });
     running.push(service);
     const { port } = await service.listening();
@@ -217,7 +212,7 @@ describe('the database going away mid-run', () => {
     await eventually(async () => {
       expect(await (await fetch(`${base}/metrics`)).text()).toMatch(/^glutamine_cds_audit_queue_depth 0$/m);
     });
-    await postgres.stop();
+    await postgres().stop();
     try {
       expect(await Promise.all([post(), post(), post()])).toEqual([200, 200, 200]);
       // Feedback cannot be stored: 503 with Retry-After, never a 200.
@@ -236,7 +231,7 @@ describe('the database going away mid-run', () => {
         expect(metrics).toMatch(/^glutamine_cds_audit_queue_depth 3$/m);
       });
     } finally {
-      await postgres.start();
+      await postgres().start();
     }
     await eventually(async () => {
       const counts = (await analytics(base)) as { rules: Array<{ ruleId: string; issued: number }> };
@@ -246,7 +241,7 @@ describe('the database going away mid-run', () => {
   }, 60_000);
 
   it('an unreachable database at start-up: retried, then a clear exit', async () => {
-    const service = startService({ PORT: '0', CDS_DATABASE_URL: `postgres://postgres:x@127.0.0.1:${postgres.port + 1}/none` });
+    const service = startService({ PORT: '0', CDS_DATABASE_URL: `postgres://postgres:x@127.0.0.1:${postgres().port + 1}/none` });
     const [code] = (await once(service.child, 'exit')) as [number];
     expect(code).toBe(1);
     const { stdout, stderr } = service.output();

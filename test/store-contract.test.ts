@@ -4,13 +4,12 @@ import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import fc from 'fast-check';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { AuditStore, FeedbackRecord, IssuedCard, RuleCounts } from '../src/store/audit-store.js';
 import { PostgresAuditStore } from '../src/store/postgres-store.js';
 import type { ReplayGuard } from '../src/store/replay-guard.js';
 import { SqliteAuditStore } from '../src/store/sqlite-store.js';
-import { startEmbeddedPostgres } from '../scripts/embedded-postgres.js';
-import type { EmbeddedPostgresServer } from '../scripts/embedded-postgres.js';
+import { sharedPostgres } from './shared-postgres.js';
 
 /**
  * One contract, two stores: the same tests against SQLite (embedded, the default) and PostgreSQL
@@ -25,13 +24,7 @@ interface Backend {
   open: () => Promise<{ store: Store; raw: (sql: string, params: string[]) => Promise<unknown[]>; close: () => Promise<void> }>;
 }
 
-let postgres: EmbeddedPostgresServer;
-beforeAll(async () => {
-  postgres = await startEmbeddedPostgres();
-}, 60_000);
-afterAll(async () => {
-  await postgres.dispose();
-});
+const postgres = sharedPostgres();
 
 const sqlite: Backend = {
   name: 'SQLite',
@@ -54,7 +47,7 @@ const sqlite: Backend = {
 const postgresql: Backend = {
   name: 'PostgreSQL',
   open: async () => {
-    const url = await postgres.database();
+    const url = await postgres().database();
     const store = await PostgresAuditStore.open(url);
     const client = new pg.Client({ connectionString: url });
     await client.connect();

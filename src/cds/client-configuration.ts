@@ -25,6 +25,14 @@ export interface ConfigurationOption {
 
 export const CONFIGURATION_OPTIONS: readonly ConfigurationOption[] = [
   {
+    code: 'suppress-repeats',
+    type: 'boolean',
+    name: 'Suppress repeated cards',
+    description:
+      'On by default: a warning or info card already shown to this user for this patient, encounter, rule and order (product and dose) within the repeat window is not shown again unless its evidence changed; critical cards always are. Suppressed cards are counted in the response extension glutamine-cds.suppressed. The PDDI CDS flags filter-out-repeated-alerts and cache-for-order-sign-filtering (extension pddi-configuration-items) are honoured too.',
+    default: true,
+  },
+  {
     code: 'show-info',
     type: 'boolean',
     name: 'Show informational findings',
@@ -50,6 +58,7 @@ export const CONFIGURATION_OPTIONS: readonly ConfigurationOption[] = [
 ];
 
 export interface ClientConfiguration {
+  suppressRepeats: boolean;
   showInfo: boolean;
   doseChecks: boolean;
   /** 0: no limit. */
@@ -87,6 +96,7 @@ export function readClientConfiguration(extension: unknown): ClientConfiguration
   };
   const known = new Set(CONFIGURATION_OPTIONS.map((o) => o.code));
   return {
+    suppressRepeats: value('suppress-repeats') === true,
     showInfo: value('show-info') === true,
     doseChecks: value('dose-checks') === true,
     maxCards: Number(value('max-cards')),
@@ -134,8 +144,17 @@ export function limitCards(cards: readonly Card[], maxCards: number): { shown: C
 }
 
 /** The response extension that counts cards left out, so that none is lost silently. */
-const SUPPRESSED_EXTENSION = 'glutamine-cds.suppressed';
+export const SUPPRESSED_EXTENSION = 'glutamine-cds.suppressed';
 
-export function suppressedExtension(left: readonly Card[]): Record<string, unknown> {
-  return { [SUPPRESSED_EXTENSION]: { count: left.length, rules: [...new Set(left.flatMap((c) => cardFindings(c).map((f) => f.rule)))], reason: 'max-cards' } };
+/** Why cards were left out: a repeat of what was shown already, or beyond max-cards. */
+export type SuppressionReason = 'repeat' | 'max-cards';
+
+export function suppressedExtension(left: Partial<Record<SuppressionReason, readonly Card[]>>): Record<string, unknown> {
+  const cards = Object.values(left).flat();
+  const reasons = Object.fromEntries(
+    Object.entries(left)
+      .filter(([, c]) => c.length > 0)
+      .map(([reason, c]) => [reason, c.length]),
+  );
+  return { [SUPPRESSED_EXTENSION]: { count: cards.length, rules: [...new Set(cards.flatMap((c) => cardFindings(c).map((f) => f.rule)))], reasons } };
 }

@@ -5,6 +5,7 @@ import { asAnyResource, isRecord, isResource } from '../fhir/tolerant.js';
 import type { AnyResource } from '../fhir/tolerant.js';
 import { evaluate } from '../rules/evaluate.js';
 import { findGlutamineOrders, findUnreadableDrafts } from '../rules/glutamine-orders.js';
+import type { GlutamineOrder } from '../rules/glutamine-orders.js';
 import type { Catalogue } from '../rules/load-catalogue.js';
 import { MedicationLookup } from '../rules/medication-lookup.js';
 import type { PatientRecord } from '../rules/patient-record.js';
@@ -19,6 +20,7 @@ import type { InputLimits } from './input-limits.js';
 import { parseHookRequest } from './request-schema.js';
 import type { HookRequest } from './request-schema.js';
 import { configuredFindings, limitCards, readClientConfiguration, suppressedExtension } from './client-configuration.js';
+import type { ClientConfiguration } from './client-configuration.js';
 
 export interface HookCallDeps {
   catalogue: Catalogue;
@@ -53,6 +55,15 @@ export interface HookCallResult {
   stages: StageTimings;
   /** Configuration options the request set that the service does not know (logged by name). */
   ignoredConfiguration: string[];
+  /** The request's configuration, for what follows the hook call (repeat suppression). */
+  configuration: ClientConfiguration;
+  /** Who and what the call is about, for repeat suppression (never logged or stored as such). */
+  subject: { userId?: string | undefined; patientId: string; encounterId?: string | undefined; extension?: unknown };
+  /**
+   * What each checked order is, for repeat suppression: by the reference the cards name it with
+   * (`glutamine-cds.order`), its product and dose — so that a changed dose is a new order.
+   */
+  orderSignatures: Record<string, string>;
 }
 
 /** The service of cards/services.json for a hook (the CLI and the preview pick by hook, not by id). */
@@ -113,6 +124,17 @@ function orderEntries(hook: string, context: HookRequest['context']): Array<{ fu
   return bundleEntries(context.draftOrders);
 }
 
+function subjectOf(request: HookRequest): HookCallResult['subject'] {
+  const { userId, patientId, encounterId } = request.context;
+  return { userId, patientId, encounterId, extension: request.extension };
+}
+
+/** An order's product and dose, as the repeat check compares them. */
+function orderSignature(order: GlutamineOrder): string {
+  const dose = order.request.resourceType === 'MedicationRequest' ? order.request.dosageInstruction : order.request.supplement;
+  return JSON.stringify([order.product.name ?? '', order.product.texts, dose ?? null]);
+}
+
 /** The rules the cards carry, each once (a merged card carries several). */
 function ruleIdsOf(cards: readonly Card[]): string[] {
   return [...new Set(cards.flatMap((c) => cardFindings(c).map((f) => f.rule)))];
@@ -157,6 +179,9 @@ export async function callHook(serviceId: string, body: unknown, deps: HookCallD
       ruleIds: ruleIdsOf(cards),
       stages: { parse: parsed - started, data: 0, rules: 0, render: 0 },
       ignoredConfiguration: configuration.ignored,
+      configuration,
+      subject: subjectOf(request),
+      orderSignatures: {},
     };
   }
 
@@ -191,11 +216,14 @@ export async function callHook(serviceId: string, body: unknown, deps: HookCallD
   );
   const rendered = monotonic();
   return {
-    response: { cards, ...(left.length > 0 ? { extension: suppressedExtension(left) } : {}) },
+    response: { cards, ...(left.length > 0 ? { extension: suppressedExtension({ 'max-cards': left }) } : {}) },
     hookInstance: request.hookInstance,
     hook: request.hook,
     ruleIds: ruleIdsOf(cards),
     stages: { parse: parsed - started, data: gathered - parsed, rules: evaluated - gathered, render: rendered - evaluated },
     ignoredConfiguration: configuration.ignored,
+    configuration,
+    subject: subjectOf(request),
+    orderSignatures: Object.fromEntries(orders.map((o) => [o.reference ?? o.name, orderSignature(o)])),
   };
 }

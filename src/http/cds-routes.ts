@@ -12,6 +12,7 @@ import type { CardAuditQueue } from '../store/card-audit-queue.js';
 import { methodNotAllowed } from './error-handler.js';
 import { feedbackRateLimit } from './feedback-rate-limit.js';
 import { hookGate } from './hook-gate.js';
+import { suppressRepeats } from '../cds/repeat-filter.js';
 import { jsonBody } from './json-body.js';
 import type { ServiceMetrics } from './metrics.js';
 import { requestState } from './request-state.js';
@@ -43,12 +44,30 @@ function auditCards(result: HookCallResult, serviceId: string, client: RequestSt
   );
 }
 
+/**
+ * The response without the cards just shown to this user for the same facts. Cards are safety
+ * information: if the store cannot be asked, nothing is suppressed.
+ */
+async function withoutRepeats(result: HookCallResult, deps: CdsRoutesDeps): Promise<HookCallResult['response']> {
+  if (deps.repeatWindowMs === 0) return result.response;
+  try {
+    const { response, suppressed } = await suppressRepeats(result, result.subject, deps.store, { windowMs: deps.repeatWindowMs, now: deps.now() });
+    if (suppressed.length > 0) deps.metrics?.cardsSuppressed('repeat', suppressed.length);
+    return response;
+  } catch (error) {
+    deps.logger.error({ err: { name: (error as Error).name, message: (error as Error).message } }, 'repeat check failed; every card is shown');
+    return result.response;
+  }
+}
+
 export interface CdsRoutesDeps extends HookCallDeps {
   maxBodyBytes: number;
   /** Hook calls evaluated at once (CDS_MAX_CONCURRENT_HOOKS); unlimited when not given (tests). */
   maxConcurrentHooks?: number;
   /** Feedback posts per client per minute (CDS_FEEDBACK_PER_MINUTE); unlimited when not given. */
   feedbackPerMinute?: number;
+  /** CDS_REPEAT_WINDOW in ms; 0 turns repeat suppression off. */
+  repeatWindowMs: number;
   store: AuditStore;
   /** The card audit, written off the request path. */
   audit: CardAuditQueue;
@@ -96,10 +115,11 @@ export function cdsRoutes(deps: CdsRoutesDeps): Router {
       }
       deps.metrics?.stageTimings(result.stages);
       for (const card of result.response.cards) for (const f of cardFindings(card)) deps.metrics?.cardIssued(f.rule, f.indicator);
-      auditCards(result, req.params.serviceId, state.client, deps);
+      const response = await withoutRepeats(result, deps);
+      auditCards({ ...result, response }, req.params.serviceId, state.client, deps);
       // Cards carry patient data: never cache them.
       res.setHeader('Cache-Control', 'no-store');
-      res.json(result.response);
+      res.json(response);
     })
     .all(methodNotAllowed('POST'));
 

@@ -16,6 +16,7 @@ export class ServiceMetrics {
   private readonly cards: Counter<'rule' | 'indicator'>;
   private readonly fhirFetches: Histogram<'outcome'>;
   private readonly jwtRejections: Counter<'reason'>;
+  private readonly suppressedCards: Counter<'reason'>;
   private readonly feedbackItems: Counter<'outcome'>;
 
   constructor(private readonly serviceIds: ReadonlySet<string>) {
@@ -55,6 +56,12 @@ export class ServiceMetrics {
     });
     // Every reason from the start, at zero: a dashboard sees the label set before the first rejection.
     for (const reason of JWT_REJECTIONS) this.jwtRejections.inc({ reason }, 0);
+    this.suppressedCards = new Counter({
+      name: 'glutamine_cds_cards_suppressed_total',
+      help: 'Cards left out of responses: repeats of what was just shown, or beyond max-cards',
+      labelNames: ['reason'],
+      registers,
+    });
     this.feedbackItems = new Counter({
       name: 'glutamine_cds_feedback_items_total',
       help: 'Feedback items received, by outcome',
@@ -91,6 +98,10 @@ export class ServiceMetrics {
         this.set(depth());
       },
     });
+  }
+
+  cardsSuppressed(reason: 'repeat' | 'max-cards', count: number): void {
+    this.suppressedCards.inc({ reason }, count);
   }
 
   jwtRejected(reason: JwtRejection): void {

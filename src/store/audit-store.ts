@@ -49,7 +49,31 @@ export interface RuleCounts {
   overrideReasons: Array<{ system?: string; code: string; display?: string; count: number }>;
 }
 
-export interface AuditStore {
+/** A card as last shown for a repeat key (repeat suppression between order-select and order-sign). */
+export interface ShownCard {
+  key: string;
+  fingerprint: string;
+  cardUuid: string;
+  /** ISO 8601 UTC. */
+  shownAt: string;
+}
+
+/**
+ * The memory behind repeat suppression, shared by replicas through the store. Keys and fingerprints
+ * are hashes made by the caller; the store never sees who or what they stand for.
+ */
+export interface RepeatMemory {
+  /** The cards last shown for these keys at `since` or later. */
+  recallShown(keys: readonly string[], since: string): Promise<ShownCard[]>;
+  /** Feedback stored on a card ends its repeat (recordFeedback forgets it): the next call shows it again. */
+  rememberShown(cards: readonly ShownCard[]): Promise<void>;
+  /** Drops what was shown before `before` (older than any repeat window); returns how many. */
+  forgetShownBefore(before: string): Promise<number>;
+  /** A random secret of this store, made on first use: the key of the repeat keys' hash. */
+  repeatKeySecret(): Promise<string>;
+}
+
+export interface AuditStore extends RepeatMemory {
   /** Idempotent: a card recorded twice (a retried write) is counted once. */
   recordCards(cards: readonly IssuedCard[]): Promise<void>;
   /**

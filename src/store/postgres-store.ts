@@ -1,7 +1,8 @@
+import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import type { PoolClient } from 'pg';
 import { dayOf, feedbackBelongsTo, feedbackItemKey, isLatestAnswer } from './audit-rules.js';
-import type { AuditStore, FeedbackRecord, IssuedCard, RuleCounts, StoredFeedback } from './audit-store.js';
+import type { AuditStore, FeedbackRecord, IssuedCard, RuleCounts, ShownCard, StoredFeedback } from './audit-store.js';
 import type { ReplayGuard } from './replay-guard.js';
 
 /**
@@ -77,6 +78,16 @@ const MIGRATIONS: readonly string[] = [
      PRIMARY KEY (iss, jti)
    );
    CREATE INDEX seen_jti_expiry ON seen_jti (expires_at);`,
+  // 2: repeat suppression, as in SQLite's migration 5.
+  `CREATE TABLE shown_cards (
+     key text PRIMARY KEY,
+     fingerprint text NOT NULL,
+     card_uuid text NOT NULL,
+     shown_at text NOT NULL
+   );
+   CREATE INDEX shown_cards_card ON shown_cards (card_uuid);
+   CREATE INDEX shown_cards_shown_at ON shown_cards (shown_at);
+   CREATE TABLE settings (name text PRIMARY KEY, value text NOT NULL);`,
 ];
 
 /** Advisory lock keys: one for migrations, one so that only one replica purges at a time. */
@@ -262,6 +273,8 @@ export class PostgresAuditStore implements AuditStore, ReplayGuard {
         }
         result.stored += 1;
         await this.countLatestOutcome(client, item, card);
+        // Feedback ends the card's repeat (issue 16): the next call shows it again.
+        await client.query('DELETE FROM shown_cards WHERE card_uuid = $1', [item.card]);
       }
       return result;
     });
@@ -337,6 +350,36 @@ export class PostgresAuditStore implements AuditStore, ReplayGuard {
       await client.query('DELETE FROM rule_day_reasons WHERE day < $1', [dayOf(before)]);
       return feedback + cards;
     });
+  }
+
+  async recallShown(keys: readonly string[], since: string): Promise<ShownCard[]> {
+    if (keys.length === 0) return [];
+    return (
+      await this.pool.query<ShownCard>(
+        `SELECT key, fingerprint, card_uuid AS "cardUuid", shown_at AS "shownAt" FROM shown_cards WHERE shown_at >= $1 AND key = ANY($2::text[])`,
+        [since, keys],
+      )
+    ).rows;
+  }
+
+  async rememberShown(cards: readonly ShownCard[]): Promise<void> {
+    if (cards.length === 0) return;
+    await this.pool.query(
+      `INSERT INTO shown_cards (key, fingerprint, card_uuid, shown_at)
+       SELECT DISTINCT ON (key) * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS s (key, fingerprint, card_uuid, shown_at)
+       ON CONFLICT (key) DO UPDATE SET fingerprint = excluded.fingerprint, card_uuid = excluded.card_uuid, shown_at = excluded.shown_at`,
+      [cards.map((c) => c.key), cards.map((c) => c.fingerprint), cards.map((c) => c.cardUuid), cards.map((c) => c.shownAt)],
+    );
+  }
+
+  async forgetShownBefore(before: string): Promise<number> {
+    return (await this.pool.query('DELETE FROM shown_cards WHERE shown_at < $1', [before])).rowCount ?? 0;
+  }
+
+  async repeatKeySecret(): Promise<string> {
+    // The first replica to ask makes it; every other one reads the same.
+    await this.pool.query("INSERT INTO settings (name, value) VALUES ('repeat-key', $1) ON CONFLICT (name) DO NOTHING", [randomBytes(32).toString('hex')]);
+    return (await this.pool.query<{ value: string }>("SELECT value FROM settings WHERE name = 'repeat-key'")).rows[0]?.value ?? '';
   }
 
   async reachable(): Promise<boolean> {

@@ -85,4 +85,15 @@ export const MIGRATIONS: readonly string[] = [
        (SELECT MAX(g.override_display) FROM feedback g WHERE g.override_code = c.latest_override_code), COUNT(*)
      FROM card_findings f JOIN cards c ON c.uuid = f.card_uuid
      WHERE c.latest_outcome = 'overridden' AND c.latest_override_code IS NOT NULL GROUP BY 1, 2, 3, 4;`,
+  // 5: repeat suppression (issue 16): the cards last shown for a key — a keyed hash of user, patient,
+  // encounter, rule and order, never the identifiers themselves — with a fingerprint of their evidence.
+  `CREATE TABLE shown_cards (
+     key TEXT PRIMARY KEY,
+     fingerprint TEXT NOT NULL,
+     card_uuid TEXT NOT NULL,
+     shown_at TEXT NOT NULL
+   ) WITHOUT ROWID;
+   CREATE INDEX shown_cards_card ON shown_cards (card_uuid);
+   CREATE INDEX shown_cards_shown_at ON shown_cards (shown_at);
+   CREATE TABLE settings (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;`,
 ];

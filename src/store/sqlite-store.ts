@@ -4,7 +4,8 @@ import { dirname } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import type { StatementSync } from 'node:sqlite';
 import type { ReplayGuard } from './replay-guard.js';
-import type { AuditStore, FeedbackRecord, IssuedCard, RuleCounts, StoredFeedback } from './audit-store.js';
+import { randomBytes } from 'node:crypto';
+import type { AuditStore, FeedbackRecord, IssuedCard, RuleCounts, ShownCard, StoredFeedback } from './audit-store.js';
 import { dayOf, feedbackBelongsTo, feedbackItemKey, isLatestAnswer } from './audit-rules.js';
 import { MIGRATIONS } from './sqlite-migrations.js';
 
@@ -205,6 +206,8 @@ export class SqliteAuditStore implements AuditStore, ReplayGuard {
         }
         result.stored += 1;
         this.countLatestOutcome(item, card);
+        // Feedback ends the card's repeat (issue 16): the next call shows it again.
+        this.db.prepare('DELETE FROM shown_cards WHERE card_uuid = ?').run(item.card);
       }
       return result;
     });
@@ -265,6 +268,36 @@ export class SqliteAuditStore implements AuditStore, ReplayGuard {
       this.db.prepare('DELETE FROM rule_day_counts WHERE day < ?').run(dayOf(before));
       this.db.prepare('DELETE FROM rule_day_reasons WHERE day < ?').run(dayOf(before));
       return feedback + cards;
+    });
+  }
+
+  async recallShown(keys: readonly string[], since: string): Promise<ShownCard[]> {
+    if (keys.length === 0) return [];
+    const statement = this.db.prepare(
+      `SELECT key, fingerprint, card_uuid AS cardUuid, shown_at AS shownAt FROM shown_cards WHERE shown_at >= ? AND key IN (${keys.map(() => '?').join(', ')})`,
+    );
+    return statement.all(since, ...keys) as unknown as ShownCard[];
+  }
+
+  async rememberShown(cards: readonly ShownCard[]): Promise<void> {
+    const upsert = this.db.prepare(
+      `INSERT INTO shown_cards (key, fingerprint, card_uuid, shown_at) VALUES (?, ?, ?, ?)
+       ON CONFLICT (key) DO UPDATE SET fingerprint = excluded.fingerprint, card_uuid = excluded.card_uuid, shown_at = excluded.shown_at`,
+    );
+    inTransaction(this.db, () => {
+      for (const c of cards) upsert.run(c.key, c.fingerprint, c.cardUuid, c.shownAt);
+    });
+  }
+
+  async forgetShownBefore(before: string): Promise<number> {
+    return Number(this.db.prepare('DELETE FROM shown_cards WHERE shown_at < ?').run(before).changes);
+  }
+
+  async repeatKeySecret(): Promise<string> {
+    // Made once, in one transaction, so that processes sharing the file agree on it.
+    return inTransaction(this.db, () => {
+      this.db.prepare("INSERT OR IGNORE INTO settings (name, value) VALUES ('repeat-key', ?)").run(randomBytes(32).toString('hex'));
+      return (this.db.prepare("SELECT value FROM settings WHERE name = 'repeat-key'").get() as { value: string }).value;
     });
   }
 
