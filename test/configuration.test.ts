@@ -32,6 +32,7 @@ describe('configuration options', () => {
         { code: 'suppress-repeats', type: 'boolean', name: expect.any(String), description: expect.any(String), default: true },
         { code: 'show-info', type: 'boolean', name: expect.any(String), description: expect.any(String), default: true },
         { code: 'dose-checks', type: 'boolean', name: expect.any(String), description: expect.any(String), default: true },
+        { code: 'counselling', type: 'boolean', name: expect.any(String), description: expect.any(String), default: false },
         { code: 'max-cards', type: 'integer', name: expect.any(String), description: expect.any(String), default: 0 },
       ]);
     }
@@ -50,6 +51,24 @@ describe('configuration options', () => {
     expect(await cards(scenario('cirrhosis-high-ammonia-lactulose-ckd4', { 'dose-checks': false }))).toEqual(
       await cards(scenario('cirrhosis-high-ammonia-lactulose-ckd4')),
     );
+  });
+
+  it('counselling: true adds one line of advice to the first card about each order, never a card of its own', async () => {
+    const line = 'glutamine does not replace medication for IBD or IBS; taking it apart from protein shakes is commonly advised.';
+    const plain = hookResponseSchema.parse((await request(app().app).post(SIGN).send(scenario('cirrhosis-high-ammonia-lactulose-ckd4')).expect(200)).body);
+    expect(plain.cards.some((c) => c.detail?.includes(line))).toBe(false);
+    const counselled = hookResponseSchema.parse(
+      (
+        await request(app().app)
+          .post(SIGN)
+          .send(scenario('cirrhosis-high-ammonia-lactulose-ckd4', { counselling: true }))
+          .expect(200)
+      ).body,
+    );
+    expect(counselled.cards).toHaveLength(plain.cards.length);
+    expect(counselled.cards.map((c) => c.detail?.split(line).length ?? 1)).toEqual([2, 1]);
+    // No finding, no card: counselling alone never makes one.
+    expect(await cards(scenario('dose-20g-boundary-no-card', { counselling: true }))).toEqual([]);
   });
 
   it('max-cards: the least urgent cards are left out, never a critical one, and counted in the response', async () => {

@@ -48,6 +48,14 @@ export const CONFIGURATION_OPTIONS: readonly ConfigurationOption[] = [
     default: true,
   },
   {
+    code: 'counselling',
+    type: 'boolean',
+    name: 'Patient counselling line',
+    description:
+      'Adds one line of patient-counselling advice to the detail of the first card about each glutamine order (that glutamine does not replace IBD or IBS medication, and is best taken apart from protein shakes); never a card of its own.',
+    default: false,
+  },
+  {
     code: 'max-cards',
     type: 'integer',
     name: 'Most cards per response',
@@ -61,6 +69,7 @@ export interface ClientConfiguration {
   suppressRepeats: boolean;
   showInfo: boolean;
   doseChecks: boolean;
+  counselling: boolean;
   /** 0: no limit. */
   maxCards: number;
   /** Option codes the request set that this service does not know (for the log). */
@@ -99,6 +108,7 @@ export function readClientConfiguration(extension: unknown): ClientConfiguration
     suppressRepeats: value('suppress-repeats') === true,
     showInfo: value('show-info') === true,
     doseChecks: value('dose-checks') === true,
+    counselling: value('counselling') === true,
     maxCards: Number(value('max-cards')),
     ignored: Object.keys(values)
       .filter((code) => !known.has(code))
@@ -157,4 +167,18 @@ export function suppressedExtension(left: Partial<Record<SuppressionReason, read
       .map(([reason, c]) => [reason, c.length]),
   );
   return { [SUPPRESSED_EXTENSION]: { count: cards.length, rules: [...new Set(cards.flatMap((c) => cardFindings(c).map((f) => f.rule)))], reasons } };
+}
+
+/**
+ * The counselling line, once per order: in the detail of the first (most urgent) card about it.
+ * Counselling is advice in a card, never a card of its own (clinical specification).
+ */
+export function withCounselling(cards: readonly Card[], line: string): Card[] {
+  const counselled = new Set<unknown>();
+  return cards.map((card) => {
+    const order = card.extension?.['glutamine-cds.order'];
+    if (order === undefined || counselled.has(order)) return card;
+    counselled.add(order);
+    return { ...card, detail: `${card.detail ?? ''}\n\n${line}` };
+  });
 }

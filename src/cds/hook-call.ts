@@ -19,7 +19,7 @@ import { DEFAULT_INPUT_LIMITS, checkHookRequestSize } from './input-limits.js';
 import type { InputLimits } from './input-limits.js';
 import { parseHookRequest } from './request-schema.js';
 import type { HookRequest } from './request-schema.js';
-import { configuredFindings, limitCards, readClientConfiguration, suppressedExtension } from './client-configuration.js';
+import { configuredFindings, limitCards, readClientConfiguration, suppressedExtension, withCounselling } from './client-configuration.js';
 import type { ClientConfiguration } from './client-configuration.js';
 
 export interface HookCallDeps {
@@ -210,10 +210,8 @@ export async function callHook(serviceId: string, body: unknown, deps: HookCallD
   const gathered = monotonic();
   const { findings, gaps } = evaluate({ catalogue: deps.catalogue, orders, drafts, record, now: clinicalNow });
   const evaluated = monotonic();
-  const { shown: cards, left } = limitCards(
-    buildCards(configuredFindings(findings, configuration, deps.catalogue), gaps, cardContext, unreadable),
-    configuration.maxCards,
-  );
+  const built = buildCards(configuredFindings(findings, configuration, deps.catalogue), gaps, cardContext, unreadable);
+  const { shown: cards, left } = limitCards(configuration.counselling ? withCounselling(built, deps.catalogue.counsellingLine) : built, configuration.maxCards);
   const rendered = monotonic();
   return {
     response: { cards, ...(left.length > 0 ? { extension: suppressedExtension({ 'max-cards': left }) } : {}) },

@@ -26,6 +26,8 @@ export const catalogueFileSchema = z.strictObject({
   removeOrderSuggestion: z.strictObject({ label: text, actionDescription: text }),
   /** In place of the remove suggestion when the order is already signed (medication-verify). */
   signedOrderAdvice: text,
+  /** The one line of patient counselling the `counselling` option adds (clinical spec: advice, never a card). */
+  counsellingLine: text,
   /**
    * Fewer cards (clinical-spec revision 2, items 23-26): findings of the rules of one group are one
    * card per order, at the highest indicator; all info findings of an order are one card, `orderNotes`.

@@ -68,6 +68,7 @@ export interface Catalogue {
   productStrengths: CodeIndex;
   removeOrderSuggestion: { label: string; actionDescription: string };
   signedOrderAdvice: string;
+  counsellingLine: string;
   /** Rules whose findings are one card per order (cards/catalogue.json cardGroups). */
   cardGroups: Array<{ id: string; rules: string[] }>;
   /** The one card per order that carries all its info findings. */
@@ -274,6 +275,7 @@ export function loadCatalogue(dir: string): Catalogue {
     productStrengths: new CodeIndex(dosing.productStrengths),
     removeOrderSuggestion: catalogue.removeOrderSuggestion,
     signedOrderAdvice: catalogue.signedOrderAdvice,
+    counsellingLine: catalogue.counsellingLine,
     cardGroups: catalogue.cardGroups,
     orderNotes: catalogue.orderNotes,
     services: servicesFile.services,
