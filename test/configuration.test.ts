@@ -97,6 +97,8 @@ describe('configuration options', () => {
   it.each([
     [{ 'show-info': 'no' }, 'extension.davinci-crd.configuration.show-info must be true or false'],
     [{ 'dose-checks': 0 }, 'extension.davinci-crd.configuration.dose-checks must be true or false'],
+    [{ 'suppress-repeats': 'off' }, 'extension.davinci-crd.configuration.suppress-repeats must be true or false'],
+    [{ counselling: null }, 'extension.davinci-crd.configuration.counselling must be true or false'],
     [{ 'max-cards': -1 }, 'extension.davinci-crd.configuration.max-cards must be a whole number, 0 or more'],
     [{ 'max-cards': 1.5 }, 'extension.davinci-crd.configuration.max-cards must be a whole number, 0 or more'],
     [{ 'max-cards': '2' }, 'extension.davinci-crd.configuration.max-cards must be a whole number, 0 or more'],
