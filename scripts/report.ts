@@ -7,6 +7,7 @@
  *
  * Reads the service's own store: CDS_DATABASE_URL when set, else CDS_DB_PATH (default ./data/glutamine-cds.sqlite).
  */
+import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { analyticsSince, ruleAnalytics } from '../src/cds/analytics.js';
@@ -41,6 +42,10 @@ async function main(argv: string[]): Promise<void> {
   const since = analyticsSince(sinceAt >= 0 ? (argv[sinceAt + 1] ?? '') : undefined, new Date(), config.retentionDays);
   if (since === undefined) throw new Error('--since needs a date such as 2026-01-01');
   const catalogue = loadCatalogue(fileURLToPath(new URL('../cards/', import.meta.url)));
+  // A wrong path must not quietly create an empty database and report zeros.
+  if (config.databaseUrl === undefined && !existsSync(config.dbPath)) {
+    throw new Error(`No audit database at ${config.dbPath}: set CDS_DB_PATH to the service's database (or CDS_DATABASE_URL)`);
+  }
   const store = await openAuditStore(config, { ...DEFAULT_OPEN_OPTIONS, attempts: 1, onRetry: () => undefined });
   try {
     const report = await ruleAnalytics(store, catalogue, since);

@@ -92,7 +92,7 @@ async function main(): Promise<void> {
 
   if (config.preview) logger.warn('CDS_PREVIEW=true: GET /preview shows the fixture library; not for production');
   const fixturesDir = fileURLToPath(new URL('../fixtures/', import.meta.url));
-  const metrics = new ServiceMetrics(new Set(catalogue.services.map((s) => s.id)));
+  const metrics = new ServiceMetrics(new Map(catalogue.services.map((s) => [s.id, s.hook])));
   metrics.watchAuditQueue(() => auditQueue.depth);
   const app = createApp({
     config,

@@ -1,7 +1,9 @@
+import { spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { DatabaseSync } from 'node:sqlite';
 import request from 'supertest';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -15,6 +17,7 @@ import { startService } from './service-process.js';
 /** CDS Hooks 2.0 §Feedback, the card audit behind it, and the analytics a committee reads. */
 
 const ADMIN = 'admin-token-for-tests-0001';
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const SIGN = '/cds-services/glutamine-order-sign';
 const FEEDBACK = `${SIGN}/feedback`;
 
@@ -351,6 +354,18 @@ describe('analytics', () => {
   it('is absent without CDS_ADMIN_TOKEN', async () => {
     const { app } = testApp();
     await request(app).get('/analytics/rules').expect(404);
+  });
+
+  it('npm run report refuses a database that is not there, rather than creating an empty one', () => {
+    const missing = join(mkdtempSync(join(tmpdir(), 'glutamine-report-')), 'nope.sqlite');
+    const run = spawnSync(process.execPath, ['--import', 'tsx', 'scripts/report.ts'], {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH ?? '', CDS_DB_PATH: missing },
+      encoding: 'utf8',
+    });
+    expect(run.status).toBe(1);
+    expect(run.stderr).toContain(`No audit database at ${missing}`);
+    expect(existsSync(missing)).toBe(false);
   });
 
   it('npm run report prints the same as a table', async () => {

@@ -19,7 +19,7 @@ function fixture(name: string): Record<string, unknown> {
 }
 
 function appWithMetrics(extra: Parameters<typeof testApp>[0] = {}) {
-  const metrics = new ServiceMetrics(new Set(testCatalogue().services.map((s) => s.id)));
+  const metrics = new ServiceMetrics(new Map(testCatalogue().services.map((s) => [s.id, s.hook])));
   return { ...testApp({ metrics, ...extra }), metrics };
 }
 
@@ -36,15 +36,19 @@ describe('GET /metrics', () => {
     await request(app).post(SIGN).send(fixture('cirrhosis-order-sign')).expect(200);
     await request(app).post(SIGN).send({ hook: 'order-sign' }).expect(400);
     await request(app).post('/cds-services/made-up-service').send(fixture('cirrhosis-order-sign')).expect(404);
+    await request(app).post('/cds-services/glutamine-medication-verify').send(fixture('medication-verify-cirrhosis')).expect(200);
     const res = await request(app).get('/metrics').expect(200);
     expect(res.headers['content-type']).toMatch(/^text\/plain/);
     const text = res.text;
     expect(sample(text, 'glutamine_cds_hook_requests_total{service="glutamine-order-sign",hook="order-sign",status="200"}')).toBe(2);
-    expect(sample(text, 'glutamine_cds_hook_requests_total{service="glutamine-order-sign",hook="unknown",status="400"}')).toBe(1);
+    // A call refused before its hook could be read is still counted under the service's hook.
+    expect(sample(text, 'glutamine_cds_hook_requests_total{service="glutamine-order-sign",hook="order-sign",status="400"}')).toBe(1);
     expect(sample(text, 'glutamine_cds_hook_requests_total{service="unknown",hook="unknown",status="404"}')).toBe(1);
-    expect(sample(text, 'glutamine_cds_cards_total{rule="liver-disease",indicator="critical"}')).toBe(2);
+    // Every service of cards/services.json is a label, the pharmacist's hook included.
+    expect(sample(text, 'glutamine_cds_hook_requests_total{service="glutamine-medication-verify",hook="medication-verify",status="200"}')).toBe(1);
+    expect(sample(text, 'glutamine_cds_cards_total{rule="liver-disease",indicator="critical"}')).toBe(3); // two at order-sign, one at medication-verify
     expect(sample(text, 'glutamine_cds_cards_total{rule="lactulose",indicator="warning"}')).toBe(1);
-    for (const stage of ['parse', 'data', 'rules', 'render']) expect(sample(text, `glutamine_cds_hook_stage_seconds_count{stage="${stage}"}`)).toBe(2);
+    for (const stage of ['parse', 'data', 'rules', 'render']) expect(sample(text, `glutamine_cds_hook_stage_seconds_count{stage="${stage}"}`)).toBe(3);
     expect(text).toContain('glutamine_cds_process_resident_memory_bytes');
     for (const secret of ['pat-1001', 'Cirrhosis', '19943007', 'made-up-service']) expect(text).not.toContain(secret);
   });

@@ -19,7 +19,8 @@ export class ServiceMetrics {
   private readonly suppressedCards: Counter<'reason'>;
   private readonly feedbackItems: Counter<'outcome'>;
 
-  constructor(private readonly serviceIds: ReadonlySet<string>) {
+  /** `services`: each service id of cards/services.json, with its hook. */
+  constructor(private readonly services: ReadonlyMap<string, string>) {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry, prefix: 'glutamine_cds_' });
     this.requests = new Counter({
@@ -70,10 +71,11 @@ export class ServiceMetrics {
     });
   }
 
-  hookRequest(serviceId: string | undefined, hook: string | undefined, status: number): void {
-    // An arbitrary id in the URL must not create a new time series.
-    const service = serviceId && this.serviceIds.has(serviceId) ? serviceId : 'unknown';
-    this.requests.inc({ service, hook: hook === 'order-select' || hook === 'order-sign' ? hook : 'unknown', status: String(status) });
+  hookRequest(serviceId: string | undefined, status: number): void {
+    // An arbitrary id in the URL must not create a new time series. The hook is the service's own, so
+    // a call refused before its body was read (400, 412) is still counted under its hook.
+    const hook = serviceId === undefined ? undefined : this.services.get(serviceId);
+    this.requests.inc({ service: hook === undefined ? 'unknown' : (serviceId ?? 'unknown'), hook: hook ?? 'unknown', status: String(status) });
   }
 
   stageTimings(timings: StageTimings): void {

@@ -42,7 +42,7 @@ export function requestLog(logger: Logger, newId: () => string, metrics?: Servic
         },
         'request',
       );
-      if (routePattern(req) === '/cds-services/:serviceId' && req.method === 'POST') metrics?.hookRequest(state.serviceId, state.hook, res.statusCode);
+      if (routePattern(req) === '/cds-services/:serviceId' && req.method === 'POST') metrics?.hookRequest(state.serviceId, res.statusCode);
     });
     next();
   };
