@@ -46,18 +46,21 @@ export interface AppDeps {
  * The express app. Never listens and never reads the environment (docs/conventions.md, convention 1): main.ts does
  * that, and the tests drive this with supertest.
  */
+/** The card audit queue over `store`, its failures logged (by kind, never by content). */
+export function loggedCardAuditQueue(store: AuditStore, logger: Logger): CardAuditQueue {
+  return new CardAuditQueue(store, {
+    ...DEFAULT_CARD_AUDIT_QUEUE,
+    onWriteFailed: (error, queued) => {
+      logger.error({ err: { name: (error as Error).name, message: (error as Error).message }, queued }, 'card audit write failed; cards stay queued');
+    },
+    onDropped: (dropped) => {
+      logger.error({ dropped }, 'card audit queue full; oldest cards dropped');
+    },
+  });
+}
+
 export function createApp(deps: AppDeps): Express {
-  const audit =
-    deps.auditQueue ??
-    new CardAuditQueue(deps.store, {
-      ...DEFAULT_CARD_AUDIT_QUEUE,
-      onWriteFailed: (error, queued) => {
-        deps.logger.error({ err: { name: (error as Error).name, message: (error as Error).message }, queued }, 'card audit write failed; cards stay queued');
-      },
-      onDropped: (dropped) => {
-        deps.logger.error({ dropped }, 'card audit queue full; oldest cards dropped');
-      },
-    });
+  const audit = deps.auditQueue ?? loggedCardAuditQueue(deps.store, deps.logger);
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);

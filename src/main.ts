@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
 import { fileURLToPath } from 'node:url';
-import { createApp } from './app.js';
+import { createApp, loggedCardAuditQueue } from './app.js';
 import { authMode } from './auth/protected-mode.js';
 import { loadTrustedClients } from './auth/trusted-clients.js';
 import type { TrustedClient } from './auth/trusted-clients.js';
@@ -15,7 +15,6 @@ import { ServiceMetrics } from './http/metrics.js';
 import { createLogger } from './logger.js';
 import { loadCatalogue } from './rules/load-catalogue.js';
 import type { AuditStore } from './store/audit-store.js';
-import { CardAuditQueue, DEFAULT_CARD_AUDIT_QUEUE } from './store/card-audit-queue.js';
 import { DEFAULT_OPEN_OPTIONS, describeDatabaseUrl, openAuditStore } from './store/open-store.js';
 import type { ReplayGuard } from './store/replay-guard.js';
 
@@ -65,15 +64,7 @@ async function main(): Promise<void> {
     logger.flush();
     exitWith(`Cannot open the audit database ${where}: ${(error as Error).message}`);
   }
-  const auditQueue = new CardAuditQueue(store, {
-    ...DEFAULT_CARD_AUDIT_QUEUE,
-    onWriteFailed: (error, queued) => {
-      logger.error({ err: { name: (error as Error).name, message: (error as Error).message }, queued }, 'card audit write failed; cards stay queued');
-    },
-    onDropped: (dropped) => {
-      logger.error({ dropped }, 'card audit queue full; oldest cards dropped');
-    },
-  });
+  const auditQueue = loggedCardAuditQueue(store, logger);
   // Replay protection lives in the store, so a jti used before a restart stays used after it.
   const verifyClient: ClientVerifier | undefined = clients ? clientVerifier(clients, { replay: store }) : undefined;
   // Retention: purge now and every hour; the timer must not keep the process alive.

@@ -381,45 +381,6 @@ describe('analytics', () => {
     expect(table).toMatch(/^active-cancer\s+0\s+0\s+0\s+0\.0%\s+—\s+—$/m);
   });
 
-  it('retention removes old cards and feedback', async () => {
-    const store = new SqliteAuditStore(':memory:');
-    stores.push(store);
-    await store.recordCards([
-      {
-        uuid: 'old',
-        ruleId: 'lactulose',
-        indicator: 'warning',
-        findings: [{ ruleId: 'lactulose', indicator: 'warning' }],
-        serviceId: 's',
-        hookInstance: 'h',
-        issuedAt: '2020-01-01T00:00:00.000Z',
-      },
-    ]);
-    await store.recordCards([
-      {
-        uuid: 'new',
-        ruleId: 'lactulose',
-        indicator: 'warning',
-        findings: [{ ruleId: 'lactulose', indicator: 'warning' }],
-        serviceId: 's',
-        hookInstance: 'h',
-        issuedAt: '2026-11-01T00:00:00.000Z',
-      },
-    ]);
-    await store.recordFeedback([
-      {
-        card: 'old',
-        serviceId: 's',
-        outcome: 'overridden',
-        acceptedSuggestions: [],
-        outcomeTimestamp: '2020-01-01T00:00:00.000Z',
-        receivedAt: '2020-01-01T00:00:00.000Z',
-      },
-    ]);
-    expect(await store.purgeBefore('2025-11-26T00:00:00.000Z')).toBe(2);
-    expect(await store.ruleCounts('2000-01-01T00:00:00Z')).toEqual([{ ruleId: 'lactulose', issued: 1, accepted: 0, overridden: 0, overrideReasons: [] }]);
-  });
-
   it('migrations run once and are recorded in the schema version', async () => {
     const path = tempDb();
     const first = new SqliteAuditStore(path);

@@ -57,6 +57,20 @@ function call(body: Record<string, unknown>, server: LocalFhirServer, policy: Pa
   return { response: request(app).post(SIGN).send(withServer), logs };
 }
 
+/** The cirrhosis scenario with one draft that names its product only by a Medication reference. */
+function draftNamingOnlyMedication(reference: string): Record<string, unknown> {
+  const fixture = scenario('cirrhosis-order-sign');
+  const draft = {
+    resourceType: 'MedicationRequest',
+    id: 'draft-endari',
+    status: 'draft',
+    intent: 'order',
+    subject: { reference: `Patient/${PATIENT}` },
+    medicationReference: { reference },
+  };
+  return { ...fixture, context: { ...(fixture.context as Record<string, unknown>), draftOrders: { resourceType: 'Bundle', entry: [{ resource: draft }] } } };
+}
+
 function rules(body: unknown): string[] {
   return hookResponseSchema.parse(body).cards.map(cardLabel);
 }
@@ -200,17 +214,7 @@ describe('fetching from the EHR FHIR server', () => {
       code: { coding: [{ system: 'http://www.nlm.nih.gov/research/umls/rxnorm', code: '1928941' }] },
     };
     const server = await fhirServer([endari]);
-    const fixture = scenario('cirrhosis-order-sign');
-    const draft = {
-      resourceType: 'MedicationRequest',
-      id: 'draft-endari',
-      status: 'draft',
-      intent: 'order',
-      subject: { reference: `Patient/${PATIENT}` },
-      medicationReference: { reference: 'Medication/med-endari' },
-    };
-    const context = { ...(fixture.context as Record<string, unknown>), draftOrders: { resourceType: 'Bundle', entry: [{ resource: draft }] } };
-    const res = await call({ ...fixture, context }, server).response.expect(200);
+    const res = await call(draftNamingOnlyMedication('Medication/med-endari'), server).response.expect(200);
     expect(hookResponseSchema.parse(res.body).cards[0]?.suggestions?.[0]?.actions?.[0]?.resourceId).toBe('MedicationRequest/draft-endari');
     expect(requestedTypes(server)).toEqual(['Medication/med-endari']);
   });
@@ -221,17 +225,7 @@ describe('fetching from the EHR FHIR server', () => {
         ? { status: 503, body: { resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'transient' }] } }
         : undefined,
     );
-    const fixture = scenario('cirrhosis-order-sign');
-    const draft = {
-      resourceType: 'MedicationRequest',
-      id: 'draft-endari',
-      status: 'draft',
-      intent: 'order',
-      subject: { reference: `Patient/${PATIENT}` },
-      medicationReference: { reference: 'Medication/med-endari' },
-    };
-    const context = { ...(fixture.context as Record<string, unknown>), draftOrders: { resourceType: 'Bundle', entry: [{ resource: draft }] } };
-    const res = await call({ ...fixture, context }, server).response.expect(200);
+    const res = await call(draftNamingOnlyMedication('Medication/med-endari'), server).response.expect(200);
     const cards = hookResponseSchema.parse(res.body).cards;
     expect(cards.map(cardLabel)).toEqual(['unreadable-order:info']);
     expect(cards[0]?.detail).toContain(

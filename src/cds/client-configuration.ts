@@ -154,19 +154,31 @@ export function limitCards(cards: readonly Card[], maxCards: number): { shown: C
 }
 
 /** The response extension that counts cards left out, so that none is lost silently. */
-export const SUPPRESSED_EXTENSION = 'glutamine-cds.suppressed';
+const SUPPRESSED_EXTENSION = 'glutamine-cds.suppressed';
 
 /** Why cards were left out: a repeat of what was shown already, or beyond max-cards. */
-export type SuppressionReason = 'repeat' | 'max-cards';
+type SuppressionReason = 'repeat' | 'max-cards';
 
-export function suppressedExtension(left: Partial<Record<SuppressionReason, readonly Card[]>>): Record<string, unknown> {
-  const cards = Object.values(left).flat();
-  const reasons = Object.fromEntries(
-    Object.entries(left)
-      .filter(([, c]) => c.length > 0)
-      .map(([reason, c]) => [reason, c.length]),
-  );
-  return { [SUPPRESSED_EXTENSION]: { count: cards.length, rules: [...new Set(cards.flatMap((c) => cardFindings(c).map((f) => f.rule)))], reasons } };
+interface Suppressed {
+  count: number;
+  rules: string[];
+  reasons: Partial<Record<SuppressionReason, number>>;
+}
+
+/**
+ * The response's extension with `left` counted as left out for `reason`, added to what it counts
+ * already: max-cards (in the hook call) and repeats (after it) add up in one summary.
+ */
+export function withSuppressed(extension: Record<string, unknown> | undefined, reason: SuppressionReason, left: readonly Card[]): Record<string, unknown> {
+  const earlier = (extension?.[SUPPRESSED_EXTENSION] as Suppressed | undefined) ?? { count: 0, rules: [], reasons: {} };
+  return {
+    ...extension,
+    [SUPPRESSED_EXTENSION]: {
+      count: earlier.count + left.length,
+      rules: [...new Set([...earlier.rules, ...left.flatMap((c) => cardFindings(c).map((f) => f.rule))])],
+      reasons: { ...earlier.reasons, [reason]: (earlier.reasons[reason] ?? 0) + left.length },
+    } satisfies Suppressed,
+  };
 }
 
 /**

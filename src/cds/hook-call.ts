@@ -19,7 +19,7 @@ import { DEFAULT_INPUT_LIMITS, checkHookRequestSize } from './input-limits.js';
 import type { InputLimits } from './input-limits.js';
 import { parseHookRequest } from './request-schema.js';
 import type { HookRequest } from './request-schema.js';
-import { configuredFindings, limitCards, readClientConfiguration, suppressedExtension, withCounselling } from './client-configuration.js';
+import { configuredFindings, limitCards, readClientConfiguration, withCounselling, withSuppressed } from './client-configuration.js';
 import type { ClientConfiguration } from './client-configuration.js';
 
 export interface HookCallDeps {
@@ -214,7 +214,7 @@ export async function callHook(serviceId: string, body: unknown, deps: HookCallD
   const { shown: cards, left } = limitCards(configuration.counselling ? withCounselling(built, deps.catalogue.counsellingLine) : built, configuration.maxCards);
   const rendered = monotonic();
   return {
-    response: { cards, ...(left.length > 0 ? { extension: suppressedExtension({ 'max-cards': left }) } : {}) },
+    response: { cards, ...(left.length > 0 ? { extension: withSuppressed(undefined, 'max-cards', left) } : {}) },
     hookInstance: request.hookInstance,
     hook: request.hook,
     ruleIds: ruleIdsOf(cards),

@@ -2,7 +2,7 @@ import { createHash, createHmac } from 'node:crypto';
 import { isRecord } from '../fhir/tolerant.js';
 import type { RepeatMemory } from '../store/audit-store.js';
 import type { Card } from './card-schema.js';
-import { SUPPRESSED_EXTENSION, suppressedExtension } from './client-configuration.js';
+import { withSuppressed } from './client-configuration.js';
 import type { HookCallResult } from './hook-call.js';
 
 /**
@@ -102,25 +102,9 @@ export async function suppressRepeats(
   }
   if (suppressed.length === 0) return { response, suppressed: [] };
 
-  const earlier = response.extension?.[SUPPRESSED_EXTENSION] as { reasons?: Record<string, number> } | undefined;
-  const maxCards = earlier?.reasons?.['max-cards'] ?? 0;
   const suppressedCards = suppressed.map((s) => s.card);
-  // The max-cards count is kept as a count: those cards are gone already.
-  const extension = suppressedExtension({ repeat: suppressedCards });
-  const merged = extension[SUPPRESSED_EXTENSION] as { count: number; rules: string[]; reasons: Record<string, number> };
-  const maxRules = maxCards > 0 ? ((earlier as { rules?: string[] }).rules ?? []) : [];
   return {
-    response: {
-      cards: kept.map((k) => k.card),
-      extension: {
-        ...response.extension,
-        [SUPPRESSED_EXTENSION]: {
-          count: merged.count + maxCards,
-          rules: [...new Set([...maxRules, ...merged.rules])],
-          reasons: { ...(maxCards > 0 ? { 'max-cards': maxCards } : {}), ...merged.reasons },
-        },
-      },
-    },
+    response: { cards: kept.map((k) => k.card), extension: withSuppressed(response.extension, 'repeat', suppressedCards) },
     suppressed: suppressedCards,
   };
 }

@@ -30,6 +30,15 @@ export interface CardOwner {
   clientTenant: string | null;
 }
 
+/** What a store knows of a card when feedback on it arrives: its owner and its latest answer. */
+export interface KnownCard extends CardOwner {
+  issuedAt: string;
+  latestOutcome: 'accepted' | 'overridden' | null;
+  latestOverrideSystem: string | null;
+  latestOverrideCode: string | null;
+  latestReceivedAt: string | null;
+}
+
 /** Feedback is bound to its card: the service that issued it, and the client (iss and tenant) it was issued to. */
 export function feedbackBelongsTo(card: CardOwner | undefined, item: FeedbackRecord): card is CardOwner {
   return (

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import type { PoolClient } from 'pg';
 import { dayOf, feedbackBelongsTo, feedbackItemKey, isLatestAnswer } from './audit-rules.js';
+import type { KnownCard } from './audit-rules.js';
 import type { AuditStore, FeedbackRecord, IssuedCard, RuleCounts, ShownCard, StoredFeedback } from './audit-store.js';
 import type { ReplayGuard } from './replay-guard.js';
 
@@ -93,17 +94,6 @@ const MIGRATIONS: readonly string[] = [
 /** Advisory lock keys: one for migrations, one so that only one replica purges at a time. */
 const MIGRATION_LOCK = 7_150_673_01;
 const PURGE_LOCK = 7_150_673_02;
-
-interface KnownCardRow {
-  serviceId: string;
-  clientIss: string | null;
-  clientTenant: string | null;
-  issuedAt: string;
-  latestOutcome: 'accepted' | 'overridden' | null;
-  latestOverrideSystem: string | null;
-  latestOverrideCode: string | null;
-  latestReceivedAt: string | null;
-}
 
 export interface PostgresStoreOptions {
   /** Most connections this replica holds. */
@@ -236,7 +226,7 @@ export class PostgresAuditStore implements AuditStore, ReplayGuard {
       for (const item of items) {
         // The card row is locked: two replicas taking answers on one card move its counts in turn.
         const card = (
-          await client.query<KnownCardRow>(
+          await client.query<KnownCard>(
             `SELECT service_id AS "serviceId", client_iss AS "clientIss", client_tenant AS "clientTenant", issued_at AS "issuedAt",
                latest_outcome AS "latestOutcome", latest_override_system AS "latestOverrideSystem",
                latest_override_code AS "latestOverrideCode", latest_received_at AS "latestReceivedAt"
@@ -281,7 +271,7 @@ export class PostgresAuditStore implements AuditStore, ReplayGuard {
   }
 
   /** As in the SQLite store: a new latest answer moves the card out of its old count and reason, into the new. */
-  private async countLatestOutcome(client: PoolClient, item: FeedbackRecord, card: KnownCardRow): Promise<void> {
+  private async countLatestOutcome(client: PoolClient, item: FeedbackRecord, card: KnownCard): Promise<void> {
     if (!isLatestAnswer(item.receivedAt, card.latestReceivedAt)) return;
     const reason = item.outcome === 'overridden' ? item.overrideReason : undefined;
     await client.query(
@@ -289,7 +279,6 @@ export class PostgresAuditStore implements AuditStore, ReplayGuard {
       [item.outcome, reason?.system ?? null, reason?.code ?? null, item.receivedAt, item.card],
     );
     const day = dayOf(card.issuedAt);
-    const column = (outcome: 'accepted' | 'overridden') => (outcome === 'accepted' ? 'accepted' : 'overridden');
     const moveReason = (system: string, code: string, display: string | null, delta: number) =>
       client.query(
         `INSERT INTO rule_day_reasons (day, rule_id, system, code, display, count)
@@ -298,9 +287,10 @@ export class PostgresAuditStore implements AuditStore, ReplayGuard {
            SET count = rule_day_reasons.count + excluded.count, display = COALESCE(excluded.display, rule_day_reasons.display)`,
         [day, system, code, display, delta, item.card],
       );
+    // The outcome names its counter column: a typed 'accepted' | 'overridden', never client text.
     if (card.latestOutcome !== null) {
       await client.query(
-        `UPDATE rule_day_counts SET ${column(card.latestOutcome)} = ${column(card.latestOutcome)} - 1
+        `UPDATE rule_day_counts SET ${card.latestOutcome} = ${card.latestOutcome} - 1
          WHERE day = $1 AND rule_id IN (SELECT rule_id FROM card_findings WHERE card_uuid = $2)`,
         [day, item.card],
       );
@@ -308,7 +298,7 @@ export class PostgresAuditStore implements AuditStore, ReplayGuard {
     if (card.latestOutcome === 'overridden' && card.latestOverrideCode !== null)
       await moveReason(card.latestOverrideSystem ?? '', card.latestOverrideCode, null, -1);
     await client.query(
-      `UPDATE rule_day_counts SET ${column(item.outcome)} = ${column(item.outcome)} + 1
+      `UPDATE rule_day_counts SET ${item.outcome} = ${item.outcome} + 1
        WHERE day = $1 AND rule_id IN (SELECT rule_id FROM card_findings WHERE card_uuid = $2)`,
       [day, item.card],
     );

@@ -7,6 +7,7 @@ import type { ReplayGuard } from './replay-guard.js';
 import { randomBytes } from 'node:crypto';
 import type { AuditStore, FeedbackRecord, IssuedCard, RuleCounts, ShownCard, StoredFeedback } from './audit-store.js';
 import { dayOf, feedbackBelongsTo, feedbackItemKey, isLatestAnswer } from './audit-rules.js';
+import type { KnownCard } from './audit-rules.js';
 import { MIGRATIONS } from './sqlite-migrations.js';
 
 /*
@@ -27,18 +28,6 @@ interface Statements {
   countIssued: StatementSync;
   countOutcome: Record<'accepted' | 'overridden', StatementSync>;
   countReason: StatementSync;
-}
-
-/** What the store knows of a card when feedback on it arrives. */
-interface KnownCard {
-  serviceId: string;
-  clientIss: string | null;
-  clientTenant: string | null;
-  issuedAt: string;
-  latestOutcome: 'accepted' | 'overridden' | null;
-  latestOverrideSystem: string | null;
-  latestOverrideCode: string | null;
-  latestReceivedAt: string | null;
 }
 
 /** Runs `work` in one transaction: committed if it returns, rolled back if it throws. */
