@@ -24,6 +24,12 @@ COPY package.json package-lock.json ./
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY cards ./cards
+# The command line, compiled (bin/ runs dist/cli when there is no src/): glutamine-cds check, report
+# (`docker run … glutamine-cds report`); validate needs the development dependencies and says so.
+COPY bin ./bin
+RUN ln -s /app/bin/glutamine-cds.mjs /usr/local/bin/glutamine-cds
+# The fixture library, for CDS_PREVIEW=true (GET /preview) and for `glutamine-cds check --expect`.
+COPY fixtures ./fixtures
 # The audit database (CDS_DB_PATH) lives here; mount a volume to keep it.
 RUN mkdir -p /app/data && chown node:node /app/data
 VOLUME ["/app/data"]

