@@ -17,13 +17,23 @@ import type { Logger } from './logger.js';
 import type { Catalogue } from './rules/load-catalogue.js';
 import type { AuditStore } from './store/audit-store.js';
 import { CardAuditQueue, DEFAULT_CARD_AUDIT_QUEUE } from './store/card-audit-queue.js';
+import type { HookCallTracer } from './http/trace-context.js';
 
 export interface AppDeps {
   config: Pick<Config, 'publicUrl' | 'maxBodyBytes' | 'fhir'> &
     Partial<
       Pick<
         Config,
-        'corsOrigins' | 'storeComments' | 'adminToken' | 'retentionDays' | 'preview' | 'limits' | 'maxConcurrentHooks' | 'feedbackPerMinute' | 'repeatWindowMs'
+        | 'corsOrigins'
+        | 'storeComments'
+        | 'adminToken'
+        | 'retentionDays'
+        | 'preview'
+        | 'limits'
+        | 'maxConcurrentHooks'
+        | 'feedbackPerMinute'
+        | 'repeatWindowMs'
+        | 'allowUnauthenticated'
       >
     >;
   /** Prometheus metrics; served at GET /metrics when given. */
@@ -40,6 +50,10 @@ export interface AppDeps {
   logger: Logger;
   now: () => Date;
   newId: () => string;
+  /** Traces hook calls (OpenTelemetry); without it the caller's trace context is only passed on. */
+  tracer?: HookCallTracer;
+  /** Set by main.ts on SIGTERM: /readyz answers 503 while requests are still served. */
+  lifecycle?: { draining: boolean };
 }
 
 /**
@@ -47,20 +61,25 @@ export interface AppDeps {
  * that, and the tests drive this with supertest.
  */
 /** The card audit queue over `store`, its failures logged (by kind, never by content). */
-export function loggedCardAuditQueue(store: AuditStore, logger: Logger): CardAuditQueue {
+export function loggedCardAuditQueue(store: AuditStore, logger: Logger, metrics?: ServiceMetrics): CardAuditQueue {
   return new CardAuditQueue(store, {
     ...DEFAULT_CARD_AUDIT_QUEUE,
-    onWriteFailed: (error, queued) => {
-      logger.error({ err: { name: (error as Error).name, message: (error as Error).message }, queued }, 'card audit write failed; cards stay queued');
+    onWriteFailed: (error, queued, requestIds) => {
+      metrics?.auditFailed('card_write');
+      logger.error(
+        { requestIds, err: { name: (error as Error).name, message: (error as Error).message }, queued },
+        'card audit write failed; cards stay queued',
+      );
     },
     onDropped: (dropped) => {
+      metrics?.auditFailed('card_dropped', dropped);
       logger.error({ dropped }, 'card audit queue full; oldest cards dropped');
     },
   });
 }
 
 export function createApp(deps: AppDeps): Express {
-  const audit = deps.auditQueue ?? loggedCardAuditQueue(deps.store, deps.logger);
+  const audit = deps.auditQueue ?? loggedCardAuditQueue(deps.store, deps.logger, deps.metrics);
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
@@ -86,11 +105,17 @@ export function createApp(deps: AppDeps): Express {
       res.json({ status: 'ok', rules: deps.catalogue.rules.length, services: deps.catalogue.services.length });
     })
     .all(methodNotAllowed('GET'));
+  // Draining (after SIGTERM, for CDS_SHUTDOWN_GRACE_MS): still serving, but a load balancer should
+  // send new calls elsewhere, and keep-alive connections are closed after their current answer.
+  app.use((_req, res, next) => {
+    if (deps.lifecycle?.draining) res.setHeader('Connection', 'close');
+    next();
+  });
   app
     .route('/readyz')
     .get(async (_req, res) => {
-      const reachable = await deps.store.reachable();
-      res.status(reachable ? 200 : 503).json({ status: reachable ? 'ready' : 'audit database unreachable', auditQueue: audit.depth });
+      const status = deps.lifecycle?.draining ? 'draining' : audit.failing || !(await deps.store.writable()) ? 'audit database not writable' : 'ready';
+      res.status(status === 'ready' ? 200 : 503).json({ status, auditQueue: audit.depth });
     })
     .all(methodNotAllowed('GET'));
   app.use(
@@ -108,6 +133,8 @@ export function createApp(deps: AppDeps): Express {
       storeComments: deps.config.storeComments ?? false,
       logger: deps.logger,
       ...(deps.verifyClient ? { authenticate: requireClientJwt(deps.verifyClient, deps.config.publicUrl, deps.logger, deps.metrics) } : {}),
+      allowUnauthenticated: deps.config.allowUnauthenticated ?? false,
+      ...(deps.tracer ? { tracer: deps.tracer } : {}),
       ...(deps.metrics ? { metrics: deps.metrics, observeFetch: (seconds: number, outcome: string) => deps.metrics?.fhirFetch(seconds, outcome) } : {}),
       now: deps.now,
       newId: deps.newId,

@@ -23,6 +23,8 @@ describe('loadConfig', () => {
       retentionDays: 365,
       storeComments: false,
       preview: false,
+      shutdownGraceMs: 0,
+      tracing: { enabled: false, serviceName: 'glutamine-cds' },
     });
   });
 
@@ -56,6 +58,9 @@ describe('loadConfig', () => {
       CDS_STORE_COMMENTS: 'true',
       CDS_ADMIN_TOKEN: 'a-long-admin-token-123',
       CDS_PREVIEW: 'true',
+      CDS_SHUTDOWN_GRACE_MS: '5000',
+      OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318',
+      OTEL_SERVICE_NAME: 'cds-prod',
     });
     expect(config).toEqual({
       port: 8080,
@@ -85,8 +90,20 @@ describe('loadConfig', () => {
       storeComments: true,
       adminToken: 'a-long-admin-token-123',
       preview: true,
+      shutdownGraceMs: 5000,
+      tracing: { enabled: true, serviceName: 'cds-prod' },
     });
     expect(Object.isFrozen(config)).toBe(true);
+  });
+
+  it('turns tracing on by the standard OTEL_* variables only, and OTEL_SDK_DISABLED wins', () => {
+    const on = (env: Record<string, string>) => loadConfig(env).tracing.enabled;
+    expect(on({})).toBe(false);
+    expect(on({ OTEL_TRACES_EXPORTER: 'otlp' })).toBe(true);
+    expect(on({ OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'https://collector.example.org/v1/traces' })).toBe(true);
+    expect(on({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318', OTEL_TRACES_EXPORTER: 'none' })).toBe(false);
+    expect(on({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318', OTEL_SDK_DISABLED: 'true' })).toBe(false);
+    expect(() => loadConfig({ OTEL_TRACES_EXPORTER: 'zipkin' })).toThrow(/OTEL_TRACES_EXPORTER: must be otlp or none/);
   });
 
   it('derives the public URL from HOST and PORT, naming localhost for a wildcard bind', () => {

@@ -129,6 +129,14 @@ const envSchema = z.object({
   CDS_ADMIN_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
   CDS_PREVIEW: envBoolean(false),
   CDS_FHIR_MAX_RESPONSE: byteSize('5mb'),
+  CDS_SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).max(600_000).default(0),
+  // OpenTelemetry's own variables: these decide whether tracing is on; the exporter reads the rest
+  // (OTEL_EXPORTER_OTLP_HEADERS, _TIMEOUT …) itself.
+  OTEL_SDK_DISABLED: envBoolean(false),
+  OTEL_TRACES_EXPORTER: z.enum(['otlp', 'none'], { error: 'must be otlp or none (the exporter this service ships)' }).optional(),
+  OTEL_EXPORTER_OTLP_ENDPOINT: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).optional(),
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).optional(),
+  OTEL_SERVICE_NAME: z.string().trim().min(1).default('glutamine-cds'),
 });
 
 /** Every environment variable the service reads (the README's configuration table lists them all). */
@@ -168,6 +176,10 @@ export interface Config {
   adminToken?: string;
   /** Serves GET /preview (the fixture library rendered as cards); for integrators, off by default. */
   preview: boolean;
+  /** After SIGTERM: how long /readyz answers 503 (draining) while requests are still served, before the listener closes. */
+  shutdownGraceMs: number;
+  /** OpenTelemetry tracing: on when an OTLP endpoint or OTEL_TRACES_EXPORTER=otlp is set, unless OTEL_SDK_DISABLED. */
+  tracing: { enabled: boolean; serviceName: string };
 }
 
 function defaultPublicUrl(host: string, port: number): string {
@@ -219,5 +231,15 @@ export function loadConfig(env: Record<string, string | undefined>): Readonly<Co
     storeComments: settings.CDS_STORE_COMMENTS,
     ...(settings.CDS_ADMIN_TOKEN ? { adminToken: settings.CDS_ADMIN_TOKEN } : {}),
     preview: settings.CDS_PREVIEW,
+    shutdownGraceMs: settings.CDS_SHUTDOWN_GRACE_MS,
+    tracing: Object.freeze({
+      enabled:
+        !settings.OTEL_SDK_DISABLED &&
+        settings.OTEL_TRACES_EXPORTER !== 'none' &&
+        (settings.OTEL_TRACES_EXPORTER === 'otlp' ||
+          settings.OTEL_EXPORTER_OTLP_ENDPOINT !== undefined ||
+          settings.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT !== undefined),
+      serviceName: settings.OTEL_SERVICE_NAME,
+    }),
   });
 }

@@ -51,8 +51,9 @@ export class ServiceError extends Error {
   readonly status: number;
   readonly problems: Problem[];
 
-  constructor(code: ErrorCode, message: string, problems: Problem[] = []) {
-    super(wording(message));
+  /** `cause`: what failed underneath (a database error), for the log line of a 5xx; never sent to the client. */
+  constructor(code: ErrorCode, message: string, problems: Problem[] = [], options?: { cause?: unknown }) {
+    super(wording(message), options);
     this.name = 'ServiceError';
     this.code = code;
     this.status = ERROR_STATUS[code];

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { createApp, loggedCardAuditQueue } from './app.js';
@@ -12,19 +13,26 @@ import { CatalogueError, ConfigError } from './errors.js';
 import { DAY_MS } from './fhir/dates.js';
 import type { ClientVerifier } from './http/client-auth.js';
 import { ServiceMetrics } from './http/metrics.js';
-import { createLogger } from './logger.js';
+import { createLogger, createStartupLogger, exitOnFatalErrors, flushLogsSync } from './logger.js';
 import { loadCatalogue } from './rules/load-catalogue.js';
 import type { AuditStore } from './store/audit-store.js';
 import { DEFAULT_OPEN_OPTIONS, describeDatabaseUrl, openAuditStore } from './store/open-store.js';
 import type { ReplayGuard } from './store/replay-guard.js';
 
-/** Stops the process with a message naming what is wrong (start-up only). */
-function exitWith(message: string): never {
-  console.error(message);
+const startupLog = createStartupLogger();
+
+/** Stops the process with a JSON line naming what is wrong (start-up only), written before the exit. */
+function exitWith(message: string, fields: Record<string, unknown> = {}): never {
+  startupLog.fatal(fields, message);
   process.exit(1);
 }
 
-/** The process: config, trusted clients, catalogue, app, listen, graceful shutdown. The only place that exits. */
+/** The package version (package.json sits beside src/ and dist/, in a checkout and in the image). */
+function packageVersion(): string {
+  return (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+}
+
+/** The process: config, trusted clients, catalogue, app, listen, graceful shutdown. The only place that exits (with the fatal-error handler it installs). */
 async function main(): Promise<void> {
   let config: Readonly<Config>;
   let clients: TrustedClient[] | undefined;
@@ -36,6 +44,7 @@ async function main(): Promise<void> {
     throw error;
   }
   const logger = createLogger(config.logLevel);
+  exitOnFatalErrors(logger);
   const mode = authMode(clients !== undefined, config.host, config.allowUnauthenticated);
   if (mode.mode === 'refuse') exitWith(mode.error);
   if (mode.mode !== 'verify') logger.warn(mode.warning);
@@ -46,8 +55,7 @@ async function main(): Promise<void> {
   try {
     catalogue = loadCatalogue(cardsDir);
   } catch (error) {
-    // Start-up failures go to stderr directly: the buffered log could be cut short by the exit.
-    if (error instanceof CatalogueError) exitWith(`Cannot start: ${error.message}`);
+    if (error instanceof CatalogueError) exitWith(`Cannot start: ${error.message}`, { code: error.code });
     throw error;
   }
 
@@ -61,10 +69,11 @@ async function main(): Promise<void> {
       },
     });
   } catch (error) {
-    logger.flush();
+    flushLogsSync(logger);
     exitWith(`Cannot open the audit database ${where}: ${(error as Error).message}`);
   }
-  const auditQueue = loggedCardAuditQueue(store, logger);
+  const metrics = new ServiceMetrics(new Map(catalogue.services.map((s) => [s.id, s.hook])), { version: packageVersion(), rulesVersion: catalogue.version });
+  const auditQueue = loggedCardAuditQueue(store, logger, metrics);
   // Replay protection lives in the store, so a jti used before a restart stays used after it.
   const verifyClient: ClientVerifier | undefined = clients ? clientVerifier(clients, { replay: store }) : undefined;
   // Retention: purge now and every hour; the timer must not keep the process alive.
@@ -83,8 +92,13 @@ async function main(): Promise<void> {
 
   if (config.preview) logger.warn('CDS_PREVIEW=true: GET /preview shows the fixture library; not for production');
   const fixturesDir = fileURLToPath(new URL('../fixtures/', import.meta.url));
-  const metrics = new ServiceMetrics(new Map(catalogue.services.map((s) => [s.id, s.hook])));
   metrics.watchAuditQueue(() => auditQueue.depth);
+  // OpenTelemetry only when the OTEL_* variables ask for it: its SDK is not even loaded otherwise.
+  const tracer = config.tracing.enabled
+    ? (await import('./http/otel-tracing.js')).openTelemetryTracer({ serviceName: config.tracing.serviceName, version: packageVersion() })
+    : undefined;
+  if (tracer) logger.info({ serviceName: config.tracing.serviceName }, 'OpenTelemetry tracing on (OTLP/HTTP)');
+  const lifecycle = { draining: false };
   const app = createApp({
     config,
     catalogue,
@@ -96,6 +110,8 @@ async function main(): Promise<void> {
     now: () => new Date(),
     newId: randomUUID,
     ...(verifyClient ? { verifyClient } : {}),
+    ...(tracer ? { tracer } : {}),
+    lifecycle,
   });
   // A slow client may not hold a connection open: the whole request within the timeout, checked every second.
   const server = createServer(
@@ -113,17 +129,24 @@ async function main(): Promise<void> {
     // The log is buffered: let operators (and supervisors waiting for this line) see it now.
     logger.flush();
   });
-  server.on('error', (error) => {
-    exitWith(`Cannot listen on ${config.host}:${config.port}: ${error.message}`);
+  server.on('error', (error: NodeJS.ErrnoException) => {
+    flushLogsSync(logger);
+    exitWith(`Cannot listen on ${config.host}:${String(config.port)}: ${error.message}`, { code: error.code });
   });
 
-  // Stop accepting, let in-flight requests finish (their feedback is stored before they answer),
-  // then close the database so the WAL is checkpointed.
+  // Draining first: /readyz answers 503 for CDS_SHUTDOWN_GRACE_MS while calls are still answered, so
+  // a load balancer takes this replica out before its listener closes. Then stop accepting, let
+  // in-flight requests finish (their feedback is stored before they answer), write the audit still
+  // queued, and close the database so the WAL is checkpointed.
   let stopping = false;
   const shutdown = (signal: string): void => {
     if (stopping) return;
     stopping = true;
-    logger.info({ signal }, 'shutting down');
+    lifecycle.draining = true;
+    logger.info({ signal, graceMs: config.shutdownGraceMs }, 'shutting down: draining');
+    setTimeout(closeDown, config.shutdownGraceMs).unref();
+  };
+  const closeDown = (): void => {
     let finishing = false;
     const finish = (): void => {
       if (finishing) return;
@@ -134,11 +157,12 @@ async function main(): Promise<void> {
       void auditQueue
         .close()
         .then(() => store.close())
+        .then(() => tracer?.shutdown())
         .catch((error: unknown) => {
           logger.error({ err: { name: (error as Error).name, message: (error as Error).message } }, 'audit store did not close cleanly');
         })
         .finally(() => {
-          logger.flush();
+          flushLogsSync(logger);
           process.exit(0);
         });
     };

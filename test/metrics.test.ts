@@ -49,7 +49,12 @@ describe('GET /metrics', () => {
     expect(sample(text, 'glutamine_cds_cards_total{rule="liver-disease",indicator="critical"}')).toBe(3); // two at order-sign, one at medication-verify
     expect(sample(text, 'glutamine_cds_cards_total{rule="lactulose",indicator="warning"}')).toBe(1);
     for (const stage of ['parse', 'data', 'rules', 'render']) expect(sample(text, `glutamine_cds_hook_stage_seconds_count{stage="${stage}"}`)).toBe(3);
-    expect(text).toContain('glutamine_cds_process_resident_memory_bytes');
+    // Node's default metrics under their standard names, which the usual dashboards look for.
+    for (const name of ['process_resident_memory_bytes', 'process_cpu_seconds_total', 'nodejs_eventloop_lag_seconds', 'nodejs_heap_size_used_bytes']) {
+      expect(text).toMatch(new RegExp(`^${name} `, 'm'));
+    }
+    expect(text).not.toContain('glutamine_cds_process_');
+    expect(text).not.toContain('glutamine_cds_nodejs_');
     for (const secret of ['pat-1001', 'Cirrhosis', '19943007', 'made-up-service']) expect(text).not.toContain(secret);
   });
 

@@ -113,9 +113,9 @@ export async function acceptFeedback(
   let stored: StoredFeedback;
   try {
     stored = await deps.store.recordFeedback(records);
-  } catch {
+  } catch (error) {
     // Never a false 200: feedback that was not committed is refused, and the EHR may send it again.
-    throw new ServiceError('ERR_STORE_UNAVAILABLE', 'The feedback could not be stored just now; send it again later');
+    throw new ServiceError('ERR_STORE_UNAVAILABLE', 'The feedback could not be stored just now; send it again later', [], { cause: error });
   }
   return { stored, outcomes: records.map((r) => r.outcome) };
 }

@@ -42,7 +42,7 @@ export function fhirAccess(
   fhirAuthorization: Record<string, unknown> | undefined,
   policy: FhirAccessPolicy,
   now: () => number,
-  observe?: FhirClientOptions['observe'],
+  watchers: Pick<FhirClientOptions, 'observe' | 'trace'> = {},
 ): FhirAccess {
   if (!fhirServer) return { kind: 'none' };
   let url: URL;
@@ -78,7 +78,8 @@ export function fhirAccess(
       maxResponseBytes: policy.maxResponseBytes,
       ...(policy.maxRequests !== undefined ? { maxRequests: policy.maxRequests } : {}),
       now,
-      ...(observe ? { observe } : {}),
+      ...(watchers.observe ? { observe: watchers.observe } : {}),
+      ...(watchers.trace ? { trace: watchers.trace } : {}),
     }),
   };
 }

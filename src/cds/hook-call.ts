@@ -33,6 +33,10 @@ export interface HookCallDeps {
   newId: () => string;
   /** Told about every request to a FHIR server (metrics). */
   observeFetch?: FhirClientOptions['observe'];
+  /** Told when the EHR's FHIR server is refused by policy (http, not allowed, credentials): nothing is fetched. */
+  observeRefusal?: () => void;
+  /** Tracing of each FHIR request (and the W3C traceparent it carries). */
+  traceFetch?: FhirClientOptions['trace'];
 }
 
 /** Elapsed-time clock for the fetch budget (not the clinical clock, which tests fix). */
@@ -157,7 +161,11 @@ export async function callHook(serviceId: string, body: unknown, deps: HookCallD
   const drafts = draftEntries.map((e) => e.resource);
   const prefetch = request.prefetch ?? undefined;
   const lookup = new MedicationLookup().add(draftEntries).add(prefetchedMedications(prefetch));
-  const access = fhirAccess(request.fhirServer, request.fhirAuthorization, deps.fhir, monotonic, deps.observeFetch);
+  const access = fhirAccess(request.fhirServer, request.fhirAuthorization, deps.fhir, monotonic, {
+    ...(deps.observeFetch ? { observe: deps.observeFetch } : {}),
+    ...(deps.traceFetch ? { trace: deps.traceFetch } : {}),
+  });
+  if (access.kind === 'refused') deps.observeRefusal?.();
   // A draft may name its product only by a Medication on the EHR's server: fetch it before deciding.
   const unreadableMedications = await fetchMedications(unresolvedMedicationReferences(drafts, lookup), access, lookup);
   // order-select evaluates only the selected orders; order-sign every order (hook library 1.0.1).

@@ -27,7 +27,17 @@ export interface FhirClientOptions {
   maxInFlight?: number;
   now: () => number;
   /** Told the duration (seconds) and outcome of every request made, for metrics. */
-  observe?: (seconds: number, outcome: 'ok' | 'http_error' | 'timeout' | 'unreachable' | 'invalid') => void;
+  observe?: (seconds: number, outcome: FetchOutcome) => void;
+  /** Told when each request starts (tracing): the headers it adds (W3C traceparent), and its end. */
+  trace?: (resourceType: string) => FetchSpan;
+}
+
+export type FetchOutcome = 'ok' | 'http_error' | 'timeout' | 'unreachable' | 'invalid';
+
+/** One request to the FHIR server as tracing sees it: named by resource type only, never by id or query. */
+export interface FetchSpan {
+  headers: Record<string, string>;
+  end: (outcome: FetchOutcome, status?: number) => void;
 }
 
 /**
@@ -163,7 +173,9 @@ export class FhirClient {
     await this.slot();
     try {
       const started = this.options.now();
-      const result = await this.fetchJson(url);
+      const span = this.options.trace?.(this.resourceTypeOf(url));
+      const result = await this.fetchJson(url, span?.headers ?? {});
+      span?.end(result.outcome, result.status);
       this.options.observe?.((this.options.now() - started) / 1000, result.outcome);
       return result.got;
     } finally {
@@ -186,9 +198,16 @@ export class FhirClient {
     else this.inFlight -= 1;
   }
 
+  /** The resource type a URL reads (`Condition` of `…/Condition?patient=…`), for naming spans. */
+  private resourceTypeOf(url: URL): string {
+    const segment = url.pathname.slice(new URL(this.options.baseUrl).pathname.replace(/\/$/, '').length + 1).split('/')[0] ?? '';
+    return /^[A-Z][A-Za-z]{1,63}$/.test(segment) ? segment : 'unknown';
+  }
+
   private async fetchJson(
     url: URL,
-  ): Promise<{ outcome: 'ok' | 'http_error' | 'timeout' | 'unreachable' | 'invalid'; got: { ok: true; value: unknown } | FetchFailure }> {
+    traceHeaders: Record<string, string>,
+  ): Promise<{ outcome: FetchOutcome; status?: number; got: { ok: true; value: unknown } | FetchFailure }> {
     const remaining = this.options.deadline - this.options.now();
     const budgetRanOut = failure('budget', `the service's time budget (${this.options.budgetMs} ms) ran out`);
     if (remaining <= 0) return { outcome: 'timeout', got: budgetRanOut };
@@ -196,7 +215,7 @@ export class FhirClient {
     // shorter than the per-request timeout, it is the budget that ends the wait (revision 2, item 31).
     const byBudget = remaining < this.options.timeoutMs;
     const timeout = Math.round(byBudget ? remaining : this.options.timeoutMs);
-    const headers: Record<string, string> = { Accept: 'application/fhir+json, application/json' };
+    const headers: Record<string, string> = { ...traceHeaders, Accept: 'application/fhir+json, application/json' };
     if (this.options.accessToken) headers.Authorization = `Bearer ${this.options.accessToken}`;
     const controller = new AbortController();
     const timer = setTimeout(() => {
@@ -211,6 +230,7 @@ export class FhirClient {
         const kind = saysNotSupported(response.status, body) ? 'unsupported' : 'http';
         return {
           outcome: 'http_error',
+          status: response.status,
           got: failure(kind, `the FHIR server answered HTTP ${response.status}${kind === 'unsupported' ? ' (not supported)' : ''}`, response.status),
         };
       }
@@ -219,8 +239,8 @@ export class FhirClient {
         return { outcome: 'invalid', got: failure('too-large', `the FHIR server's answer was larger than ${this.options.maxResponseBytes} bytes`) };
       const value = parseJson(text);
       return value === undefined
-        ? { outcome: 'invalid', got: failure('invalid', 'the FHIR server answered with invalid JSON') }
-        : { outcome: 'ok', got: { ok: true, value } };
+        ? { outcome: 'invalid', status: response.status, got: failure('invalid', 'the FHIR server answered with invalid JSON') }
+        : { outcome: 'ok', status: response.status, got: { ok: true, value } };
     } catch {
       if (!controller.signal.aborted) return { outcome: 'unreachable', got: failure('unreachable', 'the FHIR server could not be reached') };
       return { outcome: 'timeout', got: byBudget ? budgetRanOut : failure('timeout', `the FHIR server did not answer within ${timeout} ms`) };

@@ -6,6 +6,7 @@ import { acceptFeedback } from '../cds/feedback.js';
 import { callHook, findService } from '../cds/hook-call.js';
 import { DEFAULT_INPUT_LIMITS } from '../cds/input-limits.js';
 import type { HookCallDeps, HookCallResult } from '../cds/hook-call.js';
+import { ServiceError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { AuditStore } from '../store/audit-store.js';
 import type { CardAuditQueue } from '../store/card-audit-queue.js';
@@ -16,6 +17,8 @@ import { suppressRepeats } from '../cds/repeat-filter.js';
 import { jsonBody } from './json-body.js';
 import type { ServiceMetrics } from './metrics.js';
 import { requestState } from './request-state.js';
+import { passTraceContextOn } from './trace-context.js';
+import type { HookCallTracer } from './trace-context.js';
 import type { RequestState } from './request-state.js';
 
 /** Whether the request carried a body at all (the test type-is uses). */
@@ -27,7 +30,8 @@ function hasBody(req: Request): boolean {
  * Queues the cards issued for the audit (ids, rule, indicator — no patient data). The audit is
  * written after the response, and a failing audit never takes the advice away from the clinician.
  */
-function auditCards(result: HookCallResult, serviceId: string, client: RequestState['client'], deps: CdsRoutesDeps): void {
+function auditCards(result: HookCallResult, serviceId: string, state: RequestState, deps: CdsRoutesDeps): void {
+  const { client, requestId } = state;
   const issuedAt = deps.now().toISOString();
   deps.audit.add(
     result.response.cards.map((card) => ({
@@ -40,6 +44,7 @@ function auditCards(result: HookCallResult, serviceId: string, client: RequestSt
       hookInstance: result.hookInstance,
       issuedAt,
       ...(client ? { clientIss: client.iss, ...(client.tenant ? { clientTenant: client.tenant } : {}) } : {}),
+      requestId,
     })),
   );
 }
@@ -76,6 +81,10 @@ export interface CdsRoutesDeps extends HookCallDeps {
   metrics?: ServiceMetrics;
   /** Checks the client JWT before the body is even read; discovery stays open. */
   authenticate?: RequestHandler;
+  /** CDS_ALLOW_UNAUTHENTICATED: without `authenticate`, a gateway is said to authenticate callers. */
+  allowUnauthenticated?: boolean;
+  /** Traces hook calls; without it the caller's trace context is passed on to FHIR fetches as it came. */
+  tracer?: HookCallTracer;
 }
 
 /** CDS Hooks 2.0 endpoints: discovery and one POST per service. Handlers parse, call one function, send. */
@@ -84,7 +93,11 @@ export function cdsRoutes(deps: CdsRoutesDeps): Router {
   const serviceIds = new Set(deps.catalogue.services.map((s) => s.id));
   const knownServiceId = (id: string): string | undefined => (serviceIds.has(id) ? id : undefined);
   // Computed once: the catalogue does not change while the process runs.
-  const discovery = discoveryDocument(deps.catalogue);
+  const discovery = discoveryDocument(deps.catalogue, {
+    authentication: deps.authenticate ? 'jwt' : deps.allowUnauthenticated ? 'gateway' : 'none',
+    allowHttpFhir: deps.fhir.allowHttp,
+    fhirAllowlist: deps.fhir.allowlist !== undefined,
+  });
   // Any Content-Type is read as JSON: some clients omit it or send text/plain; what is not JSON gets a 400.
   const body = jsonBody(deps.maxBodyBytes, (deps.limits ?? DEFAULT_INPUT_LIMITS).maxDepth);
   // Admission first: a waiting call holds no parsed body.
@@ -99,13 +112,31 @@ export function cdsRoutes(deps: CdsRoutesDeps): Router {
     })
     .all(methodNotAllowed('GET'));
 
+  // First of a hook call's handlers: the service is known (for the log, metrics and trace) even when
+  // the call is refused before its body is read (401, 413, 429).
+  const startHookCall: RequestHandler = (req, res, next) => {
+    const state = requestState(res);
+    state.serviceId = knownServiceId(String(req.params.serviceId));
+    const span = (deps.tracer ?? passTraceContextOn).start(state.traceParent, state.serviceId ?? 'unknown');
+    state.span = span;
+    res.on('close', () => {
+      span.end(res.statusCode);
+    });
+    next();
+  };
+
   router
     .route('/cds-services/:serviceId')
-    .post(...gate, ...(deps.authenticate ? [deps.authenticate] : []), ...body, async (req, res) => {
+    .post(startHookCall, ...gate, ...(deps.authenticate ? [deps.authenticate] : []), ...body, async (req, res) => {
       const state = requestState(res);
-      state.serviceId = knownServiceId(req.params.serviceId);
+      const startedAt = Date.now();
       // body-parser turns an empty body into {}; report it as missing rather than as three missing fields.
-      const result = await callHook(req.params.serviceId, hasBody(req) ? req.body : undefined, deps);
+      const result = await callHook(req.params.serviceId, hasBody(req) ? req.body : undefined, {
+        ...deps,
+        ...(state.span ? { traceFetch: state.span.fetch } : {}),
+        ...(deps.metrics ? { observeRefusal: () => deps.metrics?.fhirRefused() } : {}),
+      });
+      state.span?.stages(result.stages, startedAt);
       state.hookInstance = result.hookInstance;
       state.hook = result.hook;
       state.ruleIds = result.ruleIds;
@@ -116,7 +147,7 @@ export function cdsRoutes(deps: CdsRoutesDeps): Router {
       deps.metrics?.stageTimings(result.stages);
       for (const card of result.response.cards) for (const f of cardFindings(card)) deps.metrics?.cardIssued(f.rule, f.indicator);
       const response = await withoutRepeats(result, deps);
-      auditCards({ ...result, response }, req.params.serviceId, state.client, deps);
+      auditCards({ ...result, response }, req.params.serviceId, state, deps);
       // Cards carry patient data: never cache them.
       res.setHeader('Cache-Control', 'no-store');
       res.json(response);
@@ -136,6 +167,9 @@ export function cdsRoutes(deps: CdsRoutesDeps): Router {
         store: deps.store,
         storeComments: deps.storeComments,
         now: deps.now,
+      }).catch((error: unknown) => {
+        if (error instanceof ServiceError && error.code === 'ERR_STORE_UNAVAILABLE') deps.metrics?.auditFailed('feedback_write');
+        throw error;
       });
       for (const outcome of outcomes) deps.metrics?.feedbackReceived(outcome);
       res.json(stored);

@@ -37,6 +37,11 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
       // RFC 6750 §3: a 401 names the scheme it wants; nothing more (CDS Hooks security best practices).
       if (known.code === 'ERR_UNAUTHORIZED') res.set('WWW-Authenticate', 'Bearer');
       if (known.code === 'ERR_STORE_UNAVAILABLE') res.set('Retry-After', '5');
+      if (known.status >= 500) {
+        // What failed underneath, for the operator: the database's message (never request content).
+        const cause = known.cause instanceof Error ? { name: known.cause.name, message: known.cause.message } : undefined;
+        logger.error({ requestId: state.requestId, errorCode: known.code, ...(cause ? { err: cause } : {}) }, known.message);
+      }
       res
         .status(known.status)
         .type('application/fhir+json')

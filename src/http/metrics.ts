@@ -18,11 +18,47 @@ export class ServiceMetrics {
   private readonly jwtRejections: Counter<'reason'>;
   private readonly suppressedCards: Counter<'reason'>;
   private readonly feedbackItems: Counter<'outcome'>;
+  private readonly hookDuration: Histogram<'service' | 'status'>;
+  private readonly fhirRefusals: Counter;
+  private readonly auditFailures: Counter<'kind'>;
 
-  /** `services`: each service id of cards/services.json, with its hook. */
-  constructor(private readonly services: ReadonlyMap<string, string>) {
+  /**
+   * `services`: each service id of cards/services.json, with its hook. `build`: the package version
+   * and the rules version (cards/catalogue.json), as glutamine_cds_build_info.
+   */
+  constructor(
+    private readonly services: ReadonlyMap<string, string>,
+    build: { version: string; rulesVersion: string } = { version: 'unknown', rulesVersion: 'unknown' },
+  ) {
     const registers = [this.registry];
-    collectDefaultMetrics({ register: this.registry, prefix: 'glutamine_cds_' });
+    // The standard names (process_cpu_seconds_total, nodejs_eventloop_lag_seconds …), which the
+    // usual Node.js dashboards look for; the service's own metrics carry the glutamine_cds_ prefix.
+    collectDefaultMetrics({ register: this.registry });
+    new Gauge({
+      name: 'glutamine_cds_build_info',
+      help: 'Always 1: the running version and rules version as labels',
+      labelNames: ['version', 'rules_version'],
+      registers,
+    }).set({ version: build.version, rules_version: build.rulesVersion }, 1);
+    this.hookDuration = new Histogram({
+      name: 'glutamine_cds_hook_request_duration_seconds',
+      help: 'Whole hook calls, from the first byte in to the last byte out, by service and HTTP status',
+      labelNames: ['service', 'status'],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers,
+    });
+    this.fhirRefusals = new Counter({
+      name: 'glutamine_cds_fhir_refused_total',
+      help: 'Hook calls whose fhirServer was refused by policy (http, not on CDS_FHIR_SERVER_ALLOWLIST, credentials in the URL): nothing was fetched',
+      registers,
+    });
+    this.auditFailures = new Counter({
+      name: 'glutamine_cds_audit_failures_total',
+      help: 'Audit store failures: card batches that could not be written (kept queued), cards dropped from a full queue, feedback refused with a 503',
+      labelNames: ['kind'],
+      registers,
+    });
+    for (const kind of ['card_write', 'card_dropped', 'feedback_write']) this.auditFailures.inc({ kind }, 0);
     this.requests = new Counter({
       name: 'glutamine_cds_hook_requests_total',
       help: 'Hook calls by service, hook and HTTP status',
@@ -71,11 +107,21 @@ export class ServiceMetrics {
     });
   }
 
-  hookRequest(serviceId: string | undefined, status: number): void {
+  hookRequest(serviceId: string | undefined, status: number, seconds?: number): void {
     // An arbitrary id in the URL must not create a new time series. The hook is the service's own, so
-    // a call refused before its body was read (400, 412) is still counted under its hook.
+    // a call refused before its body was read (401, 400, 412) is still counted under its hook.
     const hook = serviceId === undefined ? undefined : this.services.get(serviceId);
-    this.requests.inc({ service: hook === undefined ? 'unknown' : (serviceId ?? 'unknown'), hook: hook ?? 'unknown', status: String(status) });
+    const service = hook === undefined ? 'unknown' : (serviceId ?? 'unknown');
+    this.requests.inc({ service, hook: hook ?? 'unknown', status: String(status) });
+    if (seconds !== undefined) this.hookDuration.observe({ service, status: String(status) }, seconds);
+  }
+
+  fhirRefused(): void {
+    this.fhirRefusals.inc();
+  }
+
+  auditFailed(kind: 'card_write' | 'card_dropped' | 'feedback_write', count = 1): void {
+    this.auditFailures.inc({ kind }, count);
   }
 
   stageTimings(timings: StageTimings): void {

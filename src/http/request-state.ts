@@ -1,5 +1,6 @@
 import type { Response } from 'express';
 import type { StageTimings } from '../cds/hook-call.js';
+import type { HookCallSpan, TraceParent } from './trace-context.js';
 
 /** Facts about a request that the access log records: ids and outcomes, never patient data. */
 export interface RequestState {
@@ -11,6 +12,10 @@ export interface RequestState {
   stages?: StageTimings;
   ruleIds?: string[];
   errorCode?: string;
+  /** The caller's W3C trace context, when it sent a well-formed one. */
+  traceParent?: TraceParent;
+  /** The hook call's trace (propagated, and recorded when OpenTelemetry is on). */
+  span?: HookCallSpan;
   /** The authenticated CDS client: iss, tenant and jti may be logged (CDS Hooks security best practices); the token never. */
   client?: { iss: string; jti: string; tenant?: string };
 }

@@ -1,5 +1,6 @@
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { createHash } from 'node:crypto';
+import { readFileSync, readdirSync } from 'node:fs';
+import { join, relative, sep } from 'node:path';
 import type { z } from 'zod';
 import { expandTemplate } from '../fhir/prefetch-template.js';
 import { CodeIndex, wholeWordMatcher } from '../fhir/codings.js';
@@ -78,6 +79,8 @@ export interface Catalogue {
   analytes: Map<string, Analyte>;
   valueSets: Map<string, LoadedValueSet>;
   rules: RuleDefinition[];
+  /** The version of cards/ (a content hash): glutamine_cds_build_info's rules_version. */
+  version: string;
   /** The data requirements each rule depends on (by rule id), derived from its criteria. */
   ruleRequirements: Map<string, DataRequirement[]>;
 }
@@ -284,7 +287,27 @@ export function loadCatalogue(dir: string): Catalogue {
     valueSets,
     rules,
     ruleRequirements: new Map(rules.map((rule) => [rule.id, requirementsOf(rule, data, analytes)])),
+    version: contentVersion(dir),
   };
+}
+
+/**
+ * The version of the knowledge: the first 12 hex digits of a SHA-256 over every file of cards/ (path
+ * and content, in path order). Any change to a rule, text or value set changes it; nothing to bump by hand.
+ */
+function contentVersion(dir: string): string {
+  const hash = createHash('sha256');
+  const files = readdirSync(dir, { recursive: true, withFileTypes: true })
+    .filter((entry) => entry.isFile())
+    .map((entry) => relative(dir, join(entry.parentPath, entry.name)).split(sep).join('/'))
+    .sort();
+  for (const file of files)
+    hash
+      .update(file)
+      .update('\0')
+      .update(readFileSync(join(dir, file)))
+      .update('\0');
+  return hash.digest('hex').slice(0, 12);
 }
 
 function checkRule(

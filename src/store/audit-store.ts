@@ -18,6 +18,8 @@ export interface IssuedCard {
   issuedAt: string;
   clientIss?: string;
   clientTenant?: string;
+  /** The request that issued it: for the log line when its write fails; not stored. */
+  requestId?: string;
 }
 
 export interface FeedbackRecord {
@@ -85,7 +87,7 @@ export interface AuditStore extends RepeatMemory {
   ruleCounts(since: string): Promise<RuleCounts[]>;
   /** Deletes cards and feedback older than `before` (ISO); returns how many rows went. */
   purgeBefore(before: string): Promise<number>;
-  /** Whether the store answers now (GET /readyz). */
-  reachable(): Promise<boolean>;
+  /** Whether the store takes a write now (GET /readyz): a row written and rolled back. */
+  writable(): Promise<boolean>;
   close(): Promise<void>;
 }

@@ -7,8 +7,8 @@ export interface CardAuditQueueOptions {
   batchSize: number;
   /** Wait before writing again after the store failed. */
   retryMs: number;
-  /** Told when a write fails (the cards stay queued) and when cards had to be dropped. */
-  onWriteFailed: (error: unknown, queued: number) => void;
+  /** Told when a write fails (the cards stay queued: how many, and the requests of the failed batch) and when cards had to be dropped. */
+  onWriteFailed: (error: unknown, queued: number, requestIds: string[]) => void;
   onDropped: (dropped: number) => void;
 }
 
@@ -34,6 +34,11 @@ export class CardAuditQueue {
   /** Cards waiting to be written (the glutamine_cds_audit_queue_depth metric). */
   get depth(): number {
     return this.queued.length;
+  }
+
+  /** Whether the last write failed and a retry is pending (GET /readyz is then 503). */
+  get failing(): boolean {
+    return this.retry !== undefined;
   }
 
   add(cards: readonly IssuedCard[]): void {
@@ -77,7 +82,9 @@ export class CardAuditQueue {
       try {
         await this.store.recordCards(batch);
       } catch (error) {
-        this.options.onWriteFailed(error, this.queued.length);
+        // At most ten ids: enough to find the calls in the request log, bounded however large the batch.
+        const requestIds = [...new Set(batch.flatMap((card) => (card.requestId ? [card.requestId] : [])))].slice(0, 10);
+        this.options.onWriteFailed(error, this.queued.length, requestIds);
         this.scheduleRetry();
         return;
       }

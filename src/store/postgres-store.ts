@@ -372,12 +372,22 @@ export class PostgresAuditStore implements AuditStore, ReplayGuard {
     return (await this.pool.query<{ value: string }>("SELECT value FROM settings WHERE name = 'repeat-key'")).rows[0]?.value ?? '';
   }
 
-  async reachable(): Promise<boolean> {
+  async writable(): Promise<boolean> {
+    let client: pg.PoolClient | undefined;
     try {
-      await this.pool.query('SELECT 1');
+      client = await this.pool.connect();
+      // A read-only standby, a revoked grant or a full disk fail here, as the audit would.
+      await client.query('BEGIN');
+      try {
+        await client.query("INSERT INTO settings (name, value) VALUES ('readiness-probe', 'probe')");
+      } finally {
+        await client.query('ROLLBACK');
+      }
       return true;
     } catch {
       return false;
+    } finally {
+      client?.release();
     }
   }
 

@@ -290,8 +290,20 @@ export class SqliteAuditStore implements AuditStore, ReplayGuard {
     });
   }
 
-  async reachable(): Promise<boolean> {
-    return this.db.isOpen;
+  async writable(): Promise<boolean> {
+    if (!this.db.isOpen) return false;
+    // A read-only file system, a locked-out file or a full disk fail here, as the audit would.
+    try {
+      this.db.exec('BEGIN IMMEDIATE');
+      try {
+        this.db.prepare("INSERT INTO settings (name, value) VALUES ('readiness-probe', randomblob(4096))").run();
+      } finally {
+        this.db.exec('ROLLBACK');
+      }
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   async close(): Promise<void> {
