@@ -18,6 +18,7 @@ import type { Catalogue } from './rules/load-catalogue.js';
 import type { AuditStore } from './store/audit-store.js';
 import { CardAuditQueue, DEFAULT_CARD_AUDIT_QUEUE } from './store/card-audit-queue.js';
 import type { HookCallTracer } from './http/trace-context.js';
+import { openApiDocument } from './http/openapi.js';
 
 export interface AppDeps {
   config: Pick<Config, 'publicUrl' | 'maxBodyBytes' | 'fhir'> &
@@ -52,6 +53,8 @@ export interface AppDeps {
   newId: () => string;
   /** Traces hook calls (OpenTelemetry); without it the caller's trace context is only passed on. */
   tracer?: HookCallTracer;
+  /** The package version, for the OpenAPI document. */
+  version?: string;
   /** Set by main.ts on SIGTERM: /readyz answers 503 while requests are still served. */
   lifecycle?: { draining: boolean };
 }
@@ -140,6 +143,14 @@ export function createApp(deps: AppDeps): Express {
       newId: deps.newId,
     }),
   );
+  // Built once: the catalogue does not change while the process runs.
+  const openApi = openApiDocument(deps.catalogue, deps.version ?? 'unknown', deps.config.publicUrl);
+  app
+    .route('/openapi.json')
+    .get((_req, res) => {
+      res.json(openApi);
+    })
+    .all(methodNotAllowed('GET'));
   if (deps.metrics) app.route('/metrics').get(metricsRoute(deps.metrics)).all(methodNotAllowed('GET'));
   app.use(rulePages(deps.catalogue));
   if (deps.config.preview && deps.fixturesDir) {

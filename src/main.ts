@@ -112,6 +112,7 @@ async function main(): Promise<void> {
     ...(verifyClient ? { verifyClient } : {}),
     ...(tracer ? { tracer } : {}),
     lifecycle,
+    version: packageVersion(),
   });
   // A slow client may not hold a connection open: the whole request within the timeout, checked every second.
   const server = createServer(

@@ -62,7 +62,7 @@ describe('OpenTelemetry tracing', () => {
     });
     try {
       const { port } = await service.listening();
-      const request = { ...scenario, fhirServer: fhirBase };
+      const request: Record<string, unknown> = { ...scenario, fhirServer: fhirBase };
       delete request.prefetch;
       const traceId = '4bf92f3577b34da6a3ce929d0e0e4736';
       const res = await fetch(`http://127.0.0.1:${String(port)}/cds-services/glutamine-order-sign`, {

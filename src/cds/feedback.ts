@@ -52,7 +52,7 @@ const feedbackItemSchema = z
     }
   });
 
-const feedbackBodySchema = z.looseObject(
+export const feedbackBodySchema = z.looseObject(
   { feedback: z.array(feedbackItemSchema, { error: (i) => (i.input === undefined ? 'is required' : 'must be an array') }).min(1, 'must not be empty') },
   { error: (i) => (i.input === undefined ? 'is required' : 'must be a JSON object') },
 );

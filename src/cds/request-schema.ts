@@ -33,7 +33,7 @@ const contextSchema = z.looseObject(
   required('an object'),
 );
 
-const hookRequestSchema = z.looseObject(
+export const hookRequestSchema = z.looseObject(
   {
     hook: nonEmpty(),
     // CDS Hooks 2.0: a UUID; a longer one would only fill the audit (a 2 MB hookInstance added 162 MB).
