@@ -1,12 +1,23 @@
-// The benchmark's baseline: a bare express app on the same Node that parses the same JSON body and
-// answers a fixed, pre-built card response. The service's cost above this is the cost of its work.
+// The benchmark's baseline, the physical floor of a hook call: a bare node:http server on the same
+// Node that reads and parses the same JSON body and answers a fixed, pre-built card response. The
+// service's cost above this is the cost of its own work.
 import { readFileSync } from 'node:fs';
-import express from 'express';
+import { Buffer } from 'node:buffer';
+import { createServer } from 'node:http';
 
 const response = readFileSync(process.env.BASELINE_RESPONSE, 'utf8');
-const app = express();
-app.use(express.json({ limit: '10mb', type: () => true }));
-app.post('/cds-services/:id', (_req, res) => {
-  res.type('application/json').send(response);
+const server = createServer((req, res) => {
+  const chunks = [];
+  req.on('data', (chunk) => chunks.push(chunk));
+  req.on('end', () => {
+    try {
+      if (chunks.length > 0) JSON.parse(Buffer.concat(chunks).toString('utf8'));
+    } catch {
+      res.writeHead(400).end();
+      return;
+    }
+    res.writeHead(200, { 'Content-Type': 'application/json' });
+    res.end(response);
+  });
 });
-app.listen(Number(process.env.PORT), '127.0.0.1', () => console.log('baseline listening'));
+server.listen(Number(process.env.PORT), '127.0.0.1', () => console.log('baseline listening'));

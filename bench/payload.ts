@@ -50,21 +50,31 @@ function medication(id: string, text: string): unknown {
   };
 }
 
-export function benchResources(): { patient: unknown; conditions: unknown[]; observations: unknown[]; medications: unknown[] } {
+export function benchResources(observationCount = 300): { patient: unknown; conditions: unknown[]; observations: unknown[]; medications: unknown[] } {
   const conditions = [
     condition('cond-cirrhosis', 'Alcoholic cirrhosis of liver without ascites', 'K70.30'),
     condition('cond-ckd', 'Chronic kidney disease, stage 3 unspecified', 'N18.30'),
     ...Array.from({ length: 48 }, (_, i) => condition(`cond-bg-${i}`, `Background problem ${i} (not a glutamine concern)`)),
   ];
-  // 300 results over the last 180 days: a chronically ill patient's frequent labs (older ones fall outside the windows).
+  // By default 300 results over the last 180 days, a chronically ill patient's frequent labs (older
+  // ones fall outside the windows): ammonia, eGFR, creatinine and weight in the shares 10:10:7:3.
+  // Other counts (the bench's record-size sweep) keep the shares and the 180 days.
+  const group = (share: number): number => Math.max(1, Math.round((observationCount * share) / 30));
+  const spread = (n: number, i: number): number => (i * 180) / n + 1;
   const observations: unknown[] = [];
-  for (let i = 0; i < 100; i++)
-    observations.push(observation(`nh3-${i}`, LOINC, '16362-6', 'Ammonia [Moles/volume] in Plasma', 22 + (i % 7), 'umol/L', i * 1.8 + 1));
-  for (let i = 0; i < 100; i++)
-    observations.push(observation(`egfr-${i}`, LOINC, '98979-8', 'eGFR CKD-EPI 2021', 72 + (i % 9), 'mL/min/{1.73_m2}', i * 1.8 + 1));
-  for (let i = 0; i < 70; i++)
-    observations.push(observation(`cr-${i}`, LOINC, '2160-0', 'Creatinine [Mass/volume] in Serum or Plasma', 0.9 + (i % 3) / 10, 'mg/dL', i * 2.5 + 1));
-  for (let i = 0; i < 30; i++) observations.push(observation(`wt-${i}`, LOINC, '29463-7', 'Body weight', 80 + (i % 3), 'kg', i * 6 + 1));
+  const nh3 = group(10);
+  for (let i = 0; i < nh3; i++)
+    observations.push(observation(`nh3-${i}`, LOINC, '16362-6', 'Ammonia [Moles/volume] in Plasma', 22 + (i % 7), 'umol/L', spread(nh3, i)));
+  const egfr = group(10);
+  for (let i = 0; i < egfr; i++)
+    observations.push(observation(`egfr-${i}`, LOINC, '98979-8', 'eGFR CKD-EPI 2021', 72 + (i % 9), 'mL/min/{1.73_m2}', spread(egfr, i)));
+  const creatinine = group(7);
+  for (let i = 0; i < creatinine; i++)
+    observations.push(
+      observation(`cr-${i}`, LOINC, '2160-0', 'Creatinine [Mass/volume] in Serum or Plasma', 0.9 + (i % 3) / 10, 'mg/dL', spread(creatinine, i)),
+    );
+  const weight = group(3);
+  for (let i = 0; i < weight; i++) observations.push(observation(`wt-${i}`, LOINC, '29463-7', 'Body weight', 80 + (i % 3), 'kg', spread(weight, i)));
   const medications = [
     medication('rx-lactulose', 'lactulose 10 GM in 15 ML Oral Solution'),
     ...Array.from({ length: 39 }, (_, i) => medication(`rx-bg-${i}`, `Background medicine ${i} 10 MG Oral Tablet`)),
@@ -86,8 +96,8 @@ const ORDER = {
 };
 
 /** The order-sign request, with the full prefetch or (fhirServer given) none at all. */
-export function benchRequest(fhirServer?: string): Record<string, unknown> {
-  const { patient, conditions, observations, medications } = benchResources();
+export function benchRequest(fhirServer?: string, observationCount = 300): Record<string, unknown> {
+  const { patient, conditions, observations, medications } = benchResources(observationCount);
   const byCode = (codes: string[]) =>
     observations.filter((o) => codes.includes((o as { code: { coding: Array<{ code: string }> } }).code.coding[0]?.code ?? ''));
   const request: Record<string, unknown> = {

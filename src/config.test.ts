@@ -24,6 +24,7 @@ describe('loadConfig', () => {
       storeComments: false,
       preview: false,
       shutdownGraceMs: 0,
+      workers: 1,
       tracing: { enabled: false, serviceName: 'glutamine-cds' },
     });
   });
@@ -59,6 +60,7 @@ describe('loadConfig', () => {
       CDS_ADMIN_TOKEN: 'a-long-admin-token-123',
       CDS_PREVIEW: 'true',
       CDS_SHUTDOWN_GRACE_MS: '5000',
+      CDS_WORKERS: '3',
       OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318',
       OTEL_SERVICE_NAME: 'cds-prod',
     });
@@ -91,9 +93,15 @@ describe('loadConfig', () => {
       adminToken: 'a-long-admin-token-123',
       preview: true,
       shutdownGraceMs: 5000,
+      workers: 3,
       tracing: { enabled: true, serviceName: 'cds-prod' },
     });
     expect(Object.isFrozen(config)).toBe(true);
+  });
+
+  it('reads CDS_WORKERS as a count, auto as one per core', () => {
+    expect(loadConfig({ CDS_WORKERS: 'auto' }).workers).toBe(availableParallelism());
+    expect(() => loadConfig({ CDS_WORKERS: '0' })).toThrow(/CDS_WORKERS: must be a number of worker processes from 1 to 64, or auto/);
   });
 
   it('turns tracing on by the standard OTEL_* variables only, and OTEL_SDK_DISABLED wins', () => {

@@ -130,6 +130,19 @@ const envSchema = z.object({
   CDS_PREVIEW: envBoolean(false),
   CDS_FHIR_MAX_RESPONSE: byteSize('5mb'),
   CDS_SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).max(600_000).default(0),
+  CDS_WORKERS: z
+    .string()
+    .trim()
+    .default('1')
+    .transform((value, ctx) => {
+      if (value === 'auto') return availableParallelism();
+      const n = Number(value);
+      if (!Number.isInteger(n) || n < 1 || n > 64) {
+        ctx.addIssue({ code: 'custom', message: `must be a number of worker processes from 1 to 64, or auto (got '${value}')` });
+        return z.NEVER;
+      }
+      return n;
+    }),
   // OpenTelemetry's own variables: these decide whether tracing is on; the exporter reads the rest
   // (OTEL_EXPORTER_OTLP_HEADERS, _TIMEOUT …) itself.
   OTEL_SDK_DISABLED: envBoolean(false),
@@ -176,6 +189,8 @@ export interface Config {
   adminToken?: string;
   /** Serves GET /preview (the fixture library rendered as cards); for integrators, off by default. */
   preview: boolean;
+  /** Worker processes sharing the port (CDS_WORKERS; auto = one per core); 1 runs the service in this process. */
+  workers: number;
   /** After SIGTERM: how long /readyz answers 503 (draining) while requests are still served, before the listener closes. */
   shutdownGraceMs: number;
   /** OpenTelemetry tracing: on when an OTLP endpoint or OTEL_TRACES_EXPORTER=otlp is set, unless OTEL_SDK_DISABLED. */
@@ -232,6 +247,7 @@ export function loadConfig(env: Record<string, string | undefined>): Readonly<Co
     ...(settings.CDS_ADMIN_TOKEN ? { adminToken: settings.CDS_ADMIN_TOKEN } : {}),
     preview: settings.CDS_PREVIEW,
     shutdownGraceMs: settings.CDS_SHUTDOWN_GRACE_MS,
+    workers: settings.CDS_WORKERS,
     tracing: Object.freeze({
       enabled:
         !settings.OTEL_SDK_DISABLED &&

@@ -1,8 +1,10 @@
 import { randomUUID } from 'node:crypto';
+import cluster from 'node:cluster';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { createApp, loggedCardAuditQueue } from './app.js';
+import { runPrimary } from './cluster.js';
 import { authMode } from './auth/protected-mode.js';
 import { loadTrustedClients } from './auth/trusted-clients.js';
 import type { TrustedClient } from './auth/trusted-clients.js';
@@ -20,6 +22,9 @@ import { DEFAULT_OPEN_OPTIONS, describeDatabaseUrl, openAuditStore } from './sto
 import type { ReplayGuard } from './store/replay-guard.js';
 
 const startupLog = createStartupLogger();
+
+/** The least a cluster worker drains after SIGTERM (see shutdown). */
+const WORKER_DRAIN_MS = 1000;
 
 /** Stops the process with a JSON line naming what is wrong (start-up only), written before the exit. */
 function exitWith(message: string, fields: Record<string, unknown> = {}): never {
@@ -43,7 +48,14 @@ async function main(): Promise<void> {
     if (error instanceof ConfigError) exitWith(error.message);
     throw error;
   }
-  const logger = createLogger(config.logLevel);
+  // CDS_WORKERS > 1: this is the primary, which only supervises the workers (cluster.ts).
+  if (config.workers > 1 && cluster.isPrimary) {
+    const primaryLog = createLogger(config.logLevel);
+    exitOnFatalErrors(primaryLog);
+    await runPrimary(config.workers, primaryLog);
+    return;
+  }
+  const logger = cluster.isWorker ? createLogger(config.logLevel).child({ worker: cluster.worker?.id }) : createLogger(config.logLevel);
   exitOnFatalErrors(logger);
   const mode = authMode(clients !== undefined, config.host, config.allowUnauthenticated);
   if (mode.mode === 'refuse') exitWith(mode.error);
@@ -144,8 +156,12 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     lifecycle.draining = true;
-    logger.info({ signal, graceMs: config.shutdownGraceMs }, 'shutting down: draining');
-    setTimeout(closeDown, config.shutdownGraceMs).unref();
+    // A worker among others drains for at least a second: its answers say Connection: close, so
+    // keep-alive clients move to the other workers before its sockets close (closing an idle one
+    // as a client reuses it fails that call).
+    const graceMs = cluster.isWorker ? Math.max(config.shutdownGraceMs, WORKER_DRAIN_MS) : config.shutdownGraceMs;
+    logger.info({ signal, graceMs }, 'shutting down: draining');
+    setTimeout(closeDown, graceMs).unref();
   };
   const closeDown = (): void => {
     let finishing = false;

@@ -302,7 +302,7 @@ describe('trust gaps closed (issue 13)', () => {
   it('a client without a tenants list has its tenant claim ignored: not stored, not logged', async () => {
     const path = join(mkdtempSync(join(tmpdir(), 'glutamine-tenant-')), 'audit.sqlite');
     const store = new SqliteAuditStore(path);
-    const { app: withStore, logs: lines } = testApp({ store, verifyClient: clientVerifier(clients) });
+    const { app: withStore, logs: lines, audit } = testApp({ store, verifyClient: clientVerifier(clients) });
     const res = await request(withStore)
       .post(SIGN_PATH)
       .set('Authorization', `Bearer ${signEs384(claims({ tenant: 'any-hospital' }))}`)
@@ -310,6 +310,7 @@ describe('trust gaps closed (issue 13)', () => {
       .expect(200);
     expect(res.body.cards).toHaveLength(1);
     expect(lines.join('\n')).not.toContain('any-hospital');
+    await audit.flush();
     await store.close();
     const db = new DatabaseSync(path, { readOnly: true });
     expect(db.prepare('SELECT client_tenant AS tenant FROM cards').all()).toEqual([{ tenant: null }]);

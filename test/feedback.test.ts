@@ -33,7 +33,7 @@ function tempDb(): string {
 function appWith(options: { storeComments?: boolean; path?: string } = {}) {
   const store = new SqliteAuditStore(options.path ?? ':memory:');
   stores.push(store);
-  const { app, logs } = testApp({
+  const { app, logs, audit } = testApp({
     store,
     config: {
       publicUrl: PUBLIC_URL,
@@ -44,7 +44,7 @@ function appWith(options: { storeComments?: boolean; path?: string } = {}) {
       storeComments: options.storeComments ?? false,
     },
   });
-  return { app, store, logs };
+  return { app, store, logs, audit };
 }
 
 function fixture(name: string): object {
@@ -77,8 +77,9 @@ const overridden = (card: IssuedCard, code = 'benefit-outweighs-risk', extra: ob
 
 describe('card audit', () => {
   it('records every card issued, with ids and rule but no patient data', async () => {
-    const { app, store } = appWith();
+    const { app, store, audit } = appWith();
     const cards = await issue(app);
+    await audit.flush();
     const counts = await store.ruleCounts('2000-01-01T00:00:00Z');
     expect(counts.map((c) => [c.ruleId, c.issued]).sort()).toEqual([
       ['hyperammonemia', 1],
@@ -115,8 +116,9 @@ describe('card audit', () => {
 
   it('keeps the database free of patient identifiers and clinical values', async () => {
     const path = tempDb();
-    const { app, store } = appWith({ path });
+    const { app, store, audit } = appWith({ path });
     await issue(app);
+    await audit.flush();
     await store.close();
     const db = new DatabaseSync(path, { readOnly: true });
     const dump = JSON.stringify([db.prepare('SELECT * FROM cards').all(), db.prepare('SELECT * FROM feedback').all()]);

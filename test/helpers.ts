@@ -1,6 +1,6 @@
 import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import { createApp } from '../src/app.js';
+import { createApp, loggedCardAuditQueue } from '../src/app.js';
 import type { Card } from '../src/cds/card-schema.js';
 import { cardFindings } from '../src/cds/cards.js';
 import type { AppDeps } from '../src/app.js';
@@ -50,17 +50,23 @@ function captureLogs(): { lines: string[]; stream: Writable } {
 
 export function testApp(overrides: Partial<AppDeps> = {}) {
   const logs = captureLogs();
+  const logger = createLogger('info', logs.stream);
+  const store = overrides.store ?? new SqliteAuditStore(':memory:');
+  // The card audit is written in batches after the response; tests that read the store call
+  // `await audit.flush()` first, as the feedback and analytics routes do.
+  const audit = overrides.auditQueue ?? loggedCardAuditQueue(store, logger, overrides.metrics);
   const app = createApp({
     // Safe by default: nothing reaches out unless a test passes a policy that lets it.
     config: { publicUrl: PUBLIC_URL, maxBodyBytes: 10 * 1024 * 1024, fhir: NO_OUTBOUND_FHIR_POLICY },
     catalogue: testCatalogue(),
-    logger: createLogger('info', logs.stream),
+    logger,
     now: () => NOW,
     newId: sequentialIds(),
-    store: new SqliteAuditStore(':memory:'),
     ...overrides,
+    store,
+    auditQueue: audit,
   });
-  return { app, logs: logs.lines };
+  return { app, logs: logs.lines, audit };
 }
 
 /** What a card carries, as `rule:indicator` joined by ` + ` (a merged card carries several findings). */

@@ -41,3 +41,41 @@ describe('checkTextDepth: the nesting of JSON text, before it is parsed', () => 
     );
   });
 });
+
+describe('checkTextDepth skipping strings', () => {
+  /** The plain reading, a character at a time: what the fast one must agree with. */
+  function depthByCharacter(text: string): number {
+    let depth = 0;
+    let max = 0;
+    let inString = false;
+    for (let i = 0; i < text.length; i++) {
+      const c = text[i];
+      if (inString) {
+        if (c === '\\') i++;
+        else if (c === '"') inString = false;
+      } else if (c === '"') inString = true;
+      else if (c === '{' || c === '[') max = Math.max(max, ++depth);
+      else if (c === '}' || c === ']') depth--;
+    }
+    return max;
+  }
+  const refuses = (text: string, maxDepth: number): boolean => {
+    try {
+      checkTextDepth(text, maxDepth);
+      return false;
+    } catch {
+      return true;
+    }
+  };
+
+  it('agrees with reading every character, on escapes, brackets in strings and runs of backslashes', () => {
+    const pieces = ['{', '}', '[', ']', '"', '\\', '\\"', '\\\\', 'a', ',', ':', '"[[["', '"\\\\"', '"\\"]"'];
+    fc.assert(
+      fc.property(fc.array(fc.constantFrom(...pieces), { maxLength: 60 }), fc.integer({ min: 0, max: 6 }), (parts, maxDepth) => {
+        const text = parts.join('');
+        expect(refuses(text, maxDepth)).toBe(depthByCharacter(text) > maxDepth);
+      }),
+      { numRuns: 3000 },
+    );
+  });
+});

@@ -101,3 +101,12 @@ describe('CodeIndex with ICD-10-CM descendants (is-a filters)', () => {
     expect(sickle.lookup({ system: SYSTEM.snomed, code: '417357006' })).toBeDefined();
   });
 });
+
+describe('wholeWordMatcher with its ASCII shortcut', () => {
+  const matches = wholeWordMatcher(['glutamine', 'L-glutamine', 'Endari']);
+  it('finds a word in any case, as a whole word, in ASCII and in other text alike', () => {
+    for (const text of ['GLUTAMINE 5 g powder', 'l-Glutamine oral', 'ENDARI', 'Glutamine für Kinder', 'glutamine 5 g — café'])
+      expect(matches(text), text).toBe(true);
+    for (const text of ['glutamines', 'glutaminase', 'Endarium', 'Glutaminé', 'glutamine-free formula', 'Säure ohne']) expect(matches(text), text).toBe(false);
+  });
+});

@@ -3,8 +3,10 @@ import type { AuditStore, IssuedCard } from './audit-store.js';
 export interface CardAuditQueueOptions {
   /** Most cards waiting; beyond it the oldest are dropped (and counted), so memory stays bounded. */
   maxQueued: number;
-  /** Most cards written in one transaction. */
+  /** Most cards written in one transaction; a batch this full is written at once. */
   batchSize: number;
+  /** Longest a queued card waits before its batch is written. */
+  flushAfterMs: number;
   /** Wait before writing again after the store failed. */
   retryMs: number;
   /** Told when a write fails (the cards stay queued: how many, and the requests of the failed batch) and when cards had to be dropped. */
@@ -12,18 +14,28 @@ export interface CardAuditQueueOptions {
   onDropped: (dropped: number) => void;
 }
 
-export const DEFAULT_CARD_AUDIT_QUEUE: Omit<CardAuditQueueOptions, 'onWriteFailed' | 'onDropped'> = { maxQueued: 50_000, batchSize: 500, retryMs: 1000 };
+export const DEFAULT_CARD_AUDIT_QUEUE: Omit<CardAuditQueueOptions, 'onWriteFailed' | 'onDropped'> = {
+  maxQueued: 50_000,
+  batchSize: 100,
+  flushAfterMs: 50,
+  retryMs: 1000,
+};
 
 /**
- * The card audit, written off the request path: a hook call's cards join a queue and are written in
- * batches right after the response, together with those of the calls answered meanwhile. While the
- * store is down they wait, up to `maxQueued`, and are written once it answers again. Cards are
- * safety information: a hook call never waits on its audit, and never fails because of it.
+ * The card audit, written off the request path: a hook call's cards join a queue, written in one
+ * transaction per `flushAfterMs` (50 ms) or per `batchSize` (100) cards, whichever comes first, with
+ * those of the calls answered meanwhile. While the store is down they wait, up to `maxQueued`, and
+ * are written once it answers again; on shutdown what is queued is written before the database
+ * closes. Cards are safety information: a hook call never waits on its audit, and never fails
+ * because of it.
  */
 export class CardAuditQueue {
   private queued: IssuedCard[] = [];
   private writing: Promise<void> | undefined;
-  private scheduled = false;
+  /** The write of a full batch, due after this turn of the event loop. */
+  private immediate: NodeJS.Immediate | undefined;
+  /** The write of a partial batch, due flushAfterMs after its first card. */
+  private timer: NodeJS.Timeout | undefined;
   private retry: NodeJS.Timeout | undefined;
 
   constructor(
@@ -49,15 +61,29 @@ export class CardAuditQueue {
       this.queued.splice(0, over);
       this.options.onDropped(over);
     }
-    if (!this.scheduled && this.retry === undefined) {
-      this.scheduled = true;
-      // After this turn of the event loop: the response goes out first, and calls answered in the
-      // same turn share one transaction.
-      setImmediate(() => {
-        this.scheduled = false;
+    if (this.retry !== undefined) return;
+    if (this.queued.length >= this.options.batchSize) {
+      // A full batch: written after this turn of the event loop (the response goes out first).
+      this.cancelScheduled();
+      this.immediate = setImmediate(() => {
+        this.immediate = undefined;
         void this.flush();
       });
+    } else if (this.timer === undefined && this.immediate === undefined) {
+      this.timer = setTimeout(() => {
+        this.timer = undefined;
+        void this.flush();
+      }, this.options.flushAfterMs);
+      // A queued card does not keep a stopping process alive by itself: close() writes it.
+      this.timer.unref();
     }
+  }
+
+  private cancelScheduled(): void {
+    if (this.immediate !== undefined) clearImmediate(this.immediate);
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.immediate = undefined;
+    this.timer = undefined;
   }
 
   /**
@@ -103,6 +129,7 @@ export class CardAuditQueue {
 
   /** For shutdown: one last attempt to write what is queued. */
   async close(): Promise<void> {
+    this.cancelScheduled();
     if (this.retry !== undefined) clearTimeout(this.retry);
     this.retry = undefined;
     await this.flush();
