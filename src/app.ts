@@ -138,7 +138,13 @@ export function createApp(deps: AppDeps): Express {
       ...(deps.verifyClient ? { authenticate: requireClientJwt(deps.verifyClient, deps.config.publicUrl, deps.logger, deps.metrics) } : {}),
       allowUnauthenticated: deps.config.allowUnauthenticated ?? false,
       ...(deps.tracer ? { tracer: deps.tracer } : {}),
-      ...(deps.metrics ? { metrics: deps.metrics, observeFetch: (seconds: number, outcome: string) => deps.metrics?.fhirFetch(seconds, outcome) } : {}),
+      ...(deps.metrics
+        ? {
+            metrics: deps.metrics,
+            observeFetch: (seconds: number, outcome: string) => deps.metrics?.fhirFetch(seconds, outcome),
+            observeRefusal: () => deps.metrics?.fhirRefused(),
+          }
+        : {}),
       now: deps.now,
       newId: deps.newId,
     }),

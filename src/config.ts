@@ -1,5 +1,6 @@
 import bytes from 'bytes';
 import { z } from 'zod';
+import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import type { FhirAccessPolicy } from './cds/fhir-access.js';
 import { DEFAULT_INPUT_LIMITS } from './cds/input-limits.js';
@@ -151,6 +152,11 @@ const envSchema = z.object({
   OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).optional(),
   OTEL_SERVICE_NAME: z.string().trim().min(1).default('glutamine-cds'),
 });
+
+/** The package version (package.json sits one folder above src/ and dist/, in a checkout and in the image). */
+export function packageVersion(): string {
+  return (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+}
 
 /** Every environment variable the service reads (the README's configuration table lists them all). */
 export const CONFIG_VARIABLES: readonly string[] = Object.keys(envSchema.shape);

@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import cluster from 'node:cluster';
-import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { createApp, loggedCardAuditQueue } from './app.js';
@@ -9,7 +8,7 @@ import { authMode } from './auth/protected-mode.js';
 import { loadTrustedClients } from './auth/trusted-clients.js';
 import type { TrustedClient } from './auth/trusted-clients.js';
 import { clientVerifier } from './auth/verify-client-jwt.js';
-import { loadConfig } from './config.js';
+import { loadConfig, packageVersion } from './config.js';
 import type { Config } from './config.js';
 import { CatalogueError, ConfigError } from './errors.js';
 import { DAY_MS } from './fhir/dates.js';
@@ -30,11 +29,6 @@ const WORKER_DRAIN_MS = 1000;
 function exitWith(message: string, fields: Record<string, unknown> = {}): never {
   startupLog.fatal(fields, message);
   process.exit(1);
-}
-
-/** The package version (package.json sits beside src/ and dist/, in a checkout and in the image). */
-function packageVersion(): string {
-  return (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 }
 
 /** The process: config, trusted clients, catalogue, app, listen, graceful shutdown. The only place that exits (with the fatal-error handler it installs). */
@@ -84,7 +78,8 @@ async function main(): Promise<void> {
     flushLogsSync(logger);
     exitWith(`Cannot open the audit database ${where}: ${(error as Error).message}`);
   }
-  const metrics = new ServiceMetrics(new Map(catalogue.services.map((s) => [s.id, s.hook])), { version: packageVersion(), rulesVersion: catalogue.version });
+  const version = packageVersion();
+  const metrics = new ServiceMetrics(new Map(catalogue.services.map((s) => [s.id, s.hook])), { version, rulesVersion: catalogue.version });
   const auditQueue = loggedCardAuditQueue(store, logger, metrics);
   // Replay protection lives in the store, so a jti used before a restart stays used after it.
   const verifyClient: ClientVerifier | undefined = clients ? clientVerifier(clients, { replay: store }) : undefined;
@@ -107,7 +102,7 @@ async function main(): Promise<void> {
   metrics.watchAuditQueue(() => auditQueue.depth);
   // OpenTelemetry only when the OTEL_* variables ask for it: its SDK is not even loaded otherwise.
   const tracer = config.tracing.enabled
-    ? (await import('./http/otel-tracing.js')).openTelemetryTracer({ serviceName: config.tracing.serviceName, version: packageVersion() })
+    ? (await import('./http/otel-tracing.js')).openTelemetryTracer({ serviceName: config.tracing.serviceName, version })
     : undefined;
   if (tracer) logger.info({ serviceName: config.tracing.serviceName }, 'OpenTelemetry tracing on (OTLP/HTTP)');
   const lifecycle = { draining: false };
@@ -124,7 +119,7 @@ async function main(): Promise<void> {
     ...(verifyClient ? { verifyClient } : {}),
     ...(tracer ? { tracer } : {}),
     lifecycle,
-    version: packageVersion(),
+    version,
   });
   // A slow client may not hold a connection open: the whole request within the timeout, checked every second.
   const server = createServer(

@@ -1,3 +1,5 @@
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { cardFindings } from '../cds/cards.js';
 import type { HookResponse } from '../cds/card-schema.js';
 import { isRecord } from '../fhir/tolerant.js';
@@ -23,6 +25,14 @@ export function expectedFileFor(file: string): string {
 
 export function isExpectedFile(file: string): boolean {
   return file.endsWith('.expected.json');
+}
+
+/** The `*.json` files of a folder, in name order, without the `*.expected.json` beside them. */
+export function jsonFilesIn(folder: string): string[] {
+  return readdirSync(folder)
+    .filter((name) => name.endsWith('.json') && !isExpectedFile(name))
+    .sort()
+    .map((name) => join(folder, name));
 }
 
 function cardLabels(response: HookResponse | undefined): string[] {

@@ -1,8 +1,7 @@
-import { readFileSync, readdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { statSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
-import { loadConfig } from '../config.js';
+import { loadConfig, packageVersion } from '../config.js';
 import type { Config } from '../config.js';
 import { ConfigError } from '../errors.js';
 import { loadCatalogue } from '../rules/load-catalogue.js';
@@ -10,7 +9,7 @@ import { check } from './check.js';
 import { KeyFileError, clientTokenSigner } from './client-token.js';
 import type { TokenFor } from './client-token.js';
 import { EXIT } from './exit-codes.js';
-import { isExpectedFile } from './expectations.js';
+import { isExpectedFile, jsonFilesIn } from './expectations.js';
 import { ReportError, report } from './report.js';
 import { ValidatorUnavailable, validateFile } from './validate.js';
 
@@ -74,11 +73,6 @@ class UsageError extends Error {
 type Output = (text: string) => void;
 type Env = Record<string, string | undefined>;
 
-function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
-  return pkg.version;
-}
-
 function wantsColor(env: Env): boolean {
   if (env.NO_COLOR !== undefined) return false;
   return env.FORCE_COLOR !== undefined || process.stdout.isTTY;
@@ -114,10 +108,7 @@ function inputFiles(paths: readonly string[], usage: string): string[] {
       return [path]; // named as given; reading it reports what is wrong
     }
     if (!isFolder) return isExpectedFile(path) ? [] : [path];
-    const files = readdirSync(path)
-      .filter((name) => name.endsWith('.json') && !isExpectedFile(name))
-      .sort()
-      .map((name) => join(path, name));
+    const files = jsonFilesIn(path);
     if (files.length === 0) throw new UsageError(`${path} holds no .json files`, usage);
     return files;
   });
@@ -270,7 +261,7 @@ export async function run(argv: string[], out: Output, err: Output = out, env: E
       return EXIT.ok;
     }
     if (command === '--version' || command === '-V') {
-      out(version());
+      out(packageVersion());
       return EXIT.ok;
     }
     throw new UsageError(command === undefined ? 'no command given' : `unknown command: ${command}`, USAGE);

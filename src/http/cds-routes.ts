@@ -134,7 +134,6 @@ export function cdsRoutes(deps: CdsRoutesDeps): Router {
       const result = await callHook(req.params.serviceId, hasBody(req) ? req.body : undefined, {
         ...deps,
         ...(state.span ? { traceFetch: state.span.fetch } : {}),
-        ...(deps.metrics ? { observeRefusal: () => deps.metrics?.fhirRefused() } : {}),
       });
       state.span?.stages(result.stages, startedAt);
       state.hookInstance = result.hookInstance;

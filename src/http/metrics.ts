@@ -24,7 +24,7 @@ export class ServiceMetrics {
 
   /**
    * `services`: each service id of cards/services.json, with its hook. `build`: the package version
-   * and the rules version (cards/catalogue.json), as glutamine_cds_build_info.
+   * and the rules version (the content hash of cards/, Catalogue.version), as glutamine_cds_build_info.
    */
   constructor(
     private readonly services: ReadonlyMap<string, string>,
@@ -107,13 +107,13 @@ export class ServiceMetrics {
     });
   }
 
-  hookRequest(serviceId: string | undefined, status: number, seconds?: number): void {
+  hookRequest(serviceId: string | undefined, status: number, seconds: number): void {
     // An arbitrary id in the URL must not create a new time series. The hook is the service's own, so
     // a call refused before its body was read (401, 400, 412) is still counted under its hook.
     const hook = serviceId === undefined ? undefined : this.services.get(serviceId);
     const service = hook === undefined ? 'unknown' : (serviceId ?? 'unknown');
     this.requests.inc({ service, hook: hook ?? 'unknown', status: String(status) });
-    if (seconds !== undefined) this.hookDuration.observe({ service, status: String(status) }, seconds);
+    this.hookDuration.observe({ service, status: String(status) }, seconds);
   }
 
   fhirRefused(): void {

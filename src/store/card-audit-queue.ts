@@ -62,6 +62,7 @@ export class CardAuditQueue {
       this.options.onDropped(over);
     }
     if (this.retry !== undefined) return;
+    if (this.immediate !== undefined) return;
     if (this.queued.length >= this.options.batchSize) {
       // A full batch: written after this turn of the event loop (the response goes out first).
       this.cancelScheduled();
@@ -69,7 +70,7 @@ export class CardAuditQueue {
         this.immediate = undefined;
         void this.flush();
       });
-    } else if (this.timer === undefined && this.immediate === undefined) {
+    } else if (this.timer === undefined) {
       this.timer = setTimeout(() => {
         this.timer = undefined;
         void this.flush();
