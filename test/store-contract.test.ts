@@ -21,7 +21,13 @@ type Store = AuditStore & ReplayGuard;
 interface Backend {
   name: string;
   /** A new, empty store, and a way to run the raw recount query against its database. */
-  open: () => Promise<{ store: Store; raw: (sql: string, params: string[]) => Promise<unknown[]>; close: () => Promise<void> }>;
+  open: () => Promise<{
+    store: Store;
+    raw: (sql: string, params: string[]) => Promise<unknown[]>;
+    /** Another store on the same database (a second replica), closed with the first. */
+    second: () => Promise<Store>;
+    close: () => Promise<void>;
+  }>;
 }
 
 const postgres = sharedPostgres();
@@ -32,12 +38,19 @@ const sqlite: Backend = {
     const path = join(mkdtempSync(join(tmpdir(), 'glutamine-contract-')), 'audit.sqlite');
     const store = new SqliteAuditStore(path);
     const db = new DatabaseSync(path, { readOnly: true });
+    const others: Store[] = [];
     return Promise.resolve({
       store,
       // SQLite numbers its placeholders ?1, ?2 as PostgreSQL does $1, $2.
       raw: (sql, params) => Promise.resolve(db.prepare(sql.replace(/\$(\d)/g, '?$1')).all(...params)),
+      second: () => {
+        const other = new SqliteAuditStore(path);
+        others.push(other);
+        return Promise.resolve(other);
+      },
       close: async () => {
         db.close();
+        for (const other of others) await other.close();
         await store.close();
       },
     });
@@ -51,11 +64,18 @@ const postgresql: Backend = {
     const store = await PostgresAuditStore.open(url);
     const client = new pg.Client({ connectionString: url });
     await client.connect();
+    const others: Store[] = [];
     return {
       store,
       raw: async (sql, params) => (await client.query<Record<string, unknown>>(sql, params)).rows,
+      second: async () => {
+        const other = await PostgresAuditStore.open(url);
+        others.push(other);
+        return other;
+      },
       close: async () => {
         await client.end();
+        for (const other of others) await other.close();
         await store.close();
       },
     };
@@ -128,6 +148,31 @@ describe.each([sqlite, postgresql])('the audit store contract: $name', (backend)
       await opened.close();
     }
   }
+
+  it('makes one repeat-key secret per database: every replica, and every later call, has the same one', async () => {
+    await withStore(async ({ store, second }) => {
+      const replica = await second();
+      const [first, other] = await Promise.all([store.repeatKeySecret(), replica.repeatKeySecret()]);
+      expect(first).toMatch(/^[0-9a-f]{64}$/);
+      expect(other).toBe(first);
+      expect(await store.repeatKeySecret()).toBe(first);
+      // A replica started later reads it too.
+      expect(await (await second()).repeatKeySecret()).toBe(first);
+    });
+  });
+
+  it('recalls what was shown, by key, at or after `since`, for one key or many; the last shown wins', async () => {
+    await withStore(async ({ store }) => {
+      const shown = (key: string, shownAt: string, fingerprint = `f-${key}`) => ({ key, fingerprint, cardUuid: `u-${key}-${shownAt}`, shownAt });
+      await store.rememberShown([shown('a', '2026-11-26T08:00:00.000Z'), shown('b', '2026-11-26T09:00:00.000Z'), shown('c', '2026-11-26T10:00:00.000Z')]);
+      await store.rememberShown([shown('a', '2026-11-26T11:00:00.000Z', 'f-a2')]);
+      expect(await store.recallShown([], '2026-11-26T00:00:00.000Z')).toEqual([]);
+      expect(await store.recallShown(['a'], '2026-11-26T00:00:00.000Z')).toEqual([shown('a', '2026-11-26T11:00:00.000Z', 'f-a2')]);
+      const many = await store.recallShown(['a', 'b', 'c', 'missing', 'it\'s "quoted"'], '2026-11-26T09:00:00.000Z');
+      expect(many.map((s) => s.key).sort()).toEqual(['a', 'b', 'c']);
+      expect((await store.recallShown(['b', 'c'], '2026-11-26T09:30:00.000Z')).map((s) => s.key)).toEqual(['c']);
+    });
+  });
 
   it('records each card once and counts it for every rule it carries, by UTC day', async () => {
     await withStore(async ({ store }) => {

@@ -119,6 +119,8 @@ async function inTransaction<T>(pool: pg.Pool, work: (client: PoolClient) => Pro
 
 export class PostgresAuditStore implements AuditStore, ReplayGuard {
   private claimsSincePrune = 0;
+  /** The repeat-key secret, once read (it never changes after it is made); forgotten if reading failed. */
+  private secret?: Promise<string>;
 
   private constructor(private readonly pool: pg.Pool) {}
 
@@ -367,6 +369,14 @@ export class PostgresAuditStore implements AuditStore, ReplayGuard {
   }
 
   async repeatKeySecret(): Promise<string> {
+    this.secret ??= this.readOrMakeSecret().catch((error: unknown) => {
+      this.secret = undefined;
+      throw error;
+    });
+    return this.secret;
+  }
+
+  private async readOrMakeSecret(): Promise<string> {
     // The first replica to ask makes it; every other one reads the same.
     await this.pool.query("INSERT INTO settings (name, value) VALUES ('repeat-key', $1) ON CONFLICT (name) DO NOTHING", [randomBytes(32).toString('hex')]);
     return (await this.pool.query<{ value: string }>("SELECT value FROM settings WHERE name = 'repeat-key'")).rows[0]?.value ?? '';

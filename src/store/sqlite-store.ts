@@ -28,6 +28,8 @@ interface Statements {
   countIssued: StatementSync;
   countOutcome: Record<'accepted' | 'overridden', StatementSync>;
   countReason: StatementSync;
+  recallShown: StatementSync;
+  rememberShown: StatementSync;
 }
 
 /** Runs `work` in one transaction: committed if it returns, rolled back if it throws. */
@@ -47,6 +49,8 @@ export class SqliteAuditStore implements AuditStore, ReplayGuard {
   private readonly db: DatabaseSync;
   private readonly statements: Statements;
   private claimsSincePrune = 0;
+  /** The repeat-key secret, once read: it never changes after it is made. */
+  private secret?: string;
 
   /** Opens (creating the file and folder on first start) and migrates. `:memory:` for tests. */
   constructor(path: string) {
@@ -96,6 +100,15 @@ export class SqliteAuditStore implements AuditStore, ReplayGuard {
            override_display, user_comment, outcome_timestamp, received_at, client_iss)
          VALUES (@itemKey, @card, @knownCard, @serviceId, @outcome, @acceptedSuggestions, @overrideSystem, @overrideCode,
            @overrideDisplay, @userComment, @outcomeTimestamp, @receivedAt, @clientIss)`,
+      ),
+      // The keys as one JSON array: one statement for any number of cards (prepared once, not per call).
+      recallShown: this.db.prepare(
+        `SELECT key, fingerprint, card_uuid AS cardUuid, shown_at AS shownAt FROM shown_cards
+         WHERE shown_at >= ? AND key IN (SELECT value FROM json_each(?))`,
+      ),
+      rememberShown: this.db.prepare(
+        `INSERT INTO shown_cards (key, fingerprint, card_uuid, shown_at) VALUES (?, ?, ?, ?)
+         ON CONFLICT (key) DO UPDATE SET fingerprint = excluded.fingerprint, card_uuid = excluded.card_uuid, shown_at = excluded.shown_at`,
       ),
     };
   }
@@ -262,17 +275,11 @@ export class SqliteAuditStore implements AuditStore, ReplayGuard {
 
   async recallShown(keys: readonly string[], since: string): Promise<ShownCard[]> {
     if (keys.length === 0) return [];
-    const statement = this.db.prepare(
-      `SELECT key, fingerprint, card_uuid AS cardUuid, shown_at AS shownAt FROM shown_cards WHERE shown_at >= ? AND key IN (${keys.map(() => '?').join(', ')})`,
-    );
-    return statement.all(since, ...keys) as unknown as ShownCard[];
+    return this.statements.recallShown.all(since, JSON.stringify(keys)) as unknown as ShownCard[];
   }
 
   async rememberShown(cards: readonly ShownCard[]): Promise<void> {
-    const upsert = this.db.prepare(
-      `INSERT INTO shown_cards (key, fingerprint, card_uuid, shown_at) VALUES (?, ?, ?, ?)
-       ON CONFLICT (key) DO UPDATE SET fingerprint = excluded.fingerprint, card_uuid = excluded.card_uuid, shown_at = excluded.shown_at`,
-    );
+    const upsert = this.statements.rememberShown;
     inTransaction(this.db, () => {
       for (const c of cards) upsert.run(c.key, c.fingerprint, c.cardUuid, c.shownAt);
     });
@@ -283,11 +290,13 @@ export class SqliteAuditStore implements AuditStore, ReplayGuard {
   }
 
   async repeatKeySecret(): Promise<string> {
-    // Made once, in one transaction, so that processes sharing the file agree on it.
-    return inTransaction(this.db, () => {
+    // Made once, in one transaction, so that processes sharing the file agree on it; then kept (a
+    // write transaction per hook call only to read it back was a twentieth of the service's CPU).
+    this.secret ??= inTransaction(this.db, () => {
       this.db.prepare("INSERT OR IGNORE INTO settings (name, value) VALUES ('repeat-key', ?)").run(randomBytes(32).toString('hex'));
       return (this.db.prepare("SELECT value FROM settings WHERE name = 'repeat-key'").get() as { value: string }).value;
     });
+    return this.secret;
   }
 
   async writable(): Promise<boolean> {
