@@ -268,6 +268,13 @@ describe('bad input gets a 4xx naming what is wrong', () => {
     expect(JSON.stringify(res.body)).not.toMatch(/at .*\.js|SyntaxError|node_modules/);
   });
 
+  it('a body starting with a byte order mark is read as the JSON after it', async () => {
+    const { app } = testApp();
+    const text = `\uFEFF${readFileSync(join(FIXTURES_DIR, 'scenarios', 'cirrhosis-order-sign.json'), 'utf8')}`;
+    const res = await request(app).post(SIGN).set('Content-Type', 'application/json').send(text).expect(200);
+    expect(res.body.cards.map((c: { indicator: string }) => c.indicator)).toEqual(['critical']);
+  });
+
   it('an empty body → 400 naming the body', async () => {
     const { app } = testApp();
     const res = await request(app).post(SIGN).expect(400);

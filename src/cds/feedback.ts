@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { ServiceError } from '../errors.js';
-import { DEFAULT_INPUT_LIMITS, checkShape } from './input-limits.js';
+import { DEFAULT_INPUT_LIMITS, checkAndCleanShape } from './input-limits.js';
 import type { AuditStore, FeedbackRecord, StoredFeedback } from '../store/audit-store.js';
 import { zodProblems } from './request-schema.js';
 
@@ -79,7 +79,7 @@ export async function acceptFeedback(
   client: { iss: string; tenant?: string } | undefined,
   deps: FeedbackDeps,
 ): Promise<AcceptedFeedback> {
-  checkShape(body, DEFAULT_INPUT_LIMITS);
+  checkAndCleanShape(body, DEFAULT_INPUT_LIMITS);
   const parsed = feedbackBodySchema.safeParse(body);
   if (!parsed.success) {
     const problems = zodProblems(parsed.error);

@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { checkShape, checkTextDepth } from './input-limits.js';
+import secureJson from 'secure-json-parse';
+import { DEFAULT_INPUT_LIMITS, checkAndCleanShape, checkHookRequestSize, checkTextDepth } from './input-limits.js';
 
 const tooDeep = (check: () => void): boolean => {
   try {
@@ -17,7 +18,7 @@ const textTooDeep = (text: string, maxDepth: number): boolean =>
   });
 const valueTooDeep = (value: unknown, maxDepth: number): boolean =>
   tooDeep(() => {
-    checkShape(value, { maxDepth, maxStringLength: Infinity });
+    checkAndCleanShape(value, { maxDepth, maxStringLength: Infinity });
   });
 
 describe('checkTextDepth: the nesting of JSON text, before it is parsed', () => {
@@ -77,5 +78,65 @@ describe('checkTextDepth skipping strings', () => {
       }),
       { numRuns: 3000 },
     );
+  });
+});
+
+describe('checkAndCleanShape: the keys a prototype could be reached through', () => {
+  /** JSON text with `__proto__` and `constructor` keys among ordinary ones, at any depth. */
+  const keyName = fc.constantFrom('__proto__', 'constructor', 'prototype', 'a', 'b', 'resourceType');
+  // An object is { entries }, so that it can hold any keys, repeated ones included.
+  type Generated = unknown;
+  const jsonWithPrototypeKeys = fc.letrec<{ value: Generated; object: { entries: Array<[string, Generated]> } }>((tie) => ({
+    value: fc.oneof({ depthSize: 'small' }, fc.jsonValue({ maxDepth: 1 }), tie('object'), fc.array(tie('value'), { maxLength: 3 })),
+    object: fc.record({ entries: fc.array(fc.tuple(keyName, tie('value')), { maxLength: 4 }) }),
+  }));
+  // Written by hand: an object literal could not hold two `__proto__` keys, or one as its own key.
+  const isObject = (value: unknown): value is { entries: Array<[string, Generated]> } =>
+    typeof value === 'object' && value !== null && !Array.isArray(value) && Array.isArray((value as { entries?: unknown }).entries);
+  const toText = (value: Generated): string =>
+    isObject(value)
+      ? `{${value.entries.map(([k, v]) => `${JSON.stringify(k)}:${toText(v)}`).join(',')}}`
+      : Array.isArray(value)
+        ? `[${value.map(toText).join(',')}]`
+        : JSON.stringify(value);
+
+  it('removes exactly what secure-json-parse (fastify) removes while parsing, on any JSON', () => {
+    fc.assert(
+      fc.property(jsonWithPrototypeKeys.object, (object) => {
+        const text = toText(object);
+        const ours: unknown = JSON.parse(text);
+        checkAndCleanShape(ours, { maxDepth: 64, maxStringLength: Infinity });
+        const theirs: unknown = secureJson.parse(text, undefined, { protoAction: 'remove', constructorAction: 'remove' });
+        // As text: an own `constructor` key confuses deep equality, which compares constructors.
+        expect(JSON.stringify(ours)).toBe(JSON.stringify(theirs));
+      }),
+      { seed: 17, numRuns: 3000 },
+    );
+  });
+
+  it('leaves the prototypes alone: what it removes was an own key', () => {
+    const value = JSON.parse('{"__proto__":{"polluted":1},"a":{"constructor":{"prototype":{"polluted":2}}},"b":{"constructor":"kept"}}') as Record<
+      string,
+      unknown
+    >;
+    checkAndCleanShape(value, { maxDepth: 64, maxStringLength: Infinity });
+    expect(value).toStrictEqual({ a: {}, b: { constructor: 'kept' } });
+    expect(Object.getPrototypeOf(value)).toBe(Object.prototype);
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  });
+
+  it('a body checked once is not let through under tighter limits', () => {
+    const body = { context: { a: [[['deep']]] }, hook: 'x'.repeat(20) };
+    checkAndCleanShape(body, { maxDepth: 64, maxStringLength: 1000 });
+    const limits = { ...DEFAULT_INPUT_LIMITS, maxDepth: 3 };
+    expect(() => {
+      checkHookRequestSize(body, limits);
+    }).toThrow(/nested deeper than 3 levels/);
+    expect(() => {
+      checkHookRequestSize(body, { ...DEFAULT_INPUT_LIMITS, maxStringLength: 10 });
+    }).toThrow(/longer than 10 characters/);
+    expect(() => {
+      checkHookRequestSize(body, DEFAULT_INPUT_LIMITS);
+    }).not.toThrow();
   });
 });

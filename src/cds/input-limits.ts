@@ -62,10 +62,30 @@ function closingQuote(text: string, open: number): number {
 }
 
 /**
- * Depth and string lengths of any JSON body, in one pass without recursion (so a 2,000-deep
- * array is rejected, not a stack overflow). Linear in the body's size.
+ * Whether an object's key could reach a prototype, as secure-json-parse (fastify's) defines it:
+ * `__proto__`, and `constructor` holding an object with its own `prototype`.
  */
-export function checkShape(body: unknown, limits: Pick<InputLimits, 'maxDepth' | 'maxStringLength'>): void {
+function isPrototypeKey(key: string, value: unknown): boolean {
+  return key === '__proto__' || (key === 'constructor' && typeof value === 'object' && value !== null && Object.hasOwn(value, 'prototype'));
+}
+
+type ShapeLimits = Pick<InputLimits, 'maxDepth' | 'maxStringLength'>;
+
+/** Bodies whose shape has been checked (the HTTP layer checks as it parses), with the limits they met: not walked again. */
+const checkedBodies = new WeakMap<object, ShapeLimits>();
+
+function alreadyChecked(body: unknown, limits: ShapeLimits): boolean {
+  const met = typeof body === 'object' && body !== null ? checkedBodies.get(body) : undefined;
+  return met !== undefined && met.maxDepth <= limits.maxDepth && met.maxStringLength <= limits.maxStringLength;
+}
+
+/**
+ * Depth and string lengths of any JSON body, in one pass without recursion (so a 2,000-deep
+ * array is rejected, not a stack overflow), removing the keys a prototype could be reached through
+ * (`__proto__`, `constructor.prototype`) so that no later step — validation, storage — ever sees
+ * them. Linear in the body's size.
+ */
+export function checkAndCleanShape(body: unknown, limits: ShapeLimits): void {
   // Containers only go on the stack, with their depth beside them in a second array: this runs on
   // every hook call over every node of the body, so it allocates nothing per node (a stack of
   // {value, depth} objects and Object.entries made it a quarter of a hook call's CPU).
@@ -91,9 +111,16 @@ export function checkShape(body: unknown, limits: Pick<InputLimits, 'maxDepth' |
     const record = value as Record<string, unknown>;
     for (const key in record) {
       if (key.length > limits.maxStringLength) throw tooLarge(`A key in the request is longer than ${limits.maxStringLength} characters`);
-      visit(record[key], depth);
+      const child = record[key];
+      if (isPrototypeKey(key, child)) {
+        // JSON.parse made it an own property; deleting it leaves the object's real prototype alone.
+        Reflect.deleteProperty(record, key);
+        continue;
+      }
+      visit(child, depth);
     }
   }
+  if (typeof body === 'object' && body !== null) checkedBodies.set(body, { maxDepth: limits.maxDepth, maxStringLength: limits.maxStringLength });
 }
 
 function entryCount(bundleLike: unknown): number {
@@ -105,7 +132,7 @@ function entryCount(bundleLike: unknown): number {
 
 /** A hook request's size in drafts and prefetched resources, against the configured limits. */
 export function checkHookRequestSize(body: unknown, limits: InputLimits): void {
-  checkShape(body, limits);
+  if (!alreadyChecked(body, limits)) checkAndCleanShape(body, limits);
   if (typeof body !== 'object' || body === null) return;
   const { context, prefetch } = body as { context?: { draftOrders?: unknown }; prefetch?: unknown };
   const drafts = entryCount(context?.draftOrders);

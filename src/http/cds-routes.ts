@@ -99,7 +99,7 @@ export function cdsRoutes(deps: CdsRoutesDeps): Router {
     fhirAllowlist: deps.fhir.allowlist !== undefined,
   });
   // Any Content-Type is read as JSON: some clients omit it or send text/plain; what is not JSON gets a 400.
-  const body = jsonBody(deps.maxBodyBytes, (deps.limits ?? DEFAULT_INPUT_LIMITS).maxDepth);
+  const body = jsonBody(deps.maxBodyBytes, deps.limits ?? DEFAULT_INPUT_LIMITS);
   // Admission first: a waiting call holds no parsed body.
   const gate = deps.maxConcurrentHooks ? [hookGate(deps.maxConcurrentHooks)] : [];
   // After authentication, so the limit is per EHR (iss and tenant), not per proxy address.
