@@ -127,7 +127,13 @@ export class CodeIndex {
 
   /** The first coding of the concept that is in the set. */
   match(concept: Tolerant<CodeableConcept> | undefined): Tolerant<Coding> | undefined {
-    return asArray(concept?.coding).find((coding) => this.lookup(coding) !== undefined);
+    // A loop rather than asArray().find(): asked of every result and condition against every value set.
+    const codings: unknown = concept?.coding;
+    if (!Array.isArray(codings)) return asArray(concept?.coding).find((coding) => this.lookup(coding) !== undefined);
+    for (const coding of codings as Array<Tolerant<Coding> | null | undefined>) {
+      if (coding !== null && coding !== undefined && this.lookup(coding) !== undefined) return coding;
+    }
+    return undefined;
   }
 }
 

@@ -199,24 +199,64 @@ function analyteResults(observation: Observation, valueSet: CodeIndex): Observat
   return own ? [observation] : [];
 }
 
+/** A result whose status counts or is pending, with its effective time read once. */
+export interface DatedResult {
+  observation: Observation;
+  time: number;
+  /** Final, amended or corrected (else preliminary or registered: pending). */
+  counting: boolean;
+}
+
+/**
+ * The record's results that can decide (or be pending), dated: done once per request and shared by
+ * every analyte, so each result's status and date are read once, not once per analyte. Results
+ * with any other status, or without a readable date, never count.
+ */
+export function datedResults(observations: readonly Observation[]): DatedResult[] {
+  const dated: DatedResult[] = [];
+  for (const observation of observations) {
+    const status = observation.status;
+    if (typeof status !== 'string') continue;
+    const counting = COUNTING_STATUS.has(status);
+    if (!counting && !PENDING_STATUS.has(status)) continue;
+    const time = parseFhirDate(observationDate(observation));
+    if (time !== undefined) dated.push({ observation, time, counting });
+  }
+  return dated;
+}
+
+type Candidate = { o: Observation; time: number };
+
+/** Newest first; among results of the same moment (the components of one panel), the lowest value first: the cautious reading. */
+function newestFirst(a: Candidate, b: Candidate): number {
+  return b.time - a.time || (a.o.valueQuantity?.value ?? Infinity) - (b.o.valueQuantity?.value ?? Infinity);
+}
+
 /**
  * docs/clinical-spec.md "Patient data and how it counts", Labs: the most recent counting result inside the look-back window decides.
  * Results whose unit cannot be converted are skipped, not guessed at, and reported. Among results of
  * the same moment (the components of one panel), the lowest value comes first: the cautious reading.
  */
 export function latestLab(observations: readonly Observation[], analyte: Analyte, valueSet: CodeIndex, now: number): LatestLab {
+  return latestLabOf(datedResults(observations), analyte, valueSet, now);
+}
+
+/** latestLab over results already dated (datedResults, once per request). */
+export function latestLabOf(results: readonly DatedResult[], analyte: Analyte, valueSet: CodeIndex, now: number): LatestLab {
   const since = now - analyte.lookbackDays * DAY_MS;
-  const inWindow = (status: ReadonlySet<string>) =>
-    observations
-      .filter((o) => typeof o.status === 'string' && status.has(o.status))
-      .flatMap((o) => analyteResults(o, valueSet))
-      .map((o) => ({ o, time: parseFhirDate(observationDate(o)) }))
-      .filter((c): c is { o: Observation; time: number } => c.time !== undefined && c.time >= since)
-      .sort((a, b) => b.time - a.time || (a.o.valueQuantity?.value ?? Infinity) - (b.o.valueQuantity?.value ?? Infinity));
+  const counting: Candidate[] = [];
+  const pendingResults: Candidate[] = [];
+  // The window first (a number), the value set only for results inside it.
+  for (const { observation, time, counting: counts } of results) {
+    if (time < since) continue;
+    for (const o of analyteResults(observation, valueSet)) (counts ? counting : pendingResults).push({ o, time });
+  }
+  counting.sort(newestFirst);
+  pendingResults.sort(newestFirst);
 
   const unreadable: UnreadableLab[] = [];
   let decided: { reading: LabReading; time: number } | undefined;
-  for (const { o, time } of inWindow(COUNTING_STATUS)) {
+  for (const { o, time } of counting) {
     const read = readObservation(o, analyte);
     if (!read) continue;
     if ('unreadable' in read) {
@@ -226,11 +266,11 @@ export function latestLab(observations: readonly Observation[], analyte: Analyte
     decided = { reading: read.reading, time };
     break;
   }
-  const pending = newestPending(inWindow(PENDING_STATUS), analyte, decided?.time);
+  const pending = newestPending(pendingResults, analyte, decided?.time);
   return { ...(decided ? { reading: decided.reading } : {}), unreadable, ...(pending ? { pending } : {}) };
 }
 
-function newestPending(candidates: ReadonlyArray<{ o: Observation; time: number }>, analyte: Analyte, after: number | undefined): LatestLab['pending'] {
+function newestPending(candidates: readonly Candidate[], analyte: Analyte, after: number | undefined): LatestLab['pending'] {
   for (const { o, time } of candidates) {
     if (after !== undefined && time <= after) return undefined;
     const read = readObservation(o, analyte);

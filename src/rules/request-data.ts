@@ -10,8 +10,8 @@ import type { DailyDose, PlannedDuration, SingleDose } from './dose.js';
 import { ageInYears, ckdEpi2021 } from './egfr.js';
 import type { GlutamineOrder } from './glutamine-orders.js';
 import { formatLabValue } from './lab-format.js';
-import { latestLab } from './labs.js';
-import type { LabReading, LatestLab } from './labs.js';
+import { datedResults, latestLabOf } from './labs.js';
+import type { DatedResult, LabReading, LatestLab } from './labs.js';
 import type { Catalogue } from './load-catalogue.js';
 import { currentMedications } from './medications.js';
 import type { CurrentMedication } from './medications.js';
@@ -49,6 +49,7 @@ export class RequestData {
   private readonly facts = new Map<GlutamineOrder, OrderFacts>();
   private readonly medications = new Map<GlutamineOrder, CurrentMedication[]>();
   private counting?: Condition[];
+  private dated?: DatedResult[];
   private allMedications?: CurrentMedication[];
   private positions?: Map<AnyResource, { index: number; checked: boolean }>;
   readonly derivationProblems: DerivationProblem[] = [];
@@ -65,7 +66,8 @@ export class RequestData {
     let latest = this.labs.get(analyte.id);
     if (!latest) {
       const valueSet = this.input.catalogue.valueSets.get(analyte.valueSet);
-      latest = valueSet ? latestLab(this.input.record.observations, analyte, valueSet.codes, this.input.now) : { unreadable: [] };
+      this.dated ??= datedResults(this.input.record.observations);
+      latest = valueSet ? latestLabOf(this.dated, analyte, valueSet.codes, this.input.now) : { unreadable: [] };
       const derived = analyte.derivedFrom ? this.derived(analyte, latest.reading) : undefined;
       if (derived) latest = { ...latest, reading: derived };
       this.labs.set(analyte.id, latest);
