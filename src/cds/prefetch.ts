@@ -81,12 +81,12 @@ export function assembleRecord(
  * panel under both `egfr` and `creatinine`), and is one result (clinical-spec revision 2, item 17).
  */
 function withoutDuplicates(resources: readonly AnyResource[]): AnyResource[] {
+  // Called per resource type, so the id alone is the key.
   const seen = new Set<string>();
   return resources.filter((r) => {
     if (typeof r.id !== 'string' || r.id === '') return true;
-    const key = `${r.resourceType}/${r.id}`;
-    if (seen.has(key)) return false;
-    seen.add(key);
+    if (seen.has(r.id)) return false;
+    seen.add(r.id);
     return true;
   });
 }

@@ -1,5 +1,6 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { CodeIndex, SYSTEM, canonicalSystem, conceptLabel, wholeWordMatcher } from './codings.js';
+import { CodeIndex, SYSTEM, canonicalSystem, conceptLabel, mayContainAnyWord, wholeWordMatcher } from './codings.js';
 
 describe('canonicalSystem', () => {
   it.each([
@@ -108,5 +109,57 @@ describe('wholeWordMatcher with its ASCII shortcut', () => {
     for (const text of ['GLUTAMINE 5 g powder', 'l-Glutamine oral', 'ENDARI', 'Glutamine für Kinder', 'glutamine 5 g — café'])
       expect(matches(text), text).toBe(true);
     for (const text of ['glutamines', 'glutaminase', 'Endarium', 'Glutaminé', 'glutamine-free formula', 'Säure ohne']) expect(matches(text), text).toBe(false);
+  });
+});
+
+describe('mayContainAnyWord, the prefilter before the whole-word pattern', () => {
+  const words = ['glutamine', 'sickle cell', 'Keppra', 'valproate', 'aſ', 'l-glutamine', '5-FU'];
+  const mayContain = mayContainAnyWord(words);
+  /** The whole-word pattern with Unicode case folding and nothing in front of it: what the prefilter must never hide. */
+  const unicodeWholeWord = new RegExp(`(?<![\\p{L}\\p{N}])(?:${words.join('|')})(?![\\p{L}\\p{N}])`, 'iu');
+  // Pieces that fold onto ASCII only under Unicode rules (the long s, the Kelvin sign) are among them.
+  const piece = fc.constantFrom(
+    'glutamine',
+    'GLUTAMINE',
+    'ſickle cell',
+    'sickle cell',
+    '\u212Aeppra',
+    'keppra',
+    'valproate',
+    'valproat',
+    'é',
+    ' ',
+    '-',
+    'x',
+    'Ke',
+    '5 g',
+    'as',
+    'AS',
+    'L-',
+    'l',
+    '5',
+    'fu',
+  );
+  it('passes every text the whole-word pattern would match, in any case and any script', () => {
+    fc.assert(
+      fc.property(fc.array(piece, { maxLength: 8 }), (pieces) => {
+        const text = pieces.join('');
+        if (unicodeWholeWord.test(text)) expect(mayContain(text), text).toBe(true);
+      }),
+      { seed: 7, numRuns: 5000 },
+    );
+  });
+
+  it('refuses ASCII text without any of the words, and passes everything when a word is not ASCII', () => {
+    const ascii = mayContainAnyWord(['glutamine', 'sickle cell', 'Keppra', '5-FU']);
+    expect(ascii('Background problem 12 (not a glutamine concern)')).toBe(true);
+    expect(ascii('Background medicine 3 10 MG Oral Tablet')).toBe(false);
+    expect(ascii('Sickle-cell')).toBe(true);
+    expect(ascii('Épilepsie')).toBe(true);
+    expect(mayContainAnyWord([])('glutamine')).toBe(false);
+    expect(mayContainAnyWord(['Säure'])('nothing here')).toBe(true);
+    expect(mayContainAnyWord(['aſ'])('as')).toBe(true);
+    expect(mayContainAnyWord(['L-glutamine'])('glutamine, not the L form')).toBe(true);
+    expect(mayContainAnyWord(['L-glutamine'])('glutamine alone')).toBe(false);
   });
 });

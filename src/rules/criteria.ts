@@ -10,7 +10,8 @@ import type { ConditionEvidence, Evidence, LabEvidence, OrderEvidence } from './
 import type { GlutamineOrder } from './glutamine-orders.js';
 import { formatLabValue } from './lab-format.js';
 import type { LabReading } from './labs.js';
-import { findMedications } from './medications.js';
+import { findMedications, productMatches } from './medications.js';
+import type { Product } from './medication-product.js';
 import type { CurrentMedication } from './medications.js';
 import type { LoadedValueSet } from './load-catalogue.js';
 import type { RequestData } from './request-data.js';
@@ -25,7 +26,11 @@ function valueSet(data: RequestData, id: string): LoadedValueSet | undefined {
  * one of its text-only names (clinical-spec revision 2, item 6). Negated text never counts by name.
  */
 export function matchConditions(match: { valueSet: string }, data: RequestData): ConditionEvidence[] {
-  const vs = valueSet(data, match.valueSet);
+  return data.memo(`conditions:${match.valueSet}`, () => conditionsIn(match.valueSet, data));
+}
+
+function conditionsIn(valueSetId: string, data: RequestData): ConditionEvidence[] {
+  const vs = valueSet(data, valueSetId);
   if (!vs) return [];
   const counting = data.countingConditions();
   const byCode = findAmongCounting(counting, vs.codes);
@@ -34,7 +39,7 @@ export function matchConditions(match: { valueSet: string }, data: RequestData):
     if (vs.codes.match(c.code) !== undefined) return false;
     const textOnly = !asArray(c.code?.coding).some((x) => typeof x.code === 'string');
     const matches = textOnly ? vs.matchesTextOnlyName : vs.matchesName;
-    return conceptTexts(c.code).some((t) => matches(t) && !isNegatedFinding(t));
+    return data.textsOf(c.code).some((t) => data.mayNameAnyValueSet(t) && matches(t) && !isNegatedFinding(t));
   };
   const byName = counting.filter(named).map((c): ConditionEvidence => {
     const coding = asArray(c.code?.coding).find((x) => typeof x.code === 'string');
@@ -232,12 +237,22 @@ export function matchCriterion(criterion: Criterion, order: GlutamineOrder, data
   return found;
 }
 
+/** The products among the current medications and other drafts that are in a value set: matched once per request, for every order. */
+function productsIn(valueSetId: string, data: RequestData): ReadonlySet<Product> {
+  return data.memo(`medications:${valueSetId}`, () => {
+    const vs = valueSet(data, valueSetId);
+    const products = data.currentMedications().map((m) => m.product);
+    const named = (text: string): boolean => data.mayNameAnyValueSet(text) && (vs?.matchesName(text) ?? false);
+    return new Set(vs ? products.filter((p) => productMatches(p, vs.codes, named)) : []);
+  });
+}
+
 function matchMedication(medication: CriterionOf<'medication'>['medication'], order: GlutamineOrder, data: RequestData): Evidence[] {
-  const vs = valueSet(data, medication.valueSet);
   const candidates = medication.oneCardPerPair
     ? data.medicationsBesides(order).filter((m) => !isLaterCheckedOrder(m, order, data))
     : data.medicationsBesides(order);
-  const found = vs ? findMedications(candidates, vs.codes, vs.matchesName) : [];
+  const inValueSet = productsIn(medication.valueSet, data);
+  const found = findMedications(candidates, (product) => inValueSet.has(product));
   const note = medication.note;
   return note ? found.map((m) => ({ ...m, note })) : found;
 }

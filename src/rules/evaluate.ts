@@ -1,4 +1,4 @@
-import { conceptTexts, wholeWordMatcher } from '../fhir/codings.js';
+import { wholeWordMatcher } from '../fhir/codings.js';
 import type { RuleDefinition } from './catalogue-schema.js';
 import { isNegatedFinding } from './conditions.js';
 import { labHit, matchConditions, matchCriterion } from './criteria.js';
@@ -56,7 +56,7 @@ function hasConditionNamed(names: readonly string[], data: RequestData): boolean
     nameMatchers.set(key, matches);
   }
   const matcher = matches;
-  return data.countingConditions().some((c) => conceptTexts(c.code).some((t) => matcher(t) && !isNegatedFinding(t)));
+  return data.countingConditions().some((c) => data.textsOf(c.code).some((t) => matcher(t) && !isNegatedFinding(t)));
 }
 
 function rulesWhere(input: RequestInput, test: (rule: RuleDefinition) => boolean): string[] {

@@ -3,7 +3,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { join, relative, sep } from 'node:path';
 import type { z } from 'zod';
 import { expandTemplate } from '../fhir/prefetch-template.js';
-import { CodeIndex, wholeWordMatcher } from '../fhir/codings.js';
+import { CodeIndex, mayContainAnyWord, wholeWordMatcher } from '../fhir/codings.js';
 import { CatalogueError } from '../errors.js';
 import {
   analytesFileSchema,
@@ -78,6 +78,11 @@ export interface Catalogue {
   data: DataRequirement[];
   analytes: Map<string, Analyte>;
   valueSets: Map<string, LoadedValueSet>;
+  /**
+   * False only for a text that cannot name anything in any value set (no name or text-only name of
+   * any of them occurs in it): one test per text of a record, instead of one per text and value set.
+   */
+  mayNameAnyValueSet: (text: string) => boolean;
   rules: RuleDefinition[];
   /** The version of cards/ (a content hash): glutamine_cds_build_info's rules_version. */
   version: string;
@@ -285,6 +290,7 @@ export function loadCatalogue(dir: string): Catalogue {
     data,
     analytes,
     valueSets,
+    mayNameAnyValueSet: mayContainAnyWord([...valueSets.values()].flatMap((vs) => [...vs.names, ...vs.textOnlyNames])),
     rules,
     ruleRequirements: new Map(rules.map((rule) => [rule.id, requirementsOf(rule, data, analytes)])),
     version: contentVersion(dir),

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { CodeIndex, SYSTEM, wholeWordMatcher } from '../fhir/codings.js';
 import type { AnyResource } from '../fhir/tolerant.js';
 import { MedicationLookup } from './medication-lookup.js';
-import { currentMedications, findMedications } from './medications.js';
+import { currentMedications, findMedications, productMatches } from './medications.js';
 import type { PatientRecord } from './patient-record.js';
 
 const lactulose = new CodeIndex([
@@ -32,7 +32,7 @@ const rx = (status: MedicationRequest['status'], text: string, code?: string): M
 });
 
 function found(r: PatientRecord, drafts: AnyResource[] = []) {
-  return findMedications(currentMedications(r, drafts, r.medications), lactulose, byName);
+  return findMedications(currentMedications(r, drafts, r.medications), (product) => productMatches(product, lactulose, byName));
 }
 
 describe('current medications (docs/clinical-spec.md "Patient data and how it counts", Medications)', () => {

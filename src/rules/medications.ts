@@ -65,29 +65,9 @@ export function productMatches(product: Product, codes: CodeIndex, matchesName: 
   return product.concepts.some((c) => codes.match(c) !== undefined) || product.texts.some(matchesName);
 }
 
-/**
- * productMatches, remembered per product and value set: every order of a request asks about the
- * same co-medications, so each product is matched against each value set once, not once per order
- * (with 500 drafts that was 1.5 million pattern runs).
- */
-const matchCache = new WeakMap<Product, Map<CodeIndex, boolean>>();
-function matchesOnce(product: Product, codes: CodeIndex, matchesName: (text: string) => boolean): boolean {
-  let byValueSet = matchCache.get(product);
-  if (!byValueSet) {
-    byValueSet = new Map();
-    matchCache.set(product, byValueSet);
-  }
-  let hit = byValueSet.get(codes);
-  if (hit === undefined) {
-    hit = productMatches(product, codes, matchesName);
-    byValueSet.set(codes, hit);
-  }
-  return hit;
-}
-
-export function findMedications(medications: readonly CurrentMedication[], codes: CodeIndex, matchesName: (text: string) => boolean): MedicationEvidence[] {
+export function findMedications(medications: readonly CurrentMedication[], matches: (product: Product) => boolean): MedicationEvidence[] {
   return medications
-    .filter((m) => matchesOnce(m.product, codes, matchesName))
+    .filter((m) => matches(m.product))
     .map((m) => ({
       kind: 'medication' as const,
       name: m.product.name ?? 'unnamed medication',

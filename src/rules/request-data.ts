@@ -52,6 +52,9 @@ export class RequestData {
   private dated?: DatedResult[];
   private allMedications?: CurrentMedication[];
   private positions?: Map<AnyResource, { index: number; checked: boolean }>;
+  private readonly texts = new Map<Tolerant<CodeableConcept>, string[]>();
+  private readonly memos = new Map<string, unknown>();
+  private readonly mayName = new Map<string, boolean>();
   readonly derivationProblems: DerivationProblem[] = [];
 
   constructor(readonly input: RequestInput) {}
@@ -60,6 +63,39 @@ export class RequestData {
   countingConditions(): Condition[] {
     this.counting ??= this.input.record.conditions.filter(conditionCounts);
     return this.counting;
+  }
+
+  /**
+   * What a criterion computes from the record alone, whatever the order (the conditions in a value
+   * set, the co-medications in one): computed once per request under `key`, however many rules,
+   * exemptions, gaps and orders ask.
+   */
+  memo<T>(key: string, compute: () => T): T {
+    if (this.memos.has(key)) return this.memos.get(key) as T;
+    const value = compute();
+    this.memos.set(key, value);
+    return value;
+  }
+
+  /** conceptTexts of a concept of the record, read once per request (conditions are read against every value set with names). */
+  textsOf(concept: Tolerant<CodeableConcept> | undefined): string[] {
+    if (!concept) return [];
+    let texts = this.texts.get(concept);
+    if (!texts) {
+      texts = conceptTexts(concept);
+      this.texts.set(concept, texts);
+    }
+    return texts;
+  }
+
+  /** catalogue.mayNameAnyValueSet, asked once per text per request: false when no value set's name can be in it. */
+  mayNameAnyValueSet(text: string): boolean {
+    let may = this.mayName.get(text);
+    if (may === undefined) {
+      may = this.input.catalogue.mayNameAnyValueSet(text);
+      this.mayName.set(text, may);
+    }
+    return may;
   }
 
   latestLab(analyte: Analyte): LatestLab {
@@ -129,13 +165,17 @@ export class RequestData {
     return requirement && status && (status.state === 'unavailable' || status.state === 'partial') ? ` (${requirement.label}: ${status.reason})` : '';
   }
 
+  /** The patient's current medications and the other draft orders, each product read once per request. */
+  currentMedications(): CurrentMedication[] {
+    this.allMedications ??= currentMedications(this.input.record, this.input.drafts, this.input.record.medications);
+    return this.allMedications;
+  }
+
   medicationsBesides(order: GlutamineOrder): CurrentMedication[] {
     let list = this.medications.get(order);
     if (!list) {
-      // Every product is read once per request (not once per order): then each order leaves out
-      // itself — and, on order-sign, a revised order that is also among the current orders.
-      this.allMedications ??= currentMedications(this.input.record, this.input.drafts, this.input.record.medications);
-      list = this.allMedications.filter((m) => m.draft !== order.resource && !(order.id !== undefined && m.requestId === order.id));
+      // Each order leaves out itself — and, on order-sign, a revised order that is also among the current orders.
+      list = this.currentMedications().filter((m) => m.draft !== order.resource && !(order.id !== undefined && m.requestId === order.id));
       this.medications.set(order, list);
     }
     return list;
