@@ -56,7 +56,8 @@ function auditCards(result: HookCallResult, serviceId: string, state: RequestSta
 async function withoutRepeats(result: HookCallResult, deps: CdsRoutesDeps): Promise<HookCallResult['response']> {
   if (deps.repeatWindowMs === 0) return result.response;
   try {
-    const { response, suppressed } = await suppressRepeats(result, result.subject, deps.store, { windowMs: deps.repeatWindowMs, now: deps.now() });
+    // What this call shows is written with the audit, off the request path (CardAuditQueue.repeatMemory).
+    const { response, suppressed } = await suppressRepeats(result, result.subject, deps.audit.repeatMemory, { windowMs: deps.repeatWindowMs, now: deps.now() });
     if (suppressed.length > 0) deps.metrics?.cardsSuppressed('repeat', suppressed.length);
     return response;
   } catch (error) {

@@ -1,7 +1,8 @@
-import type { AuditStore, IssuedCard } from './audit-store.js';
+import type { AuditStore, IssuedCard, RepeatMemory, ShownCard } from './audit-store.js';
+import { BatchWriter } from './batch-writer.js';
 
 export interface CardAuditQueueOptions {
-  /** Most cards waiting; beyond it the oldest are dropped (and counted), so memory stays bounded. */
+  /** Most cards waiting (each of the two queues); beyond it the oldest are dropped (and counted), so memory stays bounded. */
   maxQueued: number;
   /** Most cards written in one transaction; a batch this full is written at once. */
   batchSize: number;
@@ -28,111 +29,95 @@ export const DEFAULT_CARD_AUDIT_QUEUE: Omit<CardAuditQueueOptions, 'onWriteFaile
  * are written once it answers again; on shutdown what is queued is written before the database
  * closes. Cards are safety information: a hook call never waits on its audit, and never fails
  * because of it.
+ *
+ * What repeat suppression remembers as shown goes the same way (`repeatMemory`): this replica
+ * reads its own unwritten entries at once; other replicas see them once written, within 50 ms.
  */
 export class CardAuditQueue {
-  private queued: IssuedCard[] = [];
-  private writing: Promise<void> | undefined;
-  /** The write of a full batch, due after this turn of the event loop. */
-  private immediate: NodeJS.Immediate | undefined;
-  /** The write of a partial batch, due flushAfterMs after its first card. */
-  private timer: NodeJS.Timeout | undefined;
-  private retry: NodeJS.Timeout | undefined;
+  private readonly cards: BatchWriter<IssuedCard>;
+  private readonly shown: BatchWriter<ShownCard>;
+  /** The newest unwritten shown entry per key, read with the store's own (not yet written there). */
+  private readonly unwritten = new Map<string, ShownCard>();
+  /** The store's repeat memory, with what this replica showed and has not written yet. */
+  readonly repeatMemory: RepeatMemory;
 
-  constructor(
-    private readonly store: AuditStore,
-    private readonly options: CardAuditQueueOptions,
-  ) {}
+  constructor(store: AuditStore, options: CardAuditQueueOptions) {
+    const common = { maxQueued: options.maxQueued, batchSize: options.batchSize, flushAfterMs: options.flushAfterMs, retryMs: options.retryMs };
+    this.cards = new BatchWriter((batch) => store.recordCards(batch), {
+      ...common,
+      // At most ten ids: enough to find the calls in the request log, bounded however large the batch.
+      onWriteFailed: (error, queued, batch) => {
+        options.onWriteFailed(error, queued, [...new Set(batch.flatMap((card) => (card.requestId ? [card.requestId] : [])))].slice(0, 10));
+      },
+      onDropped: (dropped) => {
+        options.onDropped(dropped.length);
+      },
+    });
+    this.shown = new BatchWriter(
+      async (batch) => {
+        // One row per key, the newest (two calls within a batch show the same card; PostgreSQL's
+        // upsert keeps one row per key of its input, whichever it meets).
+        await store.rememberShown([...new Map(batch.map((entry) => [entry.key, entry])).values()]);
+        for (const entry of batch) if (this.unwritten.get(entry.key) === entry) this.unwritten.delete(entry.key);
+      },
+      {
+        ...common,
+        onWriteFailed: (error, queued) => {
+          options.onWriteFailed(error, queued, []);
+        },
+        onDropped: (dropped) => {
+          for (const entry of dropped) if (this.unwritten.get(entry.key) === entry) this.unwritten.delete(entry.key);
+          options.onDropped(dropped.length);
+        },
+      },
+    );
+    this.repeatMemory = {
+      recallShown: async (keys, since) => {
+        const stored = await store.recallShown(keys, since);
+        if (this.unwritten.size === 0) return stored;
+        const byKey = new Map(stored.map((s) => [s.key, s]));
+        for (const key of keys) {
+          const mine = this.unwritten.get(key);
+          const theirs = byKey.get(key);
+          if (mine && mine.shownAt >= since && (!theirs || mine.shownAt >= theirs.shownAt)) byKey.set(key, mine);
+        }
+        return [...byKey.values()];
+      },
+      rememberShown: (entries) => {
+        for (const entry of entries) this.unwritten.set(entry.key, entry);
+        this.shown.add(entries);
+        return Promise.resolve();
+      },
+      forgetShownBefore: (before) => store.forgetShownBefore(before),
+      repeatKeySecret: () => store.repeatKeySecret(),
+    };
+  }
 
-  /** Cards waiting to be written (the glutamine_cds_audit_queue_depth metric). */
+  /** Cards waiting to be written (the glutamine_cds_audit_queue_depth metric), shown entries included. */
   get depth(): number {
-    return this.queued.length;
+    return this.cards.depth + this.shown.depth;
   }
 
   /** Whether the last write failed and a retry is pending (GET /readyz is then 503). */
   get failing(): boolean {
-    return this.retry !== undefined;
+    return this.cards.failing || this.shown.failing;
   }
 
   add(cards: readonly IssuedCard[]): void {
-    if (cards.length === 0) return;
-    this.queued.push(...cards);
-    const over = this.queued.length - this.options.maxQueued;
-    if (over > 0) {
-      this.queued.splice(0, over);
-      this.options.onDropped(over);
-    }
-    if (this.retry !== undefined) return;
-    if (this.immediate !== undefined) return;
-    if (this.queued.length >= this.options.batchSize) {
-      // A full batch: written after this turn of the event loop (the response goes out first).
-      this.cancelScheduled();
-      this.immediate = setImmediate(() => {
-        this.immediate = undefined;
-        void this.flush();
-      });
-    } else if (this.timer === undefined) {
-      this.timer = setTimeout(() => {
-        this.timer = undefined;
-        void this.flush();
-      }, this.options.flushAfterMs);
-      // A queued card does not keep a stopping process alive by itself: close() writes it.
-      this.timer.unref();
-    }
-  }
-
-  private cancelScheduled(): void {
-    if (this.immediate !== undefined) clearImmediate(this.immediate);
-    if (this.timer !== undefined) clearTimeout(this.timer);
-    this.immediate = undefined;
-    this.timer = undefined;
+    this.cards.add(cards);
   }
 
   /**
-   * Writes everything queued now; resolves when the queue is empty or the store failed (the cards
+   * Writes everything queued now; resolves when the queues are empty or the store failed (the cards
    * then stay queued and a retry is scheduled). Feedback and analytics call it first, so that they
-   * see this replica's own cards.
+   * see this replica's own cards — and feedback, which ends a card's repeat, finds it remembered.
    */
   async flush(): Promise<void> {
-    while (this.writing) await this.writing;
-    if (this.queued.length === 0) return;
-    this.writing = this.writeAll();
-    try {
-      await this.writing;
-    } finally {
-      this.writing = undefined;
-    }
-  }
-
-  private async writeAll(): Promise<void> {
-    while (this.queued.length > 0) {
-      const batch = this.queued.slice(0, this.options.batchSize);
-      try {
-        await this.store.recordCards(batch);
-      } catch (error) {
-        // At most ten ids: enough to find the calls in the request log, bounded however large the batch.
-        const requestIds = [...new Set(batch.flatMap((card) => (card.requestId ? [card.requestId] : [])))].slice(0, 10);
-        this.options.onWriteFailed(error, this.queued.length, requestIds);
-        this.scheduleRetry();
-        return;
-      }
-      this.queued.splice(0, batch.length);
-    }
-  }
-
-  private scheduleRetry(): void {
-    if (this.retry !== undefined) return;
-    this.retry = setTimeout(() => {
-      this.retry = undefined;
-      void this.flush();
-    }, this.options.retryMs);
-    this.retry.unref();
+    await Promise.all([this.cards.flush(), this.shown.flush()]);
   }
 
   /** For shutdown: one last attempt to write what is queued. */
   async close(): Promise<void> {
-    this.cancelScheduled();
-    if (this.retry !== undefined) clearTimeout(this.retry);
-    this.retry = undefined;
-    await this.flush();
+    await Promise.all([this.cards.close(), this.shown.close()]);
   }
 }
