@@ -39,7 +39,8 @@ function conditionsIn(valueSetId: string, data: RequestData): ConditionEvidence[
     if (vs.codes.match(c.code) !== undefined) return false;
     const textOnly = !asArray(c.code?.coding).some((x) => typeof x.code === 'string');
     const matches = textOnly ? vs.matchesTextOnlyName : vs.matchesName;
-    return data.textsOf(c.code).some((t) => data.mayNameAnyValueSet(t) && matches(t) && !isNegatedFinding(t));
+    const texts = data.textsOf(c.code);
+    return data.valueSetsNamedIn(texts).has(valueSetId) && texts.some((t) => matches(t) && !isNegatedFinding(t));
   };
   const byName = counting.filter(named).map((c): ConditionEvidence => {
     const coding = asArray(c.code?.coding).find((x) => typeof x.code === 'string');
@@ -237,13 +238,15 @@ export function matchCriterion(criterion: Criterion, order: GlutamineOrder, data
   return found;
 }
 
+const neverNamed = (): boolean => false;
+
 /** The products among the current medications and other drafts that are in a value set: matched once per request, for every order. */
 function productsIn(valueSetId: string, data: RequestData): ReadonlySet<Product> {
   return data.memo(`medications:${valueSetId}`, () => {
     const vs = valueSet(data, valueSetId);
     const products = data.currentMedications().map((m) => m.product);
-    const named = (text: string): boolean => data.mayNameAnyValueSet(text) && (vs?.matchesName(text) ?? false);
-    return new Set(vs ? products.filter((p) => productMatches(p, vs.codes, named)) : []);
+    if (!vs) return new Set();
+    return new Set(products.filter((p) => productMatches(p, vs.codes, data.valueSetsNamedIn(p.texts).has(valueSetId) ? vs.matchesName : neverNamed)));
   });
 }
 

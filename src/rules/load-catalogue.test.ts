@@ -2,6 +2,7 @@ import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CatalogueError } from '../errors.js';
 import type { RuleDefinition } from './catalogue-schema.js';
@@ -161,5 +162,36 @@ describe('loadCatalogue', () => {
     const dir = cardsWith('analytes.json', () => undefined);
     writeFileSync(join(dir, 'analytes.json'), '{ not json');
     expect(loadError(dir)).toMatch(/^cards\/analytes\.json: is not valid JSON/);
+  });
+});
+
+describe('valueSetsNamedIn: the value sets a text may name', () => {
+  const catalogue = loadCatalogue(CARDS);
+  const valueSets = [...catalogue.valueSets.values()].filter((vs) => vs.names.length > 0 || vs.textOnlyNames.length > 0);
+  const allNames = valueSets.flatMap((vs) => [...vs.names, ...vs.textOnlyNames]);
+  // Names as written, upper-cased, cut short, and run into other words; noise and non-ASCII text between them.
+  const piece = fc.oneof(
+    fc.constantFrom(...allNames),
+    fc.constantFrom(...allNames).map((n) => n.toUpperCase()),
+    fc.constantFrom(...allNames).map((n) => n.slice(0, Math.ceil(n.length / 2))),
+    fc.constantFrom(' ', ', ', '-', '(', 'no ', 'history of ', 'x', 'é', 'ſ', '2', 'disease'),
+  );
+
+  it('holds every value set whose names match the text', () => {
+    fc.assert(
+      fc.property(fc.array(piece, { maxLength: 6 }), (pieces) => {
+        const text = pieces.join('');
+        const named = catalogue.valueSetsNamedIn(text);
+        for (const vs of valueSets) {
+          if (vs.matchesName(text) || vs.matchesTextOnlyName(text)) expect(named.has(vs.id), `${vs.id} in "${text}"`).toBe(true);
+        }
+      }),
+      { seed: 11, numRuns: 4000 },
+    );
+  });
+
+  it('holds none for text that names nothing, and only the value sets a name belongs to', () => {
+    expect(catalogue.valueSetsNamedIn('Background medicine 3 10 MG Oral Tablet').size).toBe(0);
+    expect([...catalogue.valueSetsNamedIn('Keppra 500 mg')]).toEqual(['antiseizure-medications']);
   });
 });

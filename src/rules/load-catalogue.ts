@@ -3,7 +3,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { join, relative, sep } from 'node:path';
 import type { z } from 'zod';
 import { expandTemplate } from '../fhir/prefetch-template.js';
-import { CodeIndex, mayContainAnyWord, wholeWordMatcher } from '../fhir/codings.js';
+import { CodeIndex, asciiTokens, leadingToken, wholeWordMatcher } from '../fhir/codings.js';
 import { CatalogueError } from '../errors.js';
 import {
   analytesFileSchema,
@@ -79,15 +79,44 @@ export interface Catalogue {
   analytes: Map<string, Analyte>;
   valueSets: Map<string, LoadedValueSet>;
   /**
-   * False only for a text that cannot name anything in any value set (no name or text-only name of
-   * any of them occurs in it): one test per text of a record, instead of one per text and value set.
+   * The value sets a text may name (by a name or text-only name): the others cannot match it, so
+   * their patterns need not run. One pass over the text, asked once per text of a record.
    */
-  mayNameAnyValueSet: (text: string) => boolean;
+  valueSetsNamedIn: (text: string) => ReadonlySet<string>;
   rules: RuleDefinition[];
   /** The version of cards/ (a content hash): glutamine_cds_build_info's rules_version. */
   version: string;
   /** The data requirements each rule depends on (by rule id), derived from its criteria. */
   ruleRequirements: Map<string, DataRequirement[]>;
+}
+
+/**
+ * Which value sets a text may name, by the leading tokens of their names (codings.ts leadingToken:
+ * a text holding a name as a whole word holds that token). Value sets with a name whose leading
+ * token is not certain, and every value set with names for non-ASCII text, are always candidates.
+ */
+function nameIndex(valueSets: readonly LoadedValueSet[]): (text: string) => ReadonlySet<string> {
+  const byToken = new Map<string, Set<string>>();
+  const always = new Set<string>();
+  const named = new Set<string>();
+  for (const vs of valueSets) {
+    for (const name of [...vs.names, ...vs.textOnlyNames]) {
+      named.add(vs.id);
+      const token = leadingToken(name);
+      if (token === '') always.add(vs.id);
+      else byToken.set(token, (byToken.get(token) ?? new Set()).add(vs.id));
+    }
+  }
+  return (text) => {
+    const tokens = asciiTokens(text);
+    if (tokens === undefined) return named;
+    let found: Set<string> | undefined;
+    for (const token of tokens) {
+      const ids = byToken.get(token);
+      if (ids) for (const id of ids) (found ??= new Set(always)).add(id);
+    }
+    return found ?? always;
+  };
 }
 
 type Need = (r: DataRequirement) => boolean;
@@ -290,7 +319,7 @@ export function loadCatalogue(dir: string): Catalogue {
     data,
     analytes,
     valueSets,
-    mayNameAnyValueSet: mayContainAnyWord([...valueSets.values()].flatMap((vs) => [...vs.names, ...vs.textOnlyNames])),
+    valueSetsNamedIn: nameIndex([...valueSets.values()]),
     rules,
     ruleRequirements: new Map(rules.map((rule) => [rule.id, requirementsOf(rule, data, analytes)])),
     version: contentVersion(dir),

@@ -54,7 +54,7 @@ export class RequestData {
   private positions?: Map<AnyResource, { index: number; checked: boolean }>;
   private readonly texts = new Map<Tolerant<CodeableConcept>, string[]>();
   private readonly memos = new Map<string, unknown>();
-  private readonly mayName = new Map<string, boolean>();
+  private readonly namedIn = new Map<readonly string[], ReadonlySet<string>>();
   readonly derivationProblems: DerivationProblem[] = [];
 
   constructor(readonly input: RequestInput) {}
@@ -88,14 +88,19 @@ export class RequestData {
     return texts;
   }
 
-  /** catalogue.mayNameAnyValueSet, asked once per text per request: false when no value set's name can be in it. */
-  mayNameAnyValueSet(text: string): boolean {
-    let may = this.mayName.get(text);
-    if (may === undefined) {
-      may = this.input.catalogue.mayNameAnyValueSet(text);
-      this.mayName.set(text, may);
+  /**
+   * The value sets these texts may name (catalogue.valueSetsNamedIn over each), remembered per list:
+   * a concept's texts (textsOf) and a product's are one list each for the whole request, so each is
+   * read once, however many value sets ask.
+   */
+  valueSetsNamedIn(texts: readonly string[]): ReadonlySet<string> {
+    let ids = this.namedIn.get(texts);
+    if (!ids) {
+      const each = texts.map((t) => this.input.catalogue.valueSetsNamedIn(t));
+      ids = each.length === 1 && each[0] ? each[0] : new Set(each.flatMap((set) => [...set]));
+      this.namedIn.set(texts, ids);
     }
-    return may;
+    return ids;
   }
 
   latestLab(analyte: Analyte): LatestLab {
