@@ -39,19 +39,22 @@ function conditionsIn(valueSetId: string, data: RequestData): ConditionEvidence[
     if (vs.codes.match(c.code) !== undefined) return false;
     const textOnly = !asArray(c.code?.coding).some((x) => typeof x.code === 'string');
     const matches = textOnly ? vs.matchesTextOnlyName : vs.matchesName;
-    const texts = data.textsOf(c.code);
-    return data.valueSetsNamedIn(texts).has(valueSetId) && texts.some((t) => matches(t) && !isNegatedFinding(t));
+    return data.textsOf(c.code).some((t) => matches(t) && !isNegatedFinding(t));
   };
-  const byName = counting.filter(named).map((c): ConditionEvidence => {
-    const coding = asArray(c.code?.coding).find((x) => typeof x.code === 'string');
-    return {
-      kind: 'condition',
-      display: conceptLabel(c.code) ?? 'condition',
-      ...(coding?.code ? { system: systemName(coding.system), code: coding.code } : {}),
-      unconfirmed: isUnconfirmed(c),
-      matchedByName: true,
-    };
-  });
+  // Only the conditions whose texts may name this value set: the others cannot match its names.
+  const byName = data
+    .conditionsThatMayName(valueSetId)
+    .filter(named)
+    .map((c): ConditionEvidence => {
+      const coding = asArray(c.code?.coding).find((x) => typeof x.code === 'string');
+      return {
+        kind: 'condition',
+        display: conceptLabel(c.code) ?? 'condition',
+        ...(coding?.code ? { system: systemName(coding.system), code: coding.code } : {}),
+        unconfirmed: isUnconfirmed(c),
+        matchedByName: true,
+      };
+    });
   return [...byCode, ...byName];
 }
 
@@ -240,13 +243,18 @@ export function matchCriterion(criterion: Criterion, order: GlutamineOrder, data
 
 const neverNamed = (): boolean => false;
 
-/** The products among the current medications and other drafts that are in a value set: matched once per request, for every order. */
+/**
+ * The products among the current medications and other drafts that are in a value set, by code or
+ * by name (names only looked for in the products whose texts may hold them): matched once per
+ * request, for every order.
+ */
 function productsIn(valueSetId: string, data: RequestData): ReadonlySet<Product> {
   return data.memo(`medications:${valueSetId}`, () => {
     const vs = valueSet(data, valueSetId);
-    const products = data.currentMedications().map((m) => m.product);
     if (!vs) return new Set();
-    return new Set(products.filter((p) => productMatches(p, vs.codes, data.valueSetsNamedIn(p.texts).has(valueSetId) ? vs.matchesName : neverNamed)));
+    const byCode = data.currentMedications().flatMap((m) => (productMatches(m.product, vs.codes, neverNamed) ? [m.product] : []));
+    const byName = data.productsThatMayName(valueSetId).filter((p) => p.texts.some(vs.matchesName));
+    return new Set([...byCode, ...byName]);
   });
 }
 

@@ -82,7 +82,7 @@ export interface Catalogue {
    * The value sets a text may name (by a name or text-only name): the others cannot match it, so
    * their patterns need not run. One pass over the text, asked once per text of a record.
    */
-  valueSetsNamedIn: (text: string) => ReadonlySet<string>;
+  valueSetsNamedIn: (text: string) => readonly string[];
   rules: RuleDefinition[];
   /** The version of cards/ (a content hash): glutamine_cds_build_info's rules_version. */
   version: string;
@@ -95,8 +95,8 @@ export interface Catalogue {
  * a text holding a name as a whole word holds that token). Value sets with a name whose leading
  * token is not certain, and every value set with names for non-ASCII text, are always candidates.
  */
-function nameIndex(valueSets: readonly LoadedValueSet[]): (text: string) => ReadonlySet<string> {
-  const byToken = new Map<string, Set<string>>();
+function nameIndex(valueSets: readonly LoadedValueSet[]): (text: string) => readonly string[] {
+  const byToken = new Map<string, string[]>();
   const always = new Set<string>();
   const named = new Set<string>();
   for (const vs of valueSets) {
@@ -104,18 +104,23 @@ function nameIndex(valueSets: readonly LoadedValueSet[]): (text: string) => Read
       named.add(vs.id);
       const token = leadingToken(name);
       if (token === '') always.add(vs.id);
-      else byToken.set(token, (byToken.get(token) ?? new Set()).add(vs.id));
+      else if (!byToken.get(token)?.includes(vs.id)) byToken.set(token, [...(byToken.get(token) ?? []), vs.id]);
     }
   }
+  const alwaysIds = [...always];
+  const namedIds = [...named];
+  // Arrays, not Sets: most texts name nothing or one value set, and this runs once per text of a record.
   return (text) => {
     const tokens = asciiTokens(text);
-    if (tokens === undefined) return named;
-    let found: Set<string> | undefined;
+    if (tokens === undefined) return namedIds;
+    let found: string[] | undefined;
     for (const token of tokens) {
       const ids = byToken.get(token);
-      if (ids) for (const id of ids) (found ??= new Set(always)).add(id);
+      if (!ids) continue;
+      found ??= [...alwaysIds];
+      for (const id of ids) if (!found.includes(id)) found.push(id);
     }
-    return found ?? always;
+    return found ?? alwaysIds;
   };
 }
 

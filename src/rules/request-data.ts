@@ -15,6 +15,7 @@ import type { DatedResult, LabReading, LatestLab } from './labs.js';
 import type { Catalogue } from './load-catalogue.js';
 import { currentMedications } from './medications.js';
 import type { CurrentMedication } from './medications.js';
+import type { Product } from './medication-product.js';
 import type { PatientRecord } from './patient-record.js';
 
 export interface RequestInput {
@@ -54,7 +55,8 @@ export class RequestData {
   private positions?: Map<AnyResource, { index: number; checked: boolean }>;
   private readonly texts = new Map<Tolerant<CodeableConcept>, string[]>();
   private readonly memos = new Map<string, unknown>();
-  private readonly namedIn = new Map<readonly string[], ReadonlySet<string>>();
+  private conditionsByNamedValueSet?: Map<string, Condition[]>;
+  private productsByNamedValueSet?: Map<string, Product[]>;
   readonly derivationProblems: DerivationProblem[] = [];
 
   constructor(readonly input: RequestInput) {}
@@ -89,18 +91,22 @@ export class RequestData {
   }
 
   /**
-   * The value sets these texts may name (catalogue.valueSetsNamedIn over each), remembered per list:
-   * a concept's texts (textsOf) and a product's are one list each for the whole request, so each is
-   * read once, however many value sets ask.
+   * The counting conditions whose texts may name the value set (catalogue.valueSetsNamedIn): the
+   * only ones its name patterns need to run on. One pass over the record, for every value set.
    */
-  valueSetsNamedIn(texts: readonly string[]): ReadonlySet<string> {
-    let ids = this.namedIn.get(texts);
-    if (!ids) {
-      const each = texts.map((t) => this.input.catalogue.valueSetsNamedIn(t));
-      ids = each.length === 1 && each[0] ? each[0] : new Set(each.flatMap((set) => [...set]));
-      this.namedIn.set(texts, ids);
-    }
-    return ids;
+  conditionsThatMayName(valueSetId: string): readonly Condition[] {
+    this.conditionsByNamedValueSet ??= byNamedValueSet(this.countingConditions(), (c) => this.textsOf(c.code), this.input.catalogue);
+    return this.conditionsByNamedValueSet.get(valueSetId) ?? [];
+  }
+
+  /** The products of the current medications and other drafts whose texts may name the value set (as conditionsThatMayName). */
+  productsThatMayName(valueSetId: string): readonly Product[] {
+    this.productsByNamedValueSet ??= byNamedValueSet(
+      this.currentMedications().map((m) => m.product),
+      (p) => p.texts,
+      this.input.catalogue,
+    );
+    return this.productsByNamedValueSet.get(valueSetId) ?? [];
   }
 
   latestLab(analyte: Analyte): LatestLab {
@@ -222,4 +228,20 @@ export class RequestData {
     if (!reading?.measured || reading.measured.comparator) return undefined;
     return { value: reading.measured.value, ...(reading.date ? { date: reading.date } : {}) };
   }
+}
+
+/** Each item under every value set one of its texts may name, once, in the items' order. */
+function byNamedValueSet<T>(items: readonly T[], textsOf: (item: T) => readonly string[], catalogue: Catalogue): Map<string, T[]> {
+  const byValueSet = new Map<string, T[]>();
+  for (const item of items) {
+    for (const text of textsOf(item)) {
+      for (const id of catalogue.valueSetsNamedIn(text)) {
+        const list = byValueSet.get(id);
+        if (!list) byValueSet.set(id, [item]);
+        // Another text of the same item naming the same value set: the item is there already.
+        else if (list[list.length - 1] !== item) list.push(item);
+      }
+    }
+  }
+  return byValueSet;
 }
