@@ -1,5 +1,5 @@
 import type { Condition, MedicationRequest, MedicationStatement, Observation, Patient } from 'fhir/r4';
-import { bundleEntries, isErrorOutcome, nextLink, resourcesOfType } from '../fhir/bundle.js';
+import { bundleEntries, isErrorOutcome, nextLink } from '../fhir/bundle.js';
 import { isResource } from '../fhir/tolerant.js';
 import type { AnyResource } from '../fhir/tolerant.js';
 import type { DataRequirement } from '../rules/load-catalogue.js';
@@ -33,11 +33,12 @@ export function readPrefetch(present: boolean, value: unknown, requirement: Data
       ? { status: { state: 'available' }, resources: [value] }
       : { status: { state: 'unavailable', reason: `the EHR sent a ${value.resourceType} instead` }, resources: [] };
   }
-  const resources = bundleEntries(value).map((e) => e.resource);
-  if (resources.some(isErrorOutcome)) {
-    return { status: { state: 'unavailable', reason: 'the EHR reported an error retrieving it' }, resources: [] };
+  // One pass over the entries (a record's hundreds of results are read here on every call).
+  const wanted: AnyResource[] = [];
+  for (const { resource } of bundleEntries(value)) {
+    if (isErrorOutcome(resource)) return { status: { state: 'unavailable', reason: 'the EHR reported an error retrieving it' }, resources: [] };
+    if (resource.resourceType === requirement.resourceType) wanted.push(resource);
   }
-  const wanted = resources.filter((r) => r.resourceType === requirement.resourceType);
   if (nextLink(value)) {
     return { status: { state: 'partial', reason: 'only the first page of results was received' }, resources: wanted, continueFrom: value };
   }
@@ -46,7 +47,7 @@ export function readPrefetch(present: boolean, value: unknown, requirement: Data
 
 /** The Medication entries of every prefetched bundle, so referenced Medications can be resolved. */
 export function prefetchedMedications(prefetch: Record<string, unknown> | undefined): Array<{ fullUrl?: string; resource: AnyResource }> {
-  return Object.values(prefetch ?? {}).flatMap((value) => bundleEntries(value).filter((e) => e.resource.resourceType === 'Medication'));
+  return Object.values(prefetch ?? {}).flatMap((value) => bundleEntries(value, 'Medication'));
 }
 
 /** The patient record from one result per data requirement. */
@@ -57,38 +58,40 @@ export function assembleRecord(
 ): PatientRecord {
   const status = new Map<string, DataStatus>();
   const byType = new Map<string, AnyResource[]>();
+  // One copy of each resource per type (by id), in one pass: the same Observation can arrive under
+  // several prefetch keys (an eGFR panel under both `egfr` and `creatinine`), and is one result
+  // (clinical-spec revision 2, item 17).
+  const seen = new Map<string, Set<string>>();
   for (const requirement of requirements) {
     const result = results.get(requirement.key) ?? { status: { state: 'unavailable', reason: NOT_PROVIDED }, resources: [] };
     status.set(requirement.key, result.status);
-    const wanted = result.resources.filter((r) => r.resourceType === requirement.resourceType);
-    byType.set(requirement.resourceType, [...(byType.get(requirement.resourceType) ?? []), ...wanted]);
+    const type = requirement.resourceType;
+    let list = byType.get(type);
+    if (!list) byType.set(type, (list = []));
+    let ids = seen.get(type);
+    if (!ids) seen.set(type, (ids = new Set()));
+    for (const resource of result.resources) {
+      if (resource.resourceType !== type) continue;
+      const id = resource.id;
+      if (typeof id === 'string' && id !== '') {
+        if (ids.has(id)) continue;
+        ids.add(id);
+      }
+      list.push(resource);
+    }
   }
-  const of = (type: string): AnyResource[] => withoutDuplicates(byType.get(type) ?? []);
-  const patient = resourcesOfType<Patient>(of('Patient'), 'Patient')[0];
+  // Each list holds only resources of its type (checked above).
+  const of = <T>(type: string): T[] => (byType.get(type) ?? []) as unknown as T[];
+  const patient = of<Patient>('Patient')[0];
   return {
     ...(patient ? { patient } : {}),
-    conditions: resourcesOfType<Condition>(of('Condition'), 'Condition'),
-    observations: resourcesOfType<Observation>(of('Observation'), 'Observation'),
-    medicationRequests: resourcesOfType<MedicationRequest>(of('MedicationRequest'), 'MedicationRequest'),
-    medicationStatements: resourcesOfType<MedicationStatement>(of('MedicationStatement'), 'MedicationStatement'),
+    conditions: of<Condition>('Condition'),
+    observations: of<Observation>('Observation'),
+    medicationRequests: of<MedicationRequest>('MedicationRequest'),
+    medicationStatements: of<MedicationStatement>('MedicationStatement'),
     medications,
     status,
   };
-}
-
-/**
- * One copy of each resource: the same Observation can arrive under several prefetch keys (an eGFR
- * panel under both `egfr` and `creatinine`), and is one result (clinical-spec revision 2, item 17).
- */
-function withoutDuplicates(resources: readonly AnyResource[]): AnyResource[] {
-  // Called per resource type, so the id alone is the key.
-  const seen = new Set<string>();
-  return resources.filter((r) => {
-    if (typeof r.id !== 'string' || r.id === '') return true;
-    if (seen.has(r.id)) return false;
-    seen.add(r.id);
-    return true;
-  });
 }
 
 /** The patient record from the prefetch alone (no FHIR server). */
