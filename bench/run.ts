@@ -8,7 +8,8 @@
  *      its worker processes included). With two cores or more the servers run on core 0 and the load
  *      generator (this process) on the last core (taskset);
  *   2. CDS_WORKERS=2 against 1 worker (unpinned: the workers need both cores);
- *   3. a 60 s run of the service, RSS at its start and end;
+ *   3. a 60 s run of the service after 10 s of the same load, RSS sampled every second (growth: the
+ *      last 10 s against the first 10 s);
  *   4. the record-size sweep: 10, 100, 1,000 and 5,000 observations — the hook call and rules stage
  *      in-process, and CPU per request over HTTP — with the least-squares slope per observation;
  *   5. no prefetch: everything fetched from the local in-memory FHIR server.
@@ -32,6 +33,7 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const CONNECTION_LEVELS = [1, 8, 32] as const;
 const ROUND_SECONDS = 5;
 const SOAK_SECONDS = 60;
+const SOAK_WARMUP_SECONDS = 10;
 const SWEEP = [10, 100, 1000, 5000] as const;
 /** Linux clock ticks per second (getconf CLK_TCK), the unit of /proc/<pid>/stat times. */
 const CLOCK_TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
@@ -277,10 +279,20 @@ async function main(): Promise<void> {
   one.process.kill('SIGTERM');
   two.process.kill('SIGTERM');
 
-  console.log(`${String(SOAK_SECONDS)} s run of the service (memory)`);
+  console.log(`${String(SOAK_SECONDS)} s run of the service (memory), after ${String(SOAK_WARMUP_SECONDS)} s of the same load`);
+  // Warmed up first: the service sat idle through the worker runs, and V8 gives idle heap back, so
+  // RSS right after idling measures the heap growing back to its working size, not a leak. RSS is
+  // sampled every second; growth is the mean of the last 10 s against the mean of the first 10 s.
+  await load(`${service.url}${SIGN}`, body, SOAK_WARMUP_SECONDS, 32, servicePid);
   const before = memory(servicePid);
+  const samples: number[] = [];
+  const sampler = setInterval(() => samples.push(memory(servicePid).rss), 1000);
   const soak = await load(`${service.url}${SIGN}`, body, SOAK_SECONDS, 32, servicePid);
+  clearInterval(sampler);
   const after = memory(servicePid);
+  const meanOf = (values: number[]): number => values.reduce((sum, v) => sum + v, 0) / Math.max(1, values.length);
+  const firstTen = meanOf(samples.slice(0, 10));
+  const lastTen = meanOf(samples.slice(-10));
 
   console.log(`record-size sweep: ${SWEEP.join(', ')} observations`);
   const sweep: Array<{ observations: number; bytes: number; hookCallUs: Timing; rulesUs: Timing; cpuMsPerRequest: number }> = [];
@@ -340,9 +352,12 @@ async function main(): Promise<void> {
     soak: {
       seconds: SOAK_SECONDS,
       ...soak,
+      warmupSeconds: SOAK_WARMUP_SECONDS,
       rssStartBytes: before.rss,
+      rssFirst10sMeanBytes: Math.round(firstTen),
+      rssLast10sMeanBytes: Math.round(lastTen),
       rssEndBytes: after.rss,
-      rssGrowth: round((after.rss - before.rss) / before.rss),
+      rssGrowth: round((lastTen - firstTen) / firstTen),
       peakRssBytes: after.peak,
     },
     sweep,
@@ -376,7 +391,7 @@ async function main(): Promise<void> {
   if (results.postgresVsSqlite !== undefined) console.log(`throughput PostgreSQL/SQLite at 32 connections: ${(results.postgresVsSqlite * 100).toFixed(1)}%`);
   console.log(`workers: 2 workers / 1 worker throughput ${results.workers.speedup.toFixed(2)} ×`);
   console.log(
-    `RSS: ${(before.rss / 1048576).toFixed(1)} MB -> ${(after.rss / 1048576).toFixed(1)} MB over ${String(SOAK_SECONDS)} s (${(results.soak.rssGrowth * 100).toFixed(1)}%), peak ${(after.peak / 1048576).toFixed(1)} MB`,
+    `RSS over ${String(SOAK_SECONDS)} s (after ${String(SOAK_WARMUP_SECONDS)} s of warm-up): mean of the first 10 s ${(firstTen / 1048576).toFixed(1)} MB, of the last 10 s ${(lastTen / 1048576).toFixed(1)} MB (${(results.soak.rssGrowth * 100).toFixed(1)}%); start ${(before.rss / 1048576).toFixed(1)} MB, end ${(after.rss / 1048576).toFixed(1)} MB, peak ${(after.peak / 1048576).toFixed(1)} MB`,
   );
   console.log('');
   console.log(`${'observations'.padStart(12)} ${'bytes'.padStart(9)} ${'hook call µs'.padStart(13)} ${'rules µs'.padStart(9)} ${'CPU ms/req'.padStart(10)}`);
