@@ -10,7 +10,7 @@
  *   2. CDS_WORKERS=2 against 1 worker (unpinned: the workers need both cores);
  *   3. a 60 s run of the service after 30 s of the same load, RSS sampled every second (growth: the
  *      highest RSS of the second half against that of the first);
- *   4. the record-size sweep: 10, 100, 1,000 and 5,000 observations — the hook call and rules stage
+ *   4. the record-size sweep: 10, 100, 300, 1,000 and 5,000 observations — the hook call and rules stage
  *      in-process, and CPU per request over HTTP — with the least-squares slope per observation;
  *   5. no prefetch: everything fetched from the local in-memory FHIR server.
  *
@@ -34,7 +34,8 @@ const CONNECTION_LEVELS = [1, 8, 32] as const;
 const ROUND_SECONDS = 5;
 const SOAK_SECONDS = 60;
 const SOAK_WARMUP_SECONDS = 30;
-const SWEEP = [10, 100, 1000, 5000] as const;
+// 300 is the default request: the in-process target of issue 18 is set there.
+const SWEEP = [10, 100, 300, 1000, 5000] as const;
 /** Linux clock ticks per second (getconf CLK_TCK), the unit of /proc/<pid>/stat times. */
 const CLOCK_TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
 /** Servers on core 0, the load generator on the last: they would otherwise share both. */
