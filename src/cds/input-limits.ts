@@ -71,7 +71,10 @@ function isPrototypeKey(key: string, value: unknown): boolean {
 
 type ShapeLimits = Pick<InputLimits, 'maxDepth' | 'maxStringLength'>;
 
-/** Bodies whose shape has been checked (the HTTP layer checks as it parses), with the limits they met: not walked again. */
+/**
+ * Bodies whose shape has been checked, with the limits they met: the HTTP layer checks as it parses,
+ * so the hook call and feedback do not walk the body again (unless they ask for tighter limits).
+ */
 const checkedBodies = new WeakMap<object, ShapeLimits>();
 
 function alreadyChecked(body: unknown, limits: ShapeLimits): boolean {
@@ -86,6 +89,7 @@ function alreadyChecked(body: unknown, limits: ShapeLimits): boolean {
  * them. Linear in the body's size.
  */
 export function checkAndCleanShape(body: unknown, limits: ShapeLimits): void {
+  if (alreadyChecked(body, limits)) return;
   // Containers only go on the stack, with their depth beside them in a second array: this runs on
   // every hook call over every node of the body, so it allocates nothing per node (a stack of
   // {value, depth} objects and Object.entries made it a quarter of a hook call's CPU).
@@ -132,7 +136,7 @@ function entryCount(bundleLike: unknown): number {
 
 /** A hook request's size in drafts and prefetched resources, against the configured limits. */
 export function checkHookRequestSize(body: unknown, limits: InputLimits): void {
-  if (!alreadyChecked(body, limits)) checkAndCleanShape(body, limits);
+  checkAndCleanShape(body, limits);
   if (typeof body !== 'object' || body === null) return;
   const { context, prefetch } = body as { context?: { draftOrders?: unknown }; prefetch?: unknown };
   const drafts = entryCount(context?.draftOrders);

@@ -14,14 +14,24 @@ import { ServiceError } from '../errors.js';
  */
 const UNSCANNED_CHARS = 256 * 1024;
 
-const BYTE_ORDER_MARK = 0xfeff;
+/** JSON text that is an object or array (as JSON's strict mode), or a 400 naming what it is not. */
+function parseObject(text: string): object {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw new ServiceError('ERR_MALFORMED_JSON', 'The request body is not valid JSON');
+  }
+  if (typeof value !== 'object' || value === null) throw new ServiceError('ERR_MALFORMED_JSON', 'The request body must be a JSON object');
+  return value;
+}
 
 /**
  * The request body as JSON, whatever the Content-Type (some clients omit it or send text/plain).
  * Only an object or array is a body (as JSON's strict mode). Parsed with JSON.parse, then checked
  * in one walk: depth and string lengths within `limits`, and the keys a prototype could be reached
  * through (`__proto__`, `constructor.prototype`) removed, as fastify's secure-json-parse does — so
- * no later step, validation or storage, ever sees them. A hook call does not walk the body again.
+ * no later step, validation or storage, ever sees them. The hook call and feedback do not walk it again.
  */
 export function jsonBody(limitBytes: number, limits: Pick<InputLimits, 'maxDepth' | 'maxStringLength'>): RequestHandler[] {
   const readText = text({ limit: limitBytes, type: () => true });
@@ -32,25 +42,12 @@ export function jsonBody(limitBytes: number, limits: Pick<InputLimits, 'maxDepth
       next();
       return;
     }
-    const body = req.body.charCodeAt(0) === BYTE_ORDER_MARK ? req.body.slice(1) : req.body;
+    // express's text reader has already dropped a byte order mark.
+    const body: string = req.body;
     let value: unknown;
     try {
       if (body.length > UNSCANNED_CHARS) checkTextDepth(body, limits.maxDepth);
-    } catch (error) {
-      next(error);
-      return;
-    }
-    try {
-      value = JSON.parse(body);
-    } catch {
-      next(new ServiceError('ERR_MALFORMED_JSON', 'The request body is not valid JSON'));
-      return;
-    }
-    if (typeof value !== 'object' || value === null) {
-      next(new ServiceError('ERR_MALFORMED_JSON', 'The request body must be a JSON object'));
-      return;
-    }
-    try {
+      value = parseObject(body);
       checkAndCleanShape(value, limits);
     } catch (error) {
       next(error);

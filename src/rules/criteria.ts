@@ -10,7 +10,7 @@ import type { ConditionEvidence, Evidence, LabEvidence, OrderEvidence } from './
 import type { GlutamineOrder } from './glutamine-orders.js';
 import { formatLabValue } from './lab-format.js';
 import type { LabReading } from './labs.js';
-import { findMedications, productMatches } from './medications.js';
+import { findMedications } from './medications.js';
 import type { Product } from './medication-product.js';
 import type { CurrentMedication } from './medications.js';
 import type { LoadedValueSet } from './load-catalogue.js';
@@ -241,8 +241,6 @@ export function matchCriterion(criterion: Criterion, order: GlutamineOrder, data
   return found;
 }
 
-const neverNamed = (): boolean => false;
-
 /**
  * The products among the current medications and other drafts that are in a value set, by code or
  * by name (names only looked for in the products whose texts may hold them): matched once per
@@ -252,7 +250,7 @@ function productsIn(valueSetId: string, data: RequestData): ReadonlySet<Product>
   return data.memo(`medications:${valueSetId}`, () => {
     const vs = valueSet(data, valueSetId);
     if (!vs) return new Set();
-    const byCode = data.currentMedications().flatMap((m) => (productMatches(m.product, vs.codes, neverNamed) ? [m.product] : []));
+    const byCode = data.currentMedications().flatMap((m) => (m.product.concepts.some((c) => vs.codes.match(c) !== undefined) ? [m.product] : []));
     const byName = data.productsThatMayName(valueSetId).filter((p) => p.texts.some(vs.matchesName));
     return new Set([...byCode, ...byName]);
   });

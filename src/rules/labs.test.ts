@@ -5,9 +5,15 @@ import type { CodeIndex } from '../fhir/codings.js';
 import { SYSTEM } from '../fhir/codings.js';
 import { DAY_MS } from '../fhir/dates.js';
 import type { Analyte } from './catalogue-schema.js';
-import { latestLab, observationDate } from './labs.js';
+import { datedResults, latestLabOf, observationDate } from './labs.js';
+import type { LatestLab } from './labs.js';
 
 const catalogue = testCatalogue();
+
+/** The latest result of an analyte among these observations, as RequestData reads it. */
+function latestLab(observations: readonly Observation[], analyte: Analyte, valueSet: CodeIndex, now: number): LatestLab {
+  return latestLabOf(datedResults(observations), analyte, valueSet, now);
+}
 const NOW = Date.parse('2026-11-26T12:00:00Z');
 
 function analyte(id: string): { analyte: Analyte; codes: CodeIndex } {

@@ -236,12 +236,8 @@ function newestFirst(a: Candidate, b: Candidate): number {
  * docs/clinical-spec.md "Patient data and how it counts", Labs: the most recent counting result inside the look-back window decides.
  * Results whose unit cannot be converted are skipped, not guessed at, and reported. Among results of
  * the same moment (the components of one panel), the lowest value comes first: the cautious reading.
+ * Over the record's results as datedResults gives them (once per request, for every analyte).
  */
-export function latestLab(observations: readonly Observation[], analyte: Analyte, valueSet: CodeIndex, now: number): LatestLab {
-  return latestLabOf(datedResults(observations), analyte, valueSet, now);
-}
-
-/** latestLab over results already dated (datedResults, once per request). */
 export function latestLabOf(results: readonly DatedResult[], analyte: Analyte, valueSet: CodeIndex, now: number): LatestLab {
   const since = now - analyte.lookbackDays * DAY_MS;
   const counting: Candidate[] = [];
