@@ -67,16 +67,18 @@ export interface AppDeps {
 export function loggedCardAuditQueue(store: AuditStore, logger: Logger, metrics?: ServiceMetrics): CardAuditQueue {
   return new CardAuditQueue(store, {
     ...DEFAULT_CARD_AUDIT_QUEUE,
-    onWriteFailed: (error, queued, requestIds) => {
-      metrics?.auditFailed('card_write');
+    onWriteFailed: (error, queued, requestIds, rows) => {
+      const cards = rows === 'cards';
+      metrics?.auditFailed(cards ? 'card_write' : 'shown_write');
       logger.error(
         { requestIds, err: { name: (error as Error).name, message: (error as Error).message }, queued },
-        'card audit write failed; cards stay queued',
+        cards ? 'card audit write failed; cards stay queued' : 'shown cards write failed; they stay queued',
       );
     },
-    onDropped: (dropped) => {
-      metrics?.auditFailed('card_dropped', dropped);
-      logger.error({ dropped }, 'card audit queue full; oldest cards dropped');
+    onDropped: (dropped, rows) => {
+      const cards = rows === 'cards';
+      metrics?.auditFailed(cards ? 'card_dropped' : 'shown_dropped', dropped);
+      logger.error({ dropped }, cards ? 'card audit queue full; oldest cards dropped' : 'shown cards queue full; oldest dropped');
     },
   });
 }

@@ -54,11 +54,11 @@ export class ServiceMetrics {
     });
     this.auditFailures = new Counter({
       name: 'glutamine_cds_audit_failures_total',
-      help: 'Audit store failures: card batches that could not be written (kept queued), cards dropped from a full queue, feedback refused with a 503',
+      help: 'Audit store failures: card batches (card_*) and shown-card batches (shown_*) that could not be written (kept queued) or were dropped from a full queue, feedback refused with a 503',
       labelNames: ['kind'],
       registers,
     });
-    for (const kind of ['card_write', 'card_dropped', 'feedback_write']) this.auditFailures.inc({ kind }, 0);
+    for (const kind of ['card_write', 'card_dropped', 'shown_write', 'shown_dropped', 'feedback_write']) this.auditFailures.inc({ kind }, 0);
     this.requests = new Counter({
       name: 'glutamine_cds_hook_requests_total',
       help: 'Hook calls by service, hook and HTTP status',
@@ -120,7 +120,7 @@ export class ServiceMetrics {
     this.fhirRefusals.inc();
   }
 
-  auditFailed(kind: 'card_write' | 'card_dropped' | 'feedback_write', count = 1): void {
+  auditFailed(kind: 'card_write' | 'card_dropped' | 'shown_write' | 'shown_dropped' | 'feedback_write', count = 1): void {
     this.auditFailures.inc({ kind }, count);
   }
 
@@ -136,11 +136,11 @@ export class ServiceMetrics {
     this.fhirFetches.observe({ outcome }, seconds);
   }
 
-  /** glutamine_cds_audit_queue_depth: card audit rows waiting to be written (they pile up while the database is away). */
+  /** glutamine_cds_audit_queue_depth: audit rows waiting to be written — cards, and what repeat suppression remembers as shown (they pile up while the database is away). */
   watchAuditQueue(depth: () => number): void {
     new Gauge({
       name: 'glutamine_cds_audit_queue_depth',
-      help: 'Card audit rows waiting to be written to the audit database',
+      help: 'Audit rows waiting to be written to the audit database: issued cards and the cards remembered as shown',
       registers: [this.registry],
       collect() {
         this.set(depth());

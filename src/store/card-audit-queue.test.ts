@@ -128,3 +128,24 @@ describe('CardAuditQueue: what repeat suppression remembers, written with the au
     expect(audit.depth).toBe(0);
   });
 });
+
+describe('CardAuditQueue failures', () => {
+  it('names which rows failed to be written: cards, or shown cards', async () => {
+    const failed: string[] = [];
+    const store = {
+      recordCards: () => Promise.reject(new Error('cards table locked')),
+      rememberShown: () => Promise.reject(new Error('shown_cards table locked')),
+    } as unknown as AuditStore;
+    const audit = new CardAuditQueue(store, {
+      ...DEFAULT_CARD_AUDIT_QUEUE,
+      onWriteFailed: (error, queued, _requestIds, rows) => failed.push(`${rows}: ${(error as Error).message} (${String(queued)} queued)`),
+      onDropped: () => undefined,
+    });
+    audit.add(cards(0, 2));
+    await audit.repeatMemory.rememberShown([shown('a', '2026-11-26T10:00:00.000Z')]);
+    await audit.flush();
+    expect(failed.sort()).toEqual(['cards: cards table locked (2 queued)', 'shown cards: shown_cards table locked (1 queued)']);
+    expect(audit.failing).toBe(true);
+    expect(audit.depth).toBe(3);
+  });
+});

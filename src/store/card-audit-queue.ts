@@ -2,7 +2,7 @@ import type { AuditStore, IssuedCard, RepeatMemory, ShownCard } from './audit-st
 import { BatchWriter } from './batch-writer.js';
 
 export interface CardAuditQueueOptions {
-  /** Most cards waiting (each of the two queues); beyond it the oldest are dropped (and counted), so memory stays bounded. */
+  /** Most rows waiting, in each of the two queues; beyond it the oldest are dropped (and counted), so memory stays bounded. */
   maxQueued: number;
   /** Most cards written in one transaction; a batch this full is written at once. */
   batchSize: number;
@@ -10,10 +10,16 @@ export interface CardAuditQueueOptions {
   flushAfterMs: number;
   /** Wait before writing again after the store failed. */
   retryMs: number;
-  /** Told when a write fails (the cards stay queued: how many, and the requests of the failed batch) and when cards had to be dropped. */
-  onWriteFailed: (error: unknown, queued: number, requestIds: string[]) => void;
-  onDropped: (dropped: number) => void;
+  /**
+   * Told when a write fails (the rows stay queued: how many, and the requests of the failed batch)
+   * and when rows had to be dropped — issued cards, or what repeat suppression remembers as shown.
+   */
+  onWriteFailed: (error: unknown, queued: number, requestIds: string[], rows: QueuedRows) => void;
+  onDropped: (dropped: number, rows: QueuedRows) => void;
 }
+
+/** The two kinds of row the queue writes. */
+type QueuedRows = 'cards' | 'shown cards';
 
 export const DEFAULT_CARD_AUDIT_QUEUE: Omit<CardAuditQueueOptions, 'onWriteFailed' | 'onDropped'> = {
   maxQueued: 50_000,
@@ -47,10 +53,10 @@ export class CardAuditQueue {
       ...common,
       // At most ten ids: enough to find the calls in the request log, bounded however large the batch.
       onWriteFailed: (error, queued, batch) => {
-        options.onWriteFailed(error, queued, [...new Set(batch.flatMap((card) => (card.requestId ? [card.requestId] : [])))].slice(0, 10));
+        options.onWriteFailed(error, queued, [...new Set(batch.flatMap((card) => (card.requestId ? [card.requestId] : [])))].slice(0, 10), 'cards');
       },
       onDropped: (dropped) => {
-        options.onDropped(dropped.length);
+        options.onDropped(dropped.length, 'cards');
       },
     });
     this.shown = new BatchWriter(
@@ -63,11 +69,11 @@ export class CardAuditQueue {
       {
         ...common,
         onWriteFailed: (error, queued) => {
-          options.onWriteFailed(error, queued, []);
+          options.onWriteFailed(error, queued, [], 'shown cards');
         },
         onDropped: (dropped) => {
           for (const entry of dropped) if (this.unwritten.get(entry.key) === entry) this.unwritten.delete(entry.key);
-          options.onDropped(dropped.length);
+          options.onDropped(dropped.length, 'shown cards');
         },
       },
     );
@@ -93,7 +99,7 @@ export class CardAuditQueue {
     };
   }
 
-  /** Cards waiting to be written (the glutamine_cds_audit_queue_depth metric), shown entries included. */
+  /** Rows waiting to be written, cards and shown entries (the glutamine_cds_audit_queue_depth metric). */
   get depth(): number {
     return this.cards.depth + this.shown.depth;
   }
