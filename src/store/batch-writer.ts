@@ -20,7 +20,10 @@ export interface BatchWriterOptions<T> {
  * it answers again; close() writes what is queued.
  */
 export class BatchWriter<T> {
+  /** Items waiting to be written, oldest first; the batch being written is not among them. */
   private queued: T[] = [];
+  /** How many items the write under way holds. */
+  private inFlight = 0;
   private writing: Promise<void> | undefined;
   /** The write of a full batch, due after this turn of the event loop. */
   private immediate: NodeJS.Immediate | undefined;
@@ -33,9 +36,9 @@ export class BatchWriter<T> {
     private readonly options: BatchWriterOptions<T>,
   ) {}
 
-  /** Items waiting to be written. */
+  /** Items not yet written: waiting, and in the write under way. */
   get depth(): number {
-    return this.queued.length;
+    return this.queued.length + this.inFlight;
   }
 
   /** Whether the last write failed and a retry is pending. */
@@ -46,8 +49,7 @@ export class BatchWriter<T> {
   add(items: readonly T[]): void {
     if (items.length === 0) return;
     this.queued.push(...items);
-    const over = this.queued.length - this.options.maxQueued;
-    if (over > 0) this.options.onDropped(this.queued.splice(0, over));
+    this.dropOverflow();
     if (this.retry !== undefined) return;
     if (this.immediate !== undefined) return;
     if (this.queued.length >= this.options.batchSize) {
@@ -65,6 +67,12 @@ export class BatchWriter<T> {
       // A queued item does not keep a stopping process alive by itself: close() writes it.
       this.timer.unref();
     }
+  }
+
+  /** Beyond maxQueued waiting items the oldest are dropped (a batch being written is not waiting). */
+  private dropOverflow(): void {
+    const over = this.queued.length - this.options.maxQueued;
+    if (over > 0) this.options.onDropped(this.queued.splice(0, over));
   }
 
   private cancelScheduled(): void {
@@ -88,15 +96,22 @@ export class BatchWriter<T> {
 
   private async writeAll(): Promise<void> {
     while (this.queued.length > 0) {
-      const batch = this.queued.slice(0, this.options.batchSize);
+      // Taken off the queue while it is written: items added meanwhile, and drops when the queue
+      // is full, then concern only what still waits.
+      const batch = this.queued.splice(0, this.options.batchSize);
+      this.inFlight = batch.length;
       try {
         await this.write(batch);
       } catch (error) {
+        // Back at the head, oldest first, for the retry.
+        this.queued.unshift(...batch);
+        this.dropOverflow();
         this.options.onWriteFailed(error, this.queued.length, batch);
         this.scheduleRetry();
         return;
+      } finally {
+        this.inFlight = 0;
       }
-      this.queued.splice(0, batch.length);
     }
   }
 
